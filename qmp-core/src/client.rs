@@ -1,0 +1,692 @@
+//! [`Client`], the handle users hold, and [`ClientBuilder`], which opens connections.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::os::fd::{BorrowedFd, OwnedFd};
+use std::path::Path;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::value::RawValue;
+use serde_json::Value;
+use tokio::net::{TcpStream, ToSocketAddrs, UnixStream};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::connection::{Connection, Op, ReplyError, Request, Settings, Shared};
+use crate::error::{ConnectError, DecodeError, DisconnectReason, ExecuteError};
+use crate::event::EventStream;
+use crate::framing::ReadBuffer;
+use crate::greeting::{Capability, Greeting};
+use crate::handshake::{handshake, Stage, STAGE_GREETING};
+use crate::listener::Listener;
+use crate::transport::{AsyncStream, Transport};
+
+/// Configures and opens a connection. Every setting has a default suited to QEMU; see each
+/// method.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), qmp_core::ConnectError> {
+/// use std::time::Duration;
+/// use qmp_core::{Capability, Client};
+///
+/// let client = Client::builder()
+///     .capabilities([Capability::Oob])
+///     .timeout(Some(Duration::from_secs(5)))
+///     .command_timeout(Some(Duration::from_secs(30)))
+///     .connect_unix("/run/vm0/qmp.sock")
+///     .await?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct ClientBuilder {
+    capabilities: Vec<Capability>,
+    timeout: Option<Duration>,
+    command_timeout: Option<Duration>,
+    close_timeout: Duration,
+    max_message_size: usize,
+    max_depth: usize,
+    event_buffer: usize,
+}
+
+impl Default for ClientBuilder {
+    fn default() -> Self {
+        ClientBuilder {
+            capabilities: Vec::new(),
+            timeout: Some(Duration::from_secs(10)),
+            command_timeout: None,
+            close_timeout: Duration::from_secs(5),
+            max_message_size: 16 << 20,
+            max_depth: 128,
+            event_buffer: 4096,
+        }
+    }
+}
+
+impl ClientBuilder {
+    /// A builder with the defaults.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Capabilities to enable if the server offers them (default: none). Only `oob` exists
+    /// today; with it, [`Client::execute_oob`] works and at most 8 in-band commands are kept
+    /// in flight (QEMU's queue depth; more are held back and sent in order).
+    pub fn capabilities(mut self, caps: impl IntoIterator<Item = Capability>) -> Self {
+        self.capabilities = caps.into_iter().collect();
+        self
+    }
+
+    /// Time allowed for connecting (or accepting) plus the greeting and negotiation
+    /// (default: 10 s; `None` waits forever).
+    pub fn timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Default time each command may wait for its reply before failing with
+    /// [`ExecuteError::Timeout`] (default: `None`, no limit; some commands legitimately take
+    /// long). The connection stays usable after a timeout.
+    pub fn command_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.command_timeout = timeout;
+        self
+    }
+
+    /// How long [`Client::close`] waits for replies to commands already sent (default 5 s).
+    pub fn close_timeout(mut self, timeout: Duration) -> Self {
+        self.close_timeout = timeout;
+        self
+    }
+
+    /// Largest message accepted from the server, in bytes (default 16 MiB, some 70 times the
+    /// largest reply of QEMU 10, `query-qmp-schema`). A larger message ends the connection
+    /// with [`ProtocolError::MessageTooLarge`](crate::ProtocolError::MessageTooLarge) before
+    /// it is buffered whole.
+    pub fn max_message_size(mut self, bytes: usize) -> Self {
+        self.max_message_size = bytes.max(1024);
+        self
+    }
+
+    /// Deepest nesting of arrays/objects accepted from the server (default and maximum 128;
+    /// QEMU's replies nest a handful of levels).
+    pub fn max_depth(mut self, depth: usize) -> Self {
+        self.max_depth = depth.clamp(2, 128);
+        self
+    }
+
+    /// Capacity of each subscriber's event buffer (default 4096). A subscriber that falls
+    /// further behind loses the oldest events and is told how many.
+    pub fn event_buffer(mut self, events: usize) -> Self {
+        self.event_buffer = events.max(1);
+        self
+    }
+
+    /// Connects to a QMP unix socket (QEMU: `-qmp unix:PATH,server=on,wait=off`). Unix sockets
+    /// can pass file descriptors ([`Client::execute_with_fds`]).
+    pub async fn connect_unix(self, path: impl AsRef<Path>) -> Result<Client, ConnectError> {
+        let path = path.as_ref();
+        let target = path.display().to_string();
+        self.within_timeout("connecting", async {
+            let stream =
+                UnixStream::connect(path)
+                    .await
+                    .map_err(|source| ConnectError::Connect {
+                        target: target.clone(),
+                        source,
+                    })?;
+            Ok((Transport::Unix(stream), target.clone()))
+        })
+        .await
+    }
+
+    /// Connects over TCP (QEMU: `-qmp tcp:HOST:PORT,server=on,wait=off`). Plain TCP QMP has no
+    /// authentication or encryption: anyone who can reach the port controls the VM.
+    pub async fn connect_tcp(self, addr: impl ToSocketAddrs) -> Result<Client, ConnectError> {
+        self.within_timeout("connecting", async {
+            let stream =
+                TcpStream::connect(addr)
+                    .await
+                    .map_err(|source| ConnectError::Connect {
+                        target: "TCP address".into(),
+                        source,
+                    })?;
+            let target = stream
+                .peer_addr()
+                .map(|a| a.to_string())
+                .unwrap_or_else(|_| "TCP peer".into());
+            // Commands are small and latency matters: never wait to coalesce them.
+            stream
+                .set_nodelay(true)
+                .map_err(|source| ConnectError::Connect {
+                    target: target.clone(),
+                    source,
+                })?;
+            Ok((Transport::Tcp(stream), target))
+        })
+        .await
+    }
+
+    /// Runs QMP over any byte stream: a TLS stream, a pipe, an in-memory duplex in tests.
+    /// File descriptors cannot be passed over it.
+    pub async fn connect_stream<S: AsyncStream>(self, stream: S) -> Result<Client, ConnectError> {
+        self.within_timeout("connecting", async {
+            Ok((Transport::Stream(Box::new(stream)), "stream".to_string()))
+        })
+        .await
+    }
+
+    /// Runs QMP over an already connected unix socket (keeps fd passing).
+    pub async fn connect_unix_stream(self, stream: UnixStream) -> Result<Client, ConnectError> {
+        self.within_timeout("connecting", async {
+            Ok((Transport::Unix(stream), "unix stream".to_string()))
+        })
+        .await
+    }
+
+    /// Waits for the server to connect to `listener` (QEMU: `-qmp unix:PATH,server=off`), then
+    /// performs the handshake. The timeout covers the wait.
+    pub async fn accept(self, listener: &Listener) -> Result<Client, ConnectError> {
+        self.within_timeout("waiting for the server to connect", async {
+            let transport = listener.accept_transport().await?;
+            Ok((transport, listener.to_string()))
+        })
+        .await
+    }
+
+    /// Opens the transport with `open`, then handshakes, all under the configured timeout.
+    async fn within_timeout<F>(
+        &self,
+        first_stage: &'static str,
+        open: F,
+    ) -> Result<Client, ConnectError>
+    where
+        F: std::future::Future<Output = Result<(Transport, String), ConnectError>>,
+    {
+        let stage: Stage = Stage::new(first_stage);
+        let work = async {
+            let (mut io, target) = open.await?;
+            stage.set(STAGE_GREETING);
+            let mut rb = ReadBuffer::new(self.max_message_size, self.max_depth);
+            let (greeting, enabled) =
+                handshake(&mut io, &mut rb, &self.capabilities, &stage).await?;
+            tracing::info!(peer = %target, version = %greeting.version, "connected to QMP server");
+            Ok(self.start(io, rb, greeting, enabled))
+        };
+        match self.timeout {
+            None => work.await,
+            Some(after) => match tokio::time::timeout(after, work).await {
+                Ok(res) => res,
+                Err(_) => Err(ConnectError::Timeout {
+                    stage: stage.get(),
+                    after,
+                }),
+            },
+        }
+    }
+
+    fn start(
+        &self,
+        io: Transport,
+        rb: ReadBuffer,
+        greeting: Greeting,
+        enabled: Vec<Capability>,
+    ) -> Client {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let shared = Arc::new(Shared::new());
+        let oob = enabled.contains(&Capability::Oob);
+        let can_pass_fds = io.can_pass_fds();
+        let conn = Connection::new(
+            io,
+            rb,
+            rx,
+            shared.clone(),
+            Settings {
+                oob,
+                close_timeout: self.close_timeout,
+            },
+        );
+        tokio::spawn(conn.run());
+        Client {
+            inner: Arc::new(Inner {
+                ops: tx,
+                shared,
+                greeting,
+                enabled,
+                oob,
+                can_pass_fds,
+                command_timeout: self.command_timeout,
+                event_buffer: self.event_buffer,
+            }),
+        }
+    }
+}
+
+/// A QMP connection: execute commands, subscribe to events.
+///
+/// `Client` is a handle: cloning it is one reference-count increment, and every clone talks to
+/// the same connection. Use it from as many tasks as you like; commands are pipelined on the one
+/// socket and each reply is routed to its caller by id. A single background task (spawned on
+/// the current tokio runtime when the connection opens) owns the socket.
+///
+/// **Cancellation.** Dropping a call's future before the reply arrives is safe: the command
+/// still runs on the server, its reply is discarded, the connection stays healthy.
+///
+/// **Disconnects.** When the server closes the connection or dies, every pending call fails at
+/// once with [`ExecuteError::Disconnected`], every [`EventStream`] ends, and later calls fail
+/// immediately. [`Client::closed`] waits for that moment.
+///
+/// **Closing.** [`Client::close`] lets commands already sent finish (up to the close timeout),
+/// then closes. Dropping the last handle closes the connection at once.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// use qmp_core::Client;
+///
+/// let client = Client::connect_unix("/run/vm0/qmp.sock").await?;
+/// let status = client.execute("query-status", ()).await?;
+/// println!("running: {}", status["running"]);
+///
+/// // Arguments are anything that serializes to a JSON object.
+/// client.execute("human-monitor-command", serde_json::json!({"command-line": "info version"})).await?;
+/// client.close().await;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    ops: mpsc::UnboundedSender<Op>,
+    shared: Arc<Shared>,
+    greeting: Greeting,
+    enabled: Vec<Capability>,
+    oob: bool,
+    can_pass_fds: bool,
+    command_timeout: Option<Duration>,
+    event_buffer: usize,
+}
+
+/// Counters describing a connection, from [`Client::stats`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Commands sent and not yet answered (including ones whose caller gave up).
+    pub in_flight: u64,
+    /// Commands written to the socket.
+    pub commands_sent: u64,
+    /// Replies received.
+    pub replies_received: u64,
+    /// Replies thrown away: unknown id, or the caller gave up waiting.
+    pub replies_discarded: u64,
+    /// Events received (whether or not anyone subscribed).
+    pub events_received: u64,
+    /// Messages ignored because their structure was invalid.
+    pub malformed_messages: u64,
+}
+
+impl Client {
+    /// A [`ClientBuilder`] with the default settings.
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder::default()
+    }
+
+    /// Connects to a unix socket with the default settings. See
+    /// [`ClientBuilder::connect_unix`].
+    pub async fn connect_unix(path: impl AsRef<Path>) -> Result<Client, ConnectError> {
+        ClientBuilder::default().connect_unix(path).await
+    }
+
+    /// Connects over TCP with the default settings. See [`ClientBuilder::connect_tcp`].
+    pub async fn connect_tcp(addr: impl ToSocketAddrs) -> Result<Client, ConnectError> {
+        ClientBuilder::default().connect_tcp(addr).await
+    }
+
+    /// The server's greeting (QEMU version, offered capabilities).
+    pub fn greeting(&self) -> &Greeting {
+        &self.inner.greeting
+    }
+
+    /// The capabilities enabled on this connection.
+    pub fn capabilities(&self) -> &[Capability] {
+        &self.inner.enabled
+    }
+
+    /// Runs `command` and returns its `return` value.
+    ///
+    /// `arguments` is anything that serializes to a JSON object (a struct, a map,
+    /// `serde_json::json!({...})`), or `()` / `None` for none.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: qmp_core::Client) -> Result<(), qmp_core::ExecuteError> {
+    /// let list = client.execute("qom-list", serde_json::json!({"path": "/machine"})).await?;
+    /// match client.execute("no-such-command", ()).await {
+    ///     Err(e) if e.qmp_error().is_some_and(|e| e.is_command_not_found()) => {}
+    ///     other => panic!("{other:?}"),
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn execute(
+        &self,
+        command: &str,
+        arguments: impl Serialize,
+    ) -> Result<Value, ExecuteError> {
+        let raw = self.call(command, &arguments, false, Vec::new()).await?;
+        Self::to_value(command, &raw)
+    }
+
+    /// Runs `command` and decodes its `return` value straight into `T` (no intermediate
+    /// [`Value`]). A mismatch is an [`ExecuteError::Decode`] naming the command and the path of
+    /// the offending field.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: qmp_core::Client) -> Result<(), qmp_core::ExecuteError> {
+    /// #[derive(serde::Deserialize)]
+    /// struct Status { running: bool, status: String }
+    /// let s: Status = client.execute_as("query-status", ()).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn execute_as<T: DeserializeOwned>(
+        &self,
+        command: &str,
+        arguments: impl Serialize,
+    ) -> Result<T, ExecuteError> {
+        let raw = self.call(command, &arguments, false, Vec::new()).await?;
+        Ok(DecodeError::decode(command, raw.get())?)
+    }
+
+    /// Runs `command` and returns its `return` value as unparsed JSON text, for callers that
+    /// decode it themselves.
+    pub async fn execute_raw(
+        &self,
+        command: &str,
+        arguments: impl Serialize,
+    ) -> Result<Box<RawValue>, ExecuteError> {
+        self.call(command, &arguments, false, Vec::new()).await
+    }
+
+    /// Runs `command` out of band (`exec-oob`): the server runs it at once, even while an
+    /// in-band command is still executing, and its reply may overtake earlier ones. Needs the
+    /// `oob` capability ([`ClientBuilder::capabilities`]) and a command marked `allow-oob` in
+    /// the schema (e.g. `migrate-pause`, `yank`).
+    pub async fn execute_oob(
+        &self,
+        command: &str,
+        arguments: impl Serialize,
+    ) -> Result<Value, ExecuteError> {
+        if !self.inner.oob {
+            return Err(ExecuteError::OobNotEnabled {
+                command: command.to_string(),
+            });
+        }
+        let raw = self.call(command, &arguments, true, Vec::new()).await?;
+        Self::to_value(command, &raw)
+    }
+
+    /// Runs `command` with file descriptors attached (`SCM_RIGHTS`), for `getfd` and `add-fd`.
+    /// The descriptors are duplicated, so the caller keeps (and still owns) its own. Only unix
+    /// socket connections can pass descriptors.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: qmp_core::Client) -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::os::fd::AsFd;
+    /// let file = std::fs::File::open("/var/lib/images/disk.qcow2")?;
+    /// let added = client
+    ///     .execute_with_fds("add-fd", serde_json::json!({"fdset-id": 1}), &[file.as_fd()])
+    ///     .await?;
+    /// println!("QEMU's fd: {}", added["fd"]);
+    /// # Ok(()) }
+    /// ```
+    pub async fn execute_with_fds(
+        &self,
+        command: &str,
+        arguments: impl Serialize,
+        fds: &[BorrowedFd<'_>],
+    ) -> Result<Value, ExecuteError> {
+        if !self.inner.can_pass_fds {
+            return Err(ExecuteError::FdPassingUnsupported {
+                command: command.to_string(),
+            });
+        }
+        let owned = fds
+            .iter()
+            .map(|fd| fd.try_clone_to_owned())
+            .collect::<Result<Vec<OwnedFd>, _>>()
+            .map_err(|source| ExecuteError::Fd {
+                command: command.to_string(),
+                source,
+            })?;
+        let raw = self.call(command, &arguments, false, owned).await?;
+        Self::to_value(command, &raw)
+    }
+
+    /// Subscribes to every event. The stream sees every event received from now on, so
+    /// subscribe *before* sending the command whose events you want.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: qmp_core::Client) -> Result<(), Box<dyn std::error::Error>> {
+    /// let mut events = client.subscribe();
+    /// client.execute("stop", ()).await?;
+    /// while let Some(ev) = events.next().await {
+    ///     let ev = ev?;
+    ///     println!("{} at {:?}", ev.name(), ev.timestamp());
+    ///     if ev.name() == "STOP" { break; }
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn subscribe(&self) -> EventStream {
+        self.inner
+            .shared
+            .subscribers
+            .subscribe(None, self.inner.event_buffer)
+    }
+
+    /// Subscribes to the events with these names only. Other events neither reach this stream
+    /// nor count against its buffer.
+    pub fn subscribe_to<I, S>(&self, names: I) -> EventStream
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let names = names.into_iter().map(Into::into).collect();
+        self.inner
+            .shared
+            .subscribers
+            .subscribe(Some(names), self.inner.event_buffer)
+    }
+
+    /// Closes the connection gracefully: new calls fail at once, commands already sent get
+    /// their replies (waiting at most the close timeout), then the socket is shut down and
+    /// event streams end. Returns when the connection has ended. Idempotent.
+    pub async fn close(&self) {
+        self.inner.shared.closing.store(true, Relaxed);
+        let (ack, done) = oneshot::channel();
+        if self.inner.ops.send(Op::Close(ack)).is_ok() {
+            let _ = done.await;
+        }
+    }
+
+    /// Waits until the connection has ended, and says why. Useful to notice that QEMU exited.
+    pub async fn closed(&self) -> Arc<DisconnectReason> {
+        loop {
+            let notified = self.inner.shared.closed_notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if let Some(reason) = self.inner.shared.closed.get() {
+                return reason.clone();
+            }
+            notified.await;
+        }
+    }
+
+    /// Why the connection ended, or `None` while it is open.
+    pub fn disconnect_reason(&self) -> Option<Arc<DisconnectReason>> {
+        self.inner.shared.closed.get().cloned()
+    }
+
+    /// Counters describing the connection.
+    pub fn stats(&self) -> Stats {
+        let c = &self.inner.shared.stats;
+        Stats {
+            in_flight: c.in_flight.load(Relaxed),
+            commands_sent: c.commands_sent.load(Relaxed),
+            replies_received: c.replies_received.load(Relaxed),
+            replies_discarded: c.replies_discarded.load(Relaxed),
+            events_received: c.events_received.load(Relaxed),
+            malformed_messages: c.malformed_messages.load(Relaxed),
+        }
+    }
+
+    fn disconnected(&self, command: &str) -> ExecuteError {
+        let reason = self
+            .inner
+            .shared
+            .closed
+            .get()
+            .cloned()
+            .unwrap_or_else(|| Arc::new(DisconnectReason::ClientClosed));
+        ExecuteError::Disconnected {
+            command: command.to_string(),
+            reason,
+        }
+    }
+
+    fn to_value(command: &str, raw: &RawValue) -> Result<Value, ExecuteError> {
+        Ok(DecodeError::decode::<Value>(command, raw.get())?)
+    }
+
+    /// Encodes the command, hands it to the connection task, and waits for the reply.
+    async fn call(
+        &self,
+        command: &str,
+        arguments: &impl Serialize,
+        oob: bool,
+        fds: Vec<OwnedFd>,
+    ) -> Result<Box<RawValue>, ExecuteError> {
+        if self.inner.shared.closing.load(Relaxed) {
+            return Err(self.disconnected(command));
+        }
+        let (text, name) = encode(command, arguments, oob)?;
+        let (reply, rx) = oneshot::channel();
+        let op = Op::Execute(Request {
+            text,
+            name,
+            oob,
+            fds,
+            reply,
+        });
+        if self.inner.ops.send(op).is_err() {
+            return Err(self.disconnected(command));
+        }
+        let reply = match self.inner.command_timeout {
+            None => rx.await,
+            Some(after) => match tokio::time::timeout(after, rx).await {
+                Ok(reply) => reply,
+                Err(_) => {
+                    return Err(ExecuteError::Timeout {
+                        command: command.to_string(),
+                        after,
+                    })
+                }
+            },
+        };
+        match reply {
+            Ok(Ok(raw)) => Ok(raw),
+            Ok(Err(ReplyError::Qmp(error))) => Err(ExecuteError::Qmp {
+                command: command.to_string(),
+                error,
+            }),
+            Ok(Err(ReplyError::Malformed(error))) => Err(ExecuteError::MalformedReply {
+                command: command.to_string(),
+                error,
+            }),
+            Ok(Err(ReplyError::FdPassingUnsupported)) => Err(ExecuteError::FdPassingUnsupported {
+                command: command.to_string(),
+            }),
+            Ok(Err(ReplyError::Disconnected(reason))) => Err(ExecuteError::Disconnected {
+                command: command.to_string(),
+                reason,
+            }),
+            Err(_) => Err(self.disconnected(command)),
+        }
+    }
+}
+
+/// Encodes `{"execute":NAME[,"arguments":ARGS]` without the closing brace (the connection task
+/// appends the id). Arguments that serialize to `null` (`()`, `None`) are left out.
+fn encode(
+    command: &str,
+    arguments: &impl Serialize,
+    oob: bool,
+) -> Result<(Vec<u8>, (usize, usize)), ExecuteError> {
+    let mut text = Vec::with_capacity(64 + command.len());
+    text.extend_from_slice(if oob {
+        b"{\"exec-oob\":"
+    } else {
+        b"{\"execute\":"
+    });
+    let name_start = text.len() + 1;
+    // Serializing a &str into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut text, command);
+    let name = (name_start, text.len() - 1);
+    let args_at = text.len();
+    text.extend_from_slice(b",\"arguments\":");
+    let json_at = text.len();
+    serde_json::to_writer(&mut text, arguments).map_err(|e| ExecuteError::InvalidArguments {
+        command: command.to_string(),
+        reason: e.to_string(),
+    })?;
+    match text.get(json_at) {
+        Some(b'{') => {}
+        Some(b'n') => text.truncate(args_at), // null: no arguments
+        _ => {
+            return Err(ExecuteError::InvalidArguments {
+                command: command.to_string(),
+                reason: format!(
+                    "arguments must serialize to a JSON object (or null for none), got {}",
+                    String::from_utf8_lossy(&text[json_at..])
+                        .chars()
+                        .take(80)
+                        .collect::<Cow<str>>()
+                ),
+            })
+        }
+    }
+    Ok((text, name))
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("version", &self.inner.greeting.version)
+            .field("capabilities", &self.inner.enabled)
+            .field("closed", &self.inner.shared.closed.get())
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn enc(args: impl Serialize) -> Result<String, ExecuteError> {
+        encode("query-status", &args, false).map(|(t, _)| String::from_utf8(t).unwrap())
+    }
+
+    #[test]
+    fn encoding() {
+        assert_eq!(enc(()).unwrap(), r#"{"execute":"query-status""#);
+        assert_eq!(enc(None::<Value>).unwrap(), r#"{"execute":"query-status""#);
+        assert_eq!(
+            enc(serde_json::json!({"a": 1})).unwrap(),
+            r#"{"execute":"query-status","arguments":{"a":1}"#
+        );
+        let err = enc(5).unwrap_err();
+        assert!(err.to_string().contains("JSON object"), "{err}");
+        let (text, (a, b)) = encode("x-oob", &(), true).unwrap();
+        assert_eq!(&text[a..b], b"x-oob");
+        assert!(text.starts_with(b"{\"exec-oob\":"));
+    }
+}

@@ -1,0 +1,363 @@
+//! Splitting the server's byte stream into messages.
+//!
+//! QMP messages are JSON objects, normally one per line (`\r\n`), but a monitor started with
+//! `pretty=on` spreads one object over many lines, so lines cannot be trusted: the scanner
+//! tracks strings and nesting to find where each top-level object ends. It keeps its position
+//! between calls, so a large message arriving in many reads is scanned once, not once per read.
+//!
+//! Limits bound memory and stack: a message longer than `max_size` bytes or nested deeper than
+//! `max_depth` is an error as soon as the limit is crossed, before the rest arrives.
+
+use crate::error::ProtocolError;
+
+/// Finds message boundaries in a growing buffer. See the module docs.
+#[derive(Debug)]
+pub(crate) struct Scanner {
+    max_size: usize,
+    max_depth: usize,
+    /// Where scanning resumes, relative to the start of the buffer.
+    pos: usize,
+    /// Start of the message being scanned, if one has begun.
+    start: Option<usize>,
+    depth: usize,
+    in_string: bool,
+    escaped: bool,
+    /// Bytes consumed before the current buffer start, for error offsets.
+    consumed_total: u64,
+}
+
+impl Scanner {
+    pub(crate) fn new(max_size: usize, max_depth: usize) -> Self {
+        Scanner {
+            max_size,
+            max_depth,
+            pos: 0,
+            start: None,
+            depth: 0,
+            in_string: false,
+            escaped: false,
+            consumed_total: 0,
+        }
+    }
+
+    /// Returns the byte range of the next complete message in `buf`, or `None` if more bytes
+    /// are needed. Whitespace between messages is skipped.
+    pub(crate) fn next_frame(
+        &mut self,
+        buf: &[u8],
+    ) -> Result<Option<std::ops::Range<usize>>, ProtocolError> {
+        let mut i = self.pos;
+        while i < buf.len() {
+            if self.start.is_none() {
+                match buf[i] {
+                    b' ' | b'\t' | b'\r' | b'\n' => {
+                        i += 1;
+                        continue;
+                    }
+                    b'{' => {
+                        self.start = Some(i);
+                        self.depth = 1;
+                        i += 1;
+                        continue;
+                    }
+                    byte => {
+                        self.pos = i;
+                        return Err(ProtocolError::UnexpectedByte {
+                            byte,
+                            offset: self.consumed_total + i as u64,
+                        });
+                    }
+                }
+            }
+            let start = self.start.unwrap_or(i);
+            if self.in_string {
+                // Skip quickly to the next byte that matters inside a string.
+                match find_quote_or_backslash(&buf[i..]) {
+                    None => i = buf.len(),
+                    Some(off) => {
+                        i += off;
+                        if self.escaped {
+                            self.escaped = false;
+                        } else if buf[i] == b'\\' {
+                            self.escaped = true;
+                        } else {
+                            self.in_string = false;
+                        }
+                        i += 1;
+                        continue;
+                    }
+                }
+            } else {
+                match buf[i] {
+                    b'"' => self.in_string = true,
+                    b'{' | b'[' => {
+                        self.depth += 1;
+                        if self.depth > self.max_depth {
+                            self.pos = i;
+                            return Err(ProtocolError::TooDeep {
+                                limit: self.max_depth,
+                            });
+                        }
+                    }
+                    b'}' | b']' => {
+                        self.depth -= 1;
+                        if self.depth == 0 {
+                            let end = i + 1;
+                            if end - start > self.max_size {
+                                return Err(ProtocolError::MessageTooLarge {
+                                    limit: self.max_size,
+                                });
+                            }
+                            self.start = None;
+                            self.pos = end;
+                            return Ok(Some(start..end));
+                        }
+                    }
+                    _ => {}
+                }
+                i += 1;
+            }
+            if i - start > self.max_size {
+                self.pos = i;
+                return Err(ProtocolError::MessageTooLarge {
+                    limit: self.max_size,
+                });
+            }
+        }
+        self.pos = i;
+        match self.start {
+            Some(start) if i - start > self.max_size => Err(ProtocolError::MessageTooLarge {
+                limit: self.max_size,
+            }),
+            _ => Ok(None),
+        }
+    }
+
+    /// Where the unfinished message (if any) starts; bytes before it may be discarded.
+    pub(crate) fn keep_from(&self) -> usize {
+        self.start.unwrap_or(self.pos)
+    }
+
+    /// Tells the scanner that the first `n` bytes of the buffer were removed.
+    pub(crate) fn shift(&mut self, n: usize) {
+        self.pos -= n;
+        if let Some(s) = self.start.as_mut() {
+            *s -= n;
+        }
+        self.consumed_total += n as u64;
+    }
+
+    /// True while a message has started but not ended.
+    pub(crate) fn in_message(&self) -> bool {
+        self.start.is_some()
+    }
+}
+
+/// Position of the first `"` or `\` in `bytes`.
+fn find_quote_or_backslash(bytes: &[u8]) -> Option<usize> {
+    bytes.iter().position(|&b| b == b'"' || b == b'\\')
+}
+
+/// A buffer of received bytes with a [`Scanner`] over it: feed it reads, take out messages.
+#[derive(Debug)]
+pub(crate) struct ReadBuffer {
+    buf: Vec<u8>,
+    /// Bytes of `buf` holding data (the rest is zeroed spare room for the next read).
+    filled: usize,
+    /// Bytes at the start of `buf` already handed out as messages.
+    taken: usize,
+    scanner: Scanner,
+}
+
+/// Capacity a fresh or idle buffer keeps: small, because idle connections should be cheap.
+const IDLE_CAPACITY: usize = 4 * 1024;
+/// Largest single read; a buffer grows to this while data keeps arriving.
+const MAX_READ: usize = 64 * 1024;
+
+impl ReadBuffer {
+    pub(crate) fn new(max_size: usize, max_depth: usize) -> Self {
+        ReadBuffer {
+            buf: vec![0; IDLE_CAPACITY],
+            filled: 0,
+            taken: 0,
+            scanner: Scanner::new(max_size, max_depth),
+        }
+    }
+
+    /// Room to read into. Makes room first: discards messages already taken, and grows the
+    /// buffer when a message in progress needs it (up to the size limit plus one read).
+    pub(crate) fn spare(&mut self) -> &mut [u8] {
+        let keep = self.scanner.keep_from().min(self.taken);
+        if keep > 0 && (self.filled == keep || keep >= self.buf.len() / 2) {
+            self.buf.copy_within(keep..self.filled, 0);
+            self.filled -= keep;
+            self.taken -= keep;
+            self.scanner.shift(keep);
+        }
+        if self.filled == self.buf.len() {
+            let grow = self.buf.len().clamp(IDLE_CAPACITY, MAX_READ);
+            self.buf.resize(self.buf.len() + grow, 0);
+        }
+        &mut self.buf[self.filled..]
+    }
+
+    /// Records that `n` bytes were read into the slice returned by [`spare`](Self::spare).
+    pub(crate) fn advance(&mut self, n: usize) {
+        self.filled += n;
+    }
+
+    /// The next complete message, if there is one.
+    pub(crate) fn next_message(&mut self) -> Result<Option<&[u8]>, ProtocolError> {
+        match self.scanner.next_frame(&self.buf[..self.filled])? {
+            Some(range) => {
+                self.taken = range.end;
+                Ok(Some(&self.buf[range]))
+            }
+            None => {
+                self.taken = self.scanner.keep_from();
+                Ok(None)
+            }
+        }
+    }
+
+    /// Drops a large allocation once everything in it was consumed, so that one huge reply
+    /// (say, `query-qmp-schema`) does not pin its memory for the life of the connection.
+    pub(crate) fn shrink_if_idle(&mut self) {
+        if self.buf.len() > MAX_READ && !self.scanner.in_message() && self.taken == self.filled {
+            self.scanner.shift(self.taken);
+            self.buf = vec![0; IDLE_CAPACITY];
+            self.filled = 0;
+            self.taken = 0;
+        }
+    }
+
+    /// Bytes received but not yet part of a complete message.
+    pub(crate) fn has_partial_message(&self) -> bool {
+        self.scanner.in_message()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frames(input: &[&[u8]], max_size: usize) -> Result<Vec<String>, ProtocolError> {
+        let mut rb = ReadBuffer::new(max_size, 16);
+        let mut out = Vec::new();
+        for chunk in input {
+            let mut rest: &[u8] = chunk;
+            while !rest.is_empty() {
+                let spare = rb.spare();
+                let n = spare.len().min(rest.len());
+                spare[..n].copy_from_slice(&rest[..n]);
+                rb.advance(n);
+                rest = &rest[n..];
+                while let Some(m) = rb.next_message()? {
+                    out.push(String::from_utf8_lossy(m).into_owned());
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    #[test]
+    fn splits_lines_and_crlf() {
+        let got = frames(&[b"{\"a\":1}\r\n{\"b\":2}\r\n"], 1024).unwrap();
+        assert_eq!(got, vec!["{\"a\":1}", "{\"b\":2}"]);
+    }
+
+    #[test]
+    fn pretty_printed_multiline_message() {
+        let got = frames(
+            &[b"{\n  \"a\": {\n    \"b\": [1, 2]\n  }\n}\n{\"c\":3}"],
+            1024,
+        )
+        .unwrap();
+        assert_eq!(got.len(), 2);
+        assert!(got[0].contains("\"b\": [1, 2]"));
+    }
+
+    #[test]
+    fn braces_and_escapes_inside_strings() {
+        let got = frames(&[br#"{"s":"}{\"\\"}"#, b"{}"], 1024).unwrap();
+        assert_eq!(got, vec![r#"{"s":"}{\"\\"}"#, "{}"]);
+    }
+
+    #[test]
+    fn byte_at_a_time() {
+        let msg = br#"{"return": {"a": "x\"}"}, "id": 1}"#;
+        let chunks: Vec<&[u8]> = msg.chunks(1).collect();
+        let got = frames(&chunks, 1024).unwrap();
+        assert_eq!(got, vec![String::from_utf8_lossy(msg).into_owned()]);
+    }
+
+    #[test]
+    fn large_message_in_many_reads() {
+        let mut msg = b"{\"return\": [".to_vec();
+        for i in 0..50_000 {
+            msg.extend_from_slice(format!("{{\"n\": {i}}},").as_bytes());
+        }
+        msg.extend_from_slice(b"{}]}\r\n");
+        let chunks: Vec<&[u8]> = msg.chunks(1000).collect();
+        let got = frames(&chunks, 1 << 20).unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].len(), msg.len() - 2);
+    }
+
+    #[test]
+    fn too_large_is_an_error_before_the_end() {
+        let err = frames(&[b"{\"a\": \"", &[b'x'; 100]], 64).unwrap_err();
+        assert_eq!(err, ProtocolError::MessageTooLarge { limit: 64 });
+    }
+
+    #[test]
+    fn too_deep_is_an_error() {
+        let err = frames(&[&[b'['; 100]], 1024).unwrap_err();
+        assert_eq!(
+            err,
+            ProtocolError::UnexpectedByte {
+                byte: b'[',
+                offset: 0
+            }
+        );
+        let mut deep = b"{\"a\":".to_vec();
+        deep.extend(std::iter::repeat_n(b'[', 100));
+        let err = frames(&[&deep], 1024).unwrap_err();
+        assert_eq!(err, ProtocolError::TooDeep { limit: 16 });
+    }
+
+    #[test]
+    fn garbage_between_messages_names_the_offset() {
+        let err = frames(&[b"{}\r\nxyz"], 1024).unwrap_err();
+        assert_eq!(
+            err,
+            ProtocolError::UnexpectedByte {
+                byte: b'x',
+                offset: 4
+            }
+        );
+    }
+
+    #[test]
+    fn buffer_shrinks_after_a_big_message() {
+        let mut rb = ReadBuffer::new(1 << 20, 16);
+        let mut msg = b"{\"a\":\"".to_vec();
+        msg.extend(std::iter::repeat_n(b'x', 300_000));
+        msg.extend_from_slice(b"\"}");
+        let mut rest: &[u8] = &msg;
+        let mut seen = 0;
+        while !rest.is_empty() {
+            let spare = rb.spare();
+            let n = spare.len().min(rest.len());
+            spare[..n].copy_from_slice(&rest[..n]);
+            rb.advance(n);
+            rest = &rest[n..];
+            while rb.next_message().unwrap().is_some() {
+                seen += 1;
+            }
+        }
+        assert_eq!(seen, 1);
+        rb.shrink_if_idle();
+        assert_eq!(rb.buf.len(), IDLE_CAPACITY);
+    }
+}
