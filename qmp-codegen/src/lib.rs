@@ -13,7 +13,9 @@
 //! match their discriminator's values. Errors ([`SchemaError`]) say what is wrong and where
 //! (`file:line`, definition name).
 //!
-//! The pipeline is parse → check → model; code generation builds on the model.
+//! The pipeline is parse → check → model → [`emit`]: the emitter turns a model into the Rust
+//! source of the typed API (`qmp-api` includes it), and [`Config`] runs the whole pipeline from
+//! a build script.
 //!
 //! | module | what |
 //! |---|---|
@@ -57,8 +59,11 @@
 //! ```
 
 mod check;
+mod config;
 pub mod doc;
+pub mod emit;
 pub mod error;
+pub mod ident;
 pub mod introspect;
 mod load;
 pub mod model;
@@ -66,6 +71,7 @@ pub mod normalized;
 mod parse;
 mod raw;
 
+pub use config::{write_if_changed, BuildError, Config, Report};
 pub use error::{Location, SchemaError};
 pub use introspect::load_introspection;
 pub use load::{detect, load_path, load_str, InputKind};

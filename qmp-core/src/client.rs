@@ -462,6 +462,33 @@ impl Client {
         Self::to_value(command, &raw)
     }
 
+    /// Sends a command whose success QEMU does not answer (`success-response: false` in the
+    /// schema; the guest agent's `guest-shutdown` and `guest-suspend-*`). Returns once the
+    /// command is handed to the connection; an error reply, if any, is logged and discarded.
+    pub async fn execute_without_reply(
+        &self,
+        command: &str,
+        arguments: impl Serialize,
+    ) -> Result<(), ExecuteError> {
+        if self.inner.shared.closing.load(Relaxed) {
+            return Err(self.disconnected(command));
+        }
+        let (text, name) = encode(command, &arguments, false)?;
+        let (reply, rx) = oneshot::channel();
+        drop(rx);
+        let op = Op::Execute(Request {
+            text,
+            name,
+            oob: false,
+            fds: Vec::new(),
+            reply,
+        });
+        self.inner
+            .ops
+            .send(op)
+            .map_err(|_| self.disconnected(command))
+    }
+
     /// Subscribes to every event. The stream sees every event received from now on, so
     /// subscribe *before* sending the command whose events you want.
     ///

@@ -328,16 +328,47 @@ impl DecodeError {
         first: serde_json::Error,
     ) -> Self {
         let mut de = serde_json::Deserializer::from_str(json);
-        let (path, message) = match serde_path_to_error::deserialize::<_, T>(&mut de) {
+        let (mut path, mut message) = match serde_path_to_error::deserialize::<_, T>(&mut de) {
             Ok(_) => (".".to_string(), first.to_string()),
             Err(e) => (e.path().to_string(), e.into_inner().to_string()),
         };
+        // A type that decodes a nested value on its own (a union branch, say) reports the
+        // inner path in its message; join it to the outer one.
+        if let Some((inner, rest)) = message
+            .strip_prefix(NESTED_PATH_MARK)
+            .and_then(|m| m.split_once(NESTED_PATH_MARK))
+        {
+            path = join_path(&path, inner);
+            message = rest.to_string();
+        }
         DecodeError {
             context: context.to_string(),
             path,
             message,
             raw: json.to_string(),
         }
+    }
+}
+
+/// Marks a path inside an error message produced by [`DecodeError::nested`]; `\u{1}` cannot
+/// occur in a QMP member name.
+const NESTED_PATH_MARK: char = '\u{1}';
+
+impl DecodeError {
+    /// Formats the failure of decoding an inner value (at `path`, relative to the value being
+    /// decoded) so that the outer decode reports the full path. For types with hand-written
+    /// `Deserialize` impls that parse part of their input again.
+    pub fn nested(path: &str, message: &str) -> String {
+        format!("{NESTED_PATH_MARK}{path}{NESTED_PATH_MARK}{message}")
+    }
+}
+
+fn join_path(outer: &str, inner: &str) -> String {
+    match (outer, inner) {
+        (".", i) => i.to_string(),
+        (o, ".") => o.to_string(),
+        (o, i) if i.starts_with('[') => format!("{o}{i}"),
+        (o, i) => format!("{o}.{i}"),
     }
 }
 
@@ -355,6 +386,10 @@ pub enum EventError {
     /// The connection ended; the stream yields nothing after this.
     #[error("the connection ended: {0}")]
     Disconnected(Arc<DisconnectReason>),
+    /// A known event whose data does not match its schema (yielded by typed streams, such as
+    /// qmp-api's; the raw JSON is in the error). The stream goes on.
+    #[error(transparent)]
+    Decode(DecodeError),
 }
 
 /// Errors from binding a [`Listener`](crate::Listener).

@@ -2,10 +2,10 @@
 
 use std::fmt;
 
-use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::error::{excerpt, ConnectError};
+use crate::json::Object;
 
 /// The greeting a QMP server sends when a client connects:
 /// `{"QMP": {"version": {"qemu": {"major", "minor", "micro"}, "package"}, "capabilities": [...]}}`.
@@ -33,7 +33,7 @@ pub struct Greeting {
 }
 
 /// A QEMU version number. Ordered, so `version >= Version::new(9, 2, 0)` works.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Version {
     /// Major version.
     pub major: u64,
@@ -100,32 +100,34 @@ impl fmt::Display for Capability {
     }
 }
 
-#[derive(Deserialize)]
-struct GreetingBody {
-    version: VersionInfo,
-    capabilities: Vec<String>,
-}
-
-#[derive(Deserialize)]
-struct VersionInfo {
-    qemu: Version,
-    #[serde(default)]
-    package: String,
-}
-
 impl Greeting {
-    /// Decodes the value of the `QMP` key.
+    /// Decodes the value of the `QMP` key. Unknown members are ignored.
     pub(crate) fn parse(body: &RawValue) -> Result<Greeting, ConnectError> {
-        let body: GreetingBody =
-            serde_json::from_str(body.get()).map_err(|e| ConnectError::MalformedGreeting {
-                reason: e.to_string(),
-                excerpt: excerpt(body.get().as_bytes()),
-            })?;
+        Self::decode(body.get()).map_err(|reason| ConnectError::MalformedGreeting {
+            reason,
+            excerpt: excerpt(body.get().as_bytes()),
+        })
+    }
+
+    fn decode(text: &str) -> Result<Greeting, String> {
+        let body = Object::parse(text).map_err(|e| e.to_string())?;
+        let version_raw = body.get("version").ok_or("missing member `version`")?;
+        let version = Object::parse(version_raw.get()).map_err(|e| format!("`version`: {e}"))?;
+        let qemu_raw = version.get("qemu").ok_or("missing member `version.qemu`")?;
+        let qemu = Object::parse(qemu_raw.get()).map_err(|e| format!("`version.qemu`: {e}"))?;
+        let package = match version.get("package") {
+            Some(_) => version.field::<String>("package")?,
+            None => String::new(),
+        };
+        let capabilities: Vec<String> = body.field("capabilities")?;
         Ok(Greeting {
-            version: body.version.qemu,
-            package: body.version.package.trim().to_string(),
-            capabilities: body
-                .capabilities
+            version: Version {
+                major: qemu.field("major")?,
+                minor: qemu.field("minor")?,
+                micro: qemu.field("micro")?,
+            },
+            package: package.trim().to_string(),
+            capabilities: capabilities
                 .iter()
                 .map(|c| Capability::from_name(c))
                 .collect(),

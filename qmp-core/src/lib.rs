@@ -63,6 +63,7 @@ mod event;
 mod framing;
 mod greeting;
 mod handshake;
+mod json;
 mod listener;
 mod message;
 mod transport;

@@ -4,31 +4,11 @@
 //! validated but not built into a tree here: whoever consumes it decodes it once, straight into
 //! the type it wants.
 
-use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::error::{excerpt, ProtocolError, QmpError};
 use crate::event::Timestamp;
-
-/// The top-level keys of any server message. Unknown keys are ignored (the protocol allows the
-/// server to add some).
-#[derive(Deserialize)]
-struct Envelope<'a> {
-    #[serde(borrow, rename = "QMP")]
-    greeting: Option<&'a RawValue>,
-    #[serde(borrow)]
-    event: Option<&'a RawValue>,
-    #[serde(borrow)]
-    data: Option<&'a RawValue>,
-    #[serde(borrow)]
-    timestamp: Option<&'a RawValue>,
-    #[serde(borrow)]
-    id: Option<&'a RawValue>,
-    #[serde(borrow, rename = "return")]
-    ret: Option<&'a RawValue>,
-    #[serde(borrow)]
-    error: Option<&'a RawValue>,
-}
+use crate::json::Object;
 
 /// A classified message, borrowing from the receive buffer.
 #[derive(Debug)]
@@ -65,19 +45,6 @@ pub(crate) enum Id {
     Missing,
 }
 
-/// The body of an `error` reply.
-#[derive(Deserialize)]
-struct ErrorBody {
-    class: String,
-    desc: String,
-}
-
-#[derive(Deserialize)]
-struct RawTimestamp {
-    seconds: i64,
-    microseconds: i64,
-}
-
 /// Decodes and classifies one complete message.
 ///
 /// `Err` means the bytes are not valid JSON: the stream cannot be trusted any more and the
@@ -87,18 +54,19 @@ pub(crate) fn classify(bytes: &[u8]) -> Result<Incoming<'_>, ProtocolError> {
         position: e.valid_up_to(),
         excerpt: excerpt(bytes),
     })?;
-    let env: Envelope<'_> = serde_json::from_str(text).map_err(|e| ProtocolError::InvalidJson {
+    let env = Object::parse(text).map_err(|e| ProtocolError::InvalidJson {
         reason: e.to_string(),
         excerpt: excerpt(bytes),
     })?;
-    let id = match env.id {
+    let id = match env.get("id") {
         None => Id::Missing,
         Some(raw) => match serde_json::from_str::<u64>(raw.get()) {
             Ok(n) => Id::Ours(n),
+            Err(_) if raw.get() == "null" => Id::Missing,
             Err(_) => Id::Foreign,
         },
     };
-    Ok(interpret(env, id, bytes).unwrap_or_else(|error| Incoming::Malformed { id, error }))
+    Ok(interpret(&env, id, bytes).unwrap_or_else(|error| Incoming::Malformed { id, error }))
 }
 
 fn unexpected(reason: impl Into<String>, bytes: &[u8]) -> ProtocolError {
@@ -108,8 +76,8 @@ fn unexpected(reason: impl Into<String>, bytes: &[u8]) -> ProtocolError {
     }
 }
 
-fn interpret<'a>(env: Envelope<'a>, id: Id, bytes: &[u8]) -> Result<Incoming<'a>, ProtocolError> {
-    match (env.ret, env.error) {
+fn interpret<'a>(env: &Object<'a>, id: Id, bytes: &[u8]) -> Result<Incoming<'a>, ProtocolError> {
+    match (env.get("return"), env.get("error")) {
         (Some(ret), None) => {
             return Ok(Incoming::Reply {
                 id,
@@ -117,15 +85,18 @@ fn interpret<'a>(env: Envelope<'a>, id: Id, bytes: &[u8]) -> Result<Incoming<'a>
             })
         }
         (None, Some(err)) => {
-            let body: ErrorBody = serde_json::from_str(err.get()).map_err(|e| {
-                unexpected(
-                    format!("`error` must be an object with string `class` and `desc`: {e}"),
-                    bytes,
-                )
-            })?;
+            let (class, desc) = Object::parse(err.get())
+                .map_err(|e| e.to_string())
+                .and_then(|o| Ok((o.field::<String>("class")?, o.field::<String>("desc")?)))
+                .map_err(|e| {
+                    unexpected(
+                        format!("`error` must be an object with string `class` and `desc`: {e}"),
+                        bytes,
+                    )
+                })?;
             let error = QmpError {
-                class: body.class,
-                desc: body.desc,
+                class,
+                desc,
                 raw: String::from_utf8_lossy(bytes).into_owned(),
             };
             return Ok(Incoming::Reply {
@@ -138,32 +109,37 @@ fn interpret<'a>(env: Envelope<'a>, id: Id, bytes: &[u8]) -> Result<Incoming<'a>
         }
         (None, None) => {}
     }
-    if let Some(name) = env.event {
-        let name: &str = serde_json::from_str(name.get())
-            .map_err(|_| unexpected("`event` must be a string", bytes))?;
-        let timestamp = match env.timestamp {
+    if let Some(name) = env.get("event") {
+        // Event names are plain identifiers: a string without escapes.
+        let name = name
+            .get()
+            .strip_prefix('"')
+            .and_then(|n| n.strip_suffix('"'))
+            .filter(|n| !n.contains('\\'))
+            .ok_or_else(|| unexpected("`event` must be a string (without escapes)", bytes))?;
+        let timestamp = match env.get("timestamp") {
             None => Timestamp::UNKNOWN,
-            Some(ts) => {
-                let t: RawTimestamp = serde_json::from_str(ts.get())
-                    .map_err(|e| unexpected(format!("malformed `timestamp`: {e}"), bytes))?;
-                Timestamp {
-                    seconds: t.seconds,
-                    microseconds: t.microseconds,
-                }
-            }
+            Some(ts) => Object::parse(ts.get())
+                .map_err(|e| e.to_string())
+                .and_then(|o| {
+                    Ok(Timestamp {
+                        seconds: o.field("seconds")?,
+                        microseconds: o.field("microseconds")?,
+                    })
+                })
+                .map_err(|e| unexpected(format!("malformed `timestamp`: {e}"), bytes))?,
         };
-        if let Some(data) = env.data {
-            if !data.get().starts_with('{') {
-                return Err(unexpected("event `data` must be an object", bytes));
-            }
+        let data = env.get("data");
+        if data.is_some_and(|d| !d.get().starts_with('{')) {
+            return Err(unexpected("event `data` must be an object", bytes));
         }
         return Ok(Incoming::Event {
             name,
-            data: env.data,
+            data,
             timestamp,
         });
     }
-    if let Some(greeting) = env.greeting {
+    if let Some(greeting) = env.get("QMP") {
         return Ok(Incoming::Greeting(greeting));
     }
     Err(unexpected(

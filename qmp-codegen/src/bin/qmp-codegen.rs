@@ -1,8 +1,9 @@
-//! `qmp-codegen`: import and check QAPI schemas.
+//! `qmp-codegen`: import, check and generate code from QAPI schemas.
 //!
 //! ```text
 //! qmp-codegen import PATH -o FILE [--source-name NAME]
 //! qmp-codegen check PATH
+//! qmp-codegen generate PATH -o DIR [--no-docs]
 //! ```
 
 use std::path::PathBuf;
@@ -18,6 +19,10 @@ Usage:
   qmp-codegen check PATH
       Load and check PATH (QAPI root file, query-qmp-schema dump, or normalized schema) and
       print the number of definitions per kind. Exit code 1 if the schema is broken.
+  qmp-codegen generate PATH -o DIR [--no-docs]
+      Generate the typed API's Rust files (types.rs, commands.rs, events.rs, schema.rs) from
+      PATH (any input kind) into DIR, as qmp-api's build script does. Files already up to date
+      are left untouched. --no-docs leaves the schema's doc prose out.
   qmp-codegen --help
       Show this help.
 ";
@@ -33,11 +38,16 @@ enum Cmd {
     Check {
         input: PathBuf,
     },
+    Generate {
+        input: PathBuf,
+        output: PathBuf,
+        prose: bool,
+    },
 }
 
 fn parse_args(args: &[String]) -> Result<Cmd, String> {
     let Some((sub, rest)) = args.split_first() else {
-        return Err("missing subcommand (import or check)".into());
+        return Err("missing subcommand (import, check or generate)".into());
     };
     match sub.as_str() {
         "-h" | "--help" | "help" => Ok(Cmd::Help),
@@ -98,8 +108,39 @@ fn parse_args(args: &[String]) -> Result<Cmd, String> {
                 input: input.ok_or("check: missing input PATH")?,
             })
         }
+        "generate" => {
+            let mut input = None;
+            let mut output = None;
+            let mut prose = true;
+            let mut it = rest.iter();
+            while let Some(a) = it.next() {
+                match a.as_str() {
+                    "-h" | "--help" => return Ok(Cmd::Help),
+                    "-o" | "--output" => {
+                        output = Some(PathBuf::from(
+                            it.next().ok_or("option -o needs a directory")?,
+                        ))
+                    }
+                    "--no-docs" => prose = false,
+                    s if s.starts_with('-') && s.len() > 1 => {
+                        return Err(format!("generate: unknown option '{s}'"))
+                    }
+                    s => {
+                        if input.is_some() {
+                            return Err(format!("generate: unexpected extra argument '{s}'"));
+                        }
+                        input = Some(PathBuf::from(s));
+                    }
+                }
+            }
+            Ok(Cmd::Generate {
+                input: input.ok_or("generate: missing input PATH")?,
+                output: output.ok_or("generate: missing -o DIR")?,
+                prose,
+            })
+        }
         other => Err(format!(
-            "unknown subcommand '{other}' (expected import or check)"
+            "unknown subcommand '{other}' (expected import, check or generate)"
         )),
     }
 }
@@ -128,6 +169,24 @@ fn run(cmd: Cmd) -> Result<(), String> {
         Cmd::Check { input } => {
             let schema = qmp_codegen::load_path(&input).map_err(|e| e.to_string())?;
             println!("{}", schema.counts());
+            Ok(())
+        }
+        Cmd::Generate {
+            input,
+            output,
+            prose,
+        } => {
+            let schema = qmp_codegen::load_path(&input).map_err(|e| e.to_string())?;
+            let files = qmp_codegen::Config::new()
+                .prose(prose)
+                .generate(&schema)
+                .map_err(|e| e.to_string())?;
+            let (written, changed) =
+                qmp_codegen::write_if_changed(&output, &files).map_err(|e| e.to_string())?;
+            for (path, lines) in &written {
+                eprintln!("{}: {lines} lines", path.display());
+            }
+            eprintln!("{changed} of {} files changed", written.len());
             Ok(())
         }
     }

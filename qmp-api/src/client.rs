@@ -1,0 +1,90 @@
+//! [`Qmp`], the typed client.
+
+use std::path::Path;
+
+use qmp_core::Client;
+
+use crate::command::Command;
+use crate::stream::EventStream;
+use crate::{ConnectError, ExecuteError};
+
+/// A typed QMP client: one method per QEMU command, typed events.
+///
+/// It wraps a [`qmp_core::Client`] (see there for concurrency, cancellation and disconnect
+/// behaviour) and is just as cheap to clone. The generated methods (`query_block`,
+/// `blockdev_add`, ...) each return a [`Call`](crate::Call): set optional arguments, then
+/// `.await` it. [`raw`](Self::raw) gives the untyped client for anything else.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// use qmp_api::Qmp;
+///
+/// let qmp = Qmp::connect_unix("/run/vm0/qmp.sock").await?;
+/// let version = qmp.query_version().await?;
+/// println!("QEMU {}.{}.{}", version.qemu.major, version.qemu.minor, version.qemu.micro);
+/// for block in qmp.query_block().await? {
+///     println!("{}: {:?}", block.device, block.inserted.map(|i| i.file));
+/// }
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug)]
+pub struct Qmp {
+    raw: Client,
+}
+
+impl Qmp {
+    /// Connects to a QMP unix socket with default settings. For other transports and settings,
+    /// build a [`qmp_core::Client`] and convert it: `Qmp::from(client)`.
+    pub async fn connect_unix(path: impl AsRef<Path>) -> Result<Qmp, ConnectError> {
+        Ok(Qmp::from(Client::connect_unix(path).await?))
+    }
+
+    /// The untyped client underneath (same connection).
+    pub fn raw(&self) -> &Client {
+        &self.raw
+    }
+
+    /// Runs any command value (see [`Command`]) and decodes its reply.
+    ///
+    /// ```no_run
+    /// # async fn demo(qmp: qmp_api::Qmp) -> Result<(), qmp_api::ExecuteError> {
+    /// use qmp_api::commands::QomListTypes;
+    /// let types = qmp.execute(QomListTypes { implements: Some("device".into()), r#abstract: None }).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn execute<C: Command>(&self, command: C) -> Result<C::Output, ExecuteError> {
+        if !C::SUCCESS_REPLY {
+            self.raw.execute_without_reply(C::NAME, &command).await?;
+            return Ok(C::decode("{}")?);
+        }
+        let raw = self.raw.execute_raw(C::NAME, &command).await?;
+        Ok(C::decode(raw.get())?)
+    }
+
+    /// Subscribes to every event, decoded into [`Event`](crate::Event). Subscribe before
+    /// sending the command whose events you want: the stream sees every event received from
+    /// now on.
+    pub fn events(&self) -> EventStream {
+        EventStream::new(self.raw.subscribe())
+    }
+
+    /// Subscribes to the events with these QMP names only (e.g. `["JOB_STATUS_CHANGE"]`).
+    pub fn events_named<I, S>(&self, names: I) -> EventStream
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        EventStream::new(self.raw.subscribe_to(names))
+    }
+
+    /// Closes the connection gracefully (see [`Client::close`]).
+    pub async fn close(&self) {
+        self.raw.close().await
+    }
+}
+
+impl From<Client> for Qmp {
+    fn from(raw: Client) -> Self {
+        Qmp { raw }
+    }
+}

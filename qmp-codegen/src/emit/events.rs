@@ -1,0 +1,129 @@
+//! The `events` module: a data type per event that carries members, and the `Event` enum with
+//! one variant per event plus `Other` for events this schema does not know.
+
+use quote::quote;
+
+use super::docs::{deprecated, Docs};
+use super::plan::{Module, Plan};
+use super::serde_impls;
+use super::types::field_decls;
+use super::{EmitError, Item, Options};
+use crate::ident;
+use crate::model::Arguments;
+
+const M: Module = Module::Other;
+
+pub(crate) fn emit(plan: &Plan<'_>, opts: &Options) -> Result<Vec<Item>, EmitError> {
+    let mut items = Vec::new();
+    let mut variants = Vec::new();
+    let mut decode_arms = Vec::new();
+    let mut name_arms = Vec::new();
+    let mut names = Vec::new();
+    for e in plan.schema.events() {
+        let v = ident::ident(&ident::variant_name(&e.name));
+        let wire = &e.name;
+        let dep = deprecated(&e.features);
+        let mut d = Docs::new();
+        if opts.prose {
+            d.prose(e.doc.as_ref().map(|d| d.body.as_str()));
+        }
+        d.para(format!("QMP event `{wire}`."));
+        d.facts(e.since.as_deref(), &e.features, e.cond.as_ref());
+        let docs = d.tokens();
+        names.push(wire.clone());
+        match &e.data {
+            Arguments::None => {
+                variants.push(quote!(#docs #dep #v,));
+                decode_arms.push(quote!(#wire => Event::#v,));
+                name_arms.push(quote!(Event::#v => #wire,));
+            }
+            Arguments::Members(ms) => {
+                let fields = plan.fields(&e.name, e.since.as_deref(), ms, true)?;
+                let decls = field_decls(plan, opts, &fields, M);
+                let derives = super::types::struct_derives(&fields);
+                let ser = serde_impls::serialize(&v, &fields, None);
+                let de = serde_impls::deserialize(&v, &fields);
+                let sdoc = format!(" Data of the QMP event `{wire}` ([`Event::{v}`]).");
+                items.push(Item::new(
+                    wire,
+                    quote! {
+                        #[doc = #sdoc]
+                        #dep
+                        #derives
+                        pub struct #v { #decls }
+
+                        #ser
+                        #de
+                    },
+                ));
+                variants.push(quote!(#docs #dep #v(#v),));
+                decode_arms.push(quote!(#wire => Event::#v(raw.data()?),));
+                name_arms.push(quote!(Event::#v(_) => #wire,));
+            }
+            Arguments::Type(t) => {
+                let path = plan.type_path(t, M);
+                variants.push(quote!(#docs #dep #v(#path),));
+                decode_arms.push(quote!(#wire => Event::#v(raw.data()?),));
+                name_arms.push(quote!(Event::#v(_) => #wire,));
+            }
+        }
+    }
+    // A schema without events (the guest agent's) gets the same API without one-arm matches.
+    let (name_body, decode_body) = if names.is_empty() {
+        (
+            quote! {
+                let Event::Other(raw) = self;
+                raw.name()
+            },
+            quote!(Ok(Event::Other(raw.clone()))),
+        )
+    } else {
+        (
+            quote! {
+                match self {
+                    #(#name_arms)*
+                    Event::Other(raw) => raw.name(),
+                }
+            },
+            quote! {
+                Ok(match raw.name() {
+                    #(#decode_arms)*
+                    _ => Event::Other(raw.clone()),
+                })
+            },
+        )
+    };
+    items.push(Item::new(
+        "Event",
+        quote! {
+            /// Every QMP event of this schema, with its data decoded.
+            ///
+            /// Events this schema does not know (from a newer QEMU, or a downstream build) arrive
+            /// as [`Event::Other`], with their name and raw data intact.
+            #[derive(Debug, Clone, PartialEq)]
+            #[non_exhaustive]
+            pub enum Event {
+                #(#variants)*
+                /// An event this schema does not know, as received.
+                Other(crate::__private::qmp_core::Event),
+            }
+
+            impl Event {
+                /// The QMP names of every event this schema knows, in schema order.
+                pub const NAMES: &'static [&'static str] = &[#(#names),*];
+
+                /// The event's QMP name, e.g. `BLOCK_JOB_COMPLETED`.
+                pub fn name(&self) -> &str {
+                    #name_body
+                }
+
+                /// Decodes a received event. Unknown names give [`Event::Other`]; a known event
+                /// whose data does not match the schema is an error naming the field.
+                pub fn from_raw(raw: &crate::__private::qmp_core::Event) -> ::core::result::Result<Event, crate::DecodeError> {
+                    #decode_body
+                }
+            }
+        },
+    ));
+    Ok(items)
+}

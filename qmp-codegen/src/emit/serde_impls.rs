@@ -1,0 +1,128 @@
+//! `Serialize` / `Deserialize` impls for generated structs, written out instead of derived.
+//!
+//! QMP only ever speaks JSON objects, so each impl is a plain map: serialization writes the
+//! present members, deserialization matches member names in one `visit_map` and ignores
+//! members it does not know (a newer QEMU adds some). That is a fraction of the code
+//! `serde_derive` produces (no sequence form, no field-identifier visitors), which is what
+//! keeps the generated crate fast to compile.
+//!
+//! Locals of the generated code start with `__` so that no member name can shadow them.
+
+use proc_macro2::{Ident, TokenStream};
+use quote::quote;
+
+use super::plan::Field;
+
+/// `impl Serialize`: a map of the members that are present, then `extra` members (a map
+/// field holding arguments the schema does not list).
+pub(crate) fn serialize(name: &Ident, fields: &[Field<'_>], extra: Option<&Ident>) -> TokenStream {
+    let entries = fields.iter().map(|f| {
+        let id = &f.ident;
+        let wire = &f.member.name;
+        if f.optional {
+            quote! {
+                if let Some(__v) = &self.#id {
+                    __map.serialize_entry(#wire, __v)?;
+                }
+            }
+        } else {
+            quote!(__map.serialize_entry(#wire, &self.#id)?;)
+        }
+    });
+    let extra_entries = extra.map(|e| {
+        quote! {
+            for (__k, __v) in &self.#e {
+                __map.serialize_entry(__k, __v)?;
+            }
+        }
+    });
+    let mutable = if fields.is_empty() && extra.is_none() {
+        TokenStream::new()
+    } else {
+        quote!(mut)
+    };
+    quote! {
+        impl ::serde::Serialize for #name {
+            fn serialize<S: ::serde::Serializer>(&self, __s: S) -> ::core::result::Result<S::Ok, S::Error> {
+                use ::serde::ser::SerializeMap as _;
+                let #mutable __map = __s.serialize_map(None)?;
+                #(#entries)*
+                #extra_entries
+                __map.end()
+            }
+        }
+    }
+}
+
+/// `impl Deserialize` for struct `name` with `fields`, accepting a JSON object.
+pub(crate) fn deserialize(name: &Ident, fields: &[Field<'_>]) -> TokenStream {
+    let body = visit_map_body(name, fields);
+    let expecting = format!("a {name} object");
+    quote! {
+        impl<'de> ::serde::Deserialize<'de> for #name {
+            fn deserialize<D: ::serde::Deserializer<'de>>(__d: D) -> ::core::result::Result<Self, D::Error> {
+                struct Visitor;
+                impl<'de> ::serde::de::Visitor<'de> for Visitor {
+                    type Value = #name;
+                    fn expecting(&self, __f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                        __f.write_str(#expecting)
+                    }
+                    fn visit_map<A: ::serde::de::MapAccess<'de>>(self, mut __map: A) -> ::core::result::Result<#name, A::Error> {
+                        #body
+                    }
+                }
+                __d.deserialize_map(Visitor)
+            }
+        }
+    }
+}
+
+/// The body of `visit_map`: one local per field, a `match` on member names, then the value.
+fn visit_map_body(name: &Ident, fields: &[Field<'_>]) -> TokenStream {
+    let locals = fields.iter().map(|f| {
+        let id = &f.ident;
+        quote!(let mut #id = None;)
+    });
+    let arms = fields.iter().map(|f| {
+        let id = &f.ident;
+        let wire = &f.member.name;
+        if f.optional {
+            // `null` counts as absent.
+            quote!(#wire => #id = __map.next_value()?,)
+        } else {
+            quote!(#wire => #id = Some(__map.next_value()?),)
+        }
+    });
+    let inits = fields.iter().map(|f| {
+        let id = &f.ident;
+        let wire = &f.member.name;
+        if f.optional {
+            quote!(#id,)
+        } else {
+            quote!(#id: crate::__private::required(#id, #wire)?,)
+        }
+    });
+    let key_match = if fields.is_empty() {
+        quote! {
+            while let Some(::serde::de::IgnoredAny) = __map.next_key()? {
+                __map.next_value::<::serde::de::IgnoredAny>()?;
+            }
+        }
+    } else {
+        quote! {
+            while let Some(__key) = __map.next_key::<crate::__private::Key<'de>>()? {
+                match __key.as_str() {
+                    #(#arms)*
+                    _ => {
+                        __map.next_value::<::serde::de::IgnoredAny>()?;
+                    }
+                }
+            }
+        }
+    };
+    quote! {
+        #(#locals)*
+        #key_match
+        Ok(#name { #(#inits)* })
+    }
+}

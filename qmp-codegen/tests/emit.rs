@@ -1,0 +1,253 @@
+//! The emitter: golden output for an edge-case schema, determinism, and clash errors.
+//!
+//! Golden files live in `tests/golden/edge-cases/`. When the emitter changes on purpose,
+//! regenerate them with `QMP_CODEGEN_BLESS=1 cargo test -p qmp-codegen --test emit`, then review
+//! the diff.
+
+mod common;
+
+use std::path::PathBuf;
+
+use qmp_codegen::emit::{generate, EmitError, GeneratedFile, Options};
+use qmp_codegen::{load_path, parse_qapi_str};
+
+fn golden_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden")
+}
+
+fn edge_files() -> Vec<GeneratedFile> {
+    let schema = load_path(golden_dir().join("edge-cases.json")).expect("edge-case schema loads");
+    generate(&schema, &Options::default()).expect("edge-case schema generates")
+}
+
+#[test]
+fn edge_cases_match_golden_files() {
+    let dir = golden_dir().join("edge-cases");
+    let bless = std::env::var_os("QMP_CODEGEN_BLESS").is_some();
+    let mut stale = Vec::new();
+    for f in edge_files() {
+        let path = dir.join(&f.name);
+        if bless {
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(&path, &f.contents).unwrap();
+            continue;
+        }
+        let old = std::fs::read_to_string(&path).unwrap_or_default();
+        if old != f.contents {
+            stale.push(f.name.clone());
+        }
+    }
+    assert!(
+        stale.is_empty(),
+        "generated code differs from the golden files {stale:?}; if intended, rerun with QMP_CODEGEN_BLESS=1 and review the diff"
+    );
+}
+
+#[test]
+fn edge_case_output_has_the_promised_shapes() {
+    let files = edge_files();
+    let get = |n: &str| files.iter().find(|f| f.name == n).unwrap().contents.clone();
+    let types = get("types.rs");
+    let commands = get("commands.rs");
+    let events = get("events.rs");
+    // Keywords and capitals as fields, wire names kept.
+    assert!(types.contains("pub r#type: String,"), "{types}");
+    assert!(types.contains("pub self_: bool,"));
+    assert!(types.contains(r#"__map.serialize_entry("CPU", &self.cpu)?;"#));
+    // Digits and the catch-all rule for enum values.
+    assert!(types.contains("V2nd,"));
+    assert!(types.contains("OtherValue,"));
+    assert!(types.contains("Other(String),"));
+    // Optional in Rust: added later, conditional, deprecated.
+    assert!(types.contains("pub later: Option<u64>,"));
+    assert!(types.contains("pub cond: Option<f64>,"));
+    assert!(types.contains("#[deprecated(note = \"deprecated in the QEMU schema\")]"));
+    // Recursion broken by boxes at the right place.
+    assert!(types.contains("pub left: Option<Box<Tree>>,"));
+    assert!(types.contains("Definition(Box<Node>),"));
+    // Unions: branch enum, unit variant for a value without branch, unknown branches kept.
+    assert!(types.contains("pub enum ShapeVariant {"));
+    assert!(types.contains("    Point,\n"));
+    assert!(types.contains("Other(crate::UnknownVariant),"));
+    // Commands: unit args, required params, setters, boxed, gen: false, no reply, oob.
+    assert!(commands.contains("pub struct QueryThings {"));
+    assert!(commands.contains("pub fn set_thing("));
+    assert!(commands.contains("r#type: crate::types::Color"));
+    assert!(commands.contains("pub fn add_node(&self, arguments: crate::types::Node)"));
+    assert!(commands.contains("pub fn arg("));
+    assert!(commands.contains("const SUCCESS_REPLY: bool = false;"));
+    assert!(commands.contains("const ALLOW_OOB: bool = true;"));
+    assert!(commands.contains("type Output = i64;"));
+    assert!(commands.contains("type Output = ::serde_json::Value;"));
+    // Events: data struct, unit variant, named-type variant, fallback.
+    assert!(events.contains("ThingChanged(ThingChanged),"));
+    assert!(events.contains("    Stopped,\n"));
+    assert!(events.contains("NodeAdded(crate::types::Node),"));
+    assert!(events.contains("Other(crate::__private::qmp_core::Event),"));
+}
+
+#[test]
+fn generation_is_deterministic() {
+    assert_eq!(edge_files(), edge_files());
+    let Some(shared) = common::shared_dir(module_path!()) else {
+        return;
+    };
+    let schema = load_path(shared.join("qapi/qemu-10.0.13/qapi/qapi-schema.json")).unwrap();
+    let a = generate(&schema, &Options::default()).unwrap();
+    let b = generate(&schema, &Options::default()).unwrap();
+    assert_eq!(a, b);
+    // The normalized schema gives the same code minus the prose.
+    let normalized =
+        load_path(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../schema/qemu-10.0.13.json"))
+            .unwrap();
+    let no_prose = Options {
+        prose: false,
+        ..Options::default()
+    };
+    let from_source = generate(&schema, &no_prose).unwrap();
+    let from_normalized = generate(&normalized, &no_prose).unwrap();
+    for (x, y) in from_source.iter().zip(&from_normalized) {
+        assert_eq!(
+            x.contents, y.contents,
+            "{} differs between source and normalized input",
+            x.name
+        );
+    }
+}
+
+#[test]
+fn every_corpus_schema_generates() {
+    let Some(shared) = common::shared_dir(module_path!()) else {
+        return;
+    };
+    let qapi = shared.join("qapi");
+    let mut roots = Vec::new();
+    for entry in std::fs::read_dir(&qapi).unwrap() {
+        let dir = entry.unwrap().path();
+        for rel in [
+            "qapi/qapi-schema.json",
+            "storage-daemon/qapi/qapi-schema.json",
+            "qapi-schema.json",
+        ] {
+            let p = dir.join(rel);
+            if p.is_file() {
+                roots.push(p);
+            }
+        }
+    }
+    roots.sort();
+    assert!(roots.len() >= 46, "{roots:?}");
+    // Spread over the cores: generation in a debug build takes a while per schema.
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let chunks: Vec<Vec<PathBuf>> = (0..workers)
+        .map(|w| roots.iter().skip(w).step_by(workers).cloned().collect())
+        .collect();
+    std::thread::scope(|scope| {
+        for chunk in &chunks {
+            scope.spawn(move || {
+                for root in chunk {
+                    let schema = load_path(root).unwrap();
+                    let files = generate(&schema, &Options::default())
+                        .unwrap_or_else(|e| panic!("{}: {e}", root.display()));
+                    assert_eq!(files.len(), 4);
+                }
+            });
+        }
+    });
+}
+
+#[test]
+fn name_clashes_are_reported_with_both_names() {
+    let schema = parse_qapi_str(
+        "clash.json",
+        "{ 'pragma': { 'member-name-exceptions': [ 'Foo' ] } }\n{ 'struct': 'Foo', 'data': { 'a-b': 'str', 'aB': 'int' } }",
+    )
+    .unwrap();
+    match generate(&schema, &Options::default()) {
+        Err(EmitError::Clash {
+            rust,
+            first,
+            second,
+            ..
+        }) => {
+            assert_eq!(rust, "a_b");
+            assert_eq!((first.as_str(), second.as_str()), ("a-b", "aB"));
+        }
+        other => panic!("{other:?}"),
+    }
+
+    let schema = parse_qapi_str(
+        "clash2.json",
+        "{ 'pragma': { 'member-name-exceptions': [ 'Mode' ] } }\n{ 'enum': 'Mode', 'data': [ 'fast-mode', 'fastMode' ] }",
+    )
+    .unwrap();
+    let err = generate(&schema, &Options::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("`fast-mode` and `fastMode` would both be named `FastMode`"),
+        "{err}"
+    );
+
+    let schema = parse_qapi_str(
+        "clash3.json",
+        "{ 'struct': 'Disk', 'data': {} }\n{ 'union': 'Blk', 'base': { 'k': 'K' }, 'discriminator': 'k', 'data': {} }\n{ 'enum': 'K', 'data': ['a'] }\n{ 'struct': 'BlkVariant', 'data': {} }",
+    );
+    if let Ok(schema) = schema {
+        let err = generate(&schema, &Options::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("BlkVariant"), "{err}");
+    }
+}
+
+#[test]
+fn prose_becomes_rustdoc_without_doctests() {
+    let schema = parse_qapi_str(
+        "doc.json",
+        r#"
+##
+# @resize:
+#
+# Resize @device. See [1].
+#
+# .. qmp-example::
+#
+#    -> { "execute": "resize" }
+#    <- { "return": {} }
+#
+# @device: the device
+#
+# Since: 2.0
+##
+{ 'command': 'resize', 'data': { 'device': 'str' } }
+"#,
+    )
+    .unwrap();
+    let files = generate(&schema, &Options::default()).unwrap();
+    let commands = &files
+        .iter()
+        .find(|f| f.name == "commands.rs")
+        .unwrap()
+        .contents;
+    assert!(
+        commands.contains("/// Resize `device`. See \\[1\\]."),
+        "{commands}"
+    );
+    assert!(commands.contains("/// ```text"), "{commands}");
+    assert!(commands.contains("/// Since QEMU 2.0."));
+    let quiet = generate(
+        &schema,
+        &Options {
+            prose: false,
+            ..Options::default()
+        },
+    )
+    .unwrap();
+    let commands = &quiet
+        .iter()
+        .find(|f| f.name == "commands.rs")
+        .unwrap()
+        .contents;
+    assert!(!commands.contains("Resize `device`"));
+}
