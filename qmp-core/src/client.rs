@@ -196,7 +196,7 @@ impl ClientBuilder {
     }
 
     /// Opens the transport with `open`, then handshakes, all under the configured timeout.
-    async fn within_timeout<F>(
+    pub(crate) async fn within_timeout<F>(
         &self,
         first_stage: &'static str,
         open: F,

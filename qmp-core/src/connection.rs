@@ -242,7 +242,15 @@ impl Connection {
 
             // 3. Read and dispatch.
             match self.io.poll_read(cx, self.rb.spare()) {
-                Poll::Ready(Ok(0)) => return self.finish(DisconnectReason::ServerClosed),
+                Poll::Ready(Ok(0)) => {
+                    let reason = match self.rb.partial_len() {
+                        0 => DisconnectReason::ServerClosed,
+                        received => {
+                            DisconnectReason::Protocol(ProtocolError::TruncatedMessage { received })
+                        }
+                    };
+                    return self.finish(reason);
+                }
                 Poll::Ready(Ok(n)) => {
                     self.rb.advance(n);
                     if let Err(e) = self.process_input() {

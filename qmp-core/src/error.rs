@@ -112,6 +112,12 @@ pub enum ProtocolError {
         /// The start of the message, for diagnosis.
         excerpt: String,
     },
+    /// The server closed the connection in the middle of a message.
+    #[error("the server closed the connection in the middle of a message ({received} bytes of it received)")]
+    TruncatedMessage {
+        /// How much of the message had arrived.
+        received: usize,
+    },
     /// A well-formed JSON message whose structure does not fit the protocol.
     #[error("unexpected message from the server ({reason}): {excerpt}")]
     UnexpectedMessage {
@@ -151,6 +157,15 @@ pub enum ConnectError {
         /// The address or path tried.
         target: String,
         /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+    /// The TLS handshake failed (untrusted or mismatched certificate, protocol error...).
+    #[error("TLS handshake with {target} failed: {source}; check the CA the client trusts and the server name")]
+    Tls {
+        /// The address tried.
+        target: String,
+        /// What rustls reported.
         #[source]
         source: io::Error,
     },

@@ -235,6 +235,14 @@ impl ReadBuffer {
     pub(crate) fn has_partial_message(&self) -> bool {
         self.scanner.in_message()
     }
+
+    /// How many bytes of the unfinished message have arrived (0 if none has started).
+    pub(crate) fn partial_len(&self) -> usize {
+        match self.scanner.start {
+            Some(start) => self.filled - start,
+            None => 0,
+        }
+    }
 }
 
 #[cfg(test)]

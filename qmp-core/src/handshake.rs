@@ -3,7 +3,7 @@
 
 use std::cell::Cell;
 
-use crate::error::{excerpt, ConnectError};
+use crate::error::{excerpt, ConnectError, ProtocolError};
 use crate::framing::ReadBuffer;
 use crate::greeting::{Capability, Greeting};
 use crate::message::{classify, Id, Incoming};
@@ -107,7 +107,9 @@ async fn read_message(
         let n = io.read(rb.spare()).await.map_err(ConnectError::Io)?;
         if n == 0 {
             if rb.has_partial_message() {
-                return Err(ConnectError::Io(std::io::ErrorKind::UnexpectedEof.into()));
+                return Err(ConnectError::Protocol(ProtocolError::TruncatedMessage {
+                    received: rb.partial_len(),
+                }));
             }
             return Ok(None);
         }

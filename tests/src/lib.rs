@@ -1,10 +1,11 @@
 //! Shared fixtures for the integration tests: a QEMU launcher ([`qemu`]), a scripted mock QMP
-//! server ([`mock`]), and small helpers every test uses.
+//! server ([`mock`]), memory measurement ([`memory`]), and small helpers every test uses.
 //!
 //! Tests that need QEMU or the shared schema corpus skip (with a message) when it is missing,
 //! except under `CI=true`, where a missing dependency fails the test: CI must never pass
 //! without having run them.
 
+pub mod memory;
 pub mod mock;
 pub mod qemu;
 

@@ -81,8 +81,43 @@ pub struct Request {
 
 /// The server side of one connection.
 pub struct MockPeer<S> {
-    reader: BufReader<ReadHalf<S>>,
+    reader: MockReader<S>,
     writer: WriteHalf<S>,
+}
+
+/// The reading half of a [`MockPeer`], for servers that read and write from separate tasks.
+pub struct MockReader<S> {
+    reader: BufReader<ReadHalf<S>>,
+}
+
+impl<S: AsyncRead + AsyncWrite> MockReader<S> {
+    /// The next line from the client, as JSON; `None` at end of stream.
+    pub async fn recv(&mut self) -> Option<serde_json::Value> {
+        let mut line = String::new();
+        match self.reader.read_line(&mut line).await {
+            Ok(0) | Err(_) => None,
+            Ok(_) => Some(
+                serde_json::from_str(&line)
+                    .unwrap_or_else(|e| panic!("client sent invalid JSON {line:?}: {e}")),
+            ),
+        }
+    }
+
+    /// The next request, whatever it is; `None` at end of stream.
+    pub async fn next_request(&mut self) -> Option<Request> {
+        let msg = self.recv().await?;
+        let (command, oob) = match (msg.get("execute"), msg.get("exec-oob")) {
+            (Some(Value::String(c)), None) => (c.clone(), false),
+            (None, Some(Value::String(c))) => (c.clone(), true),
+            _ => panic!("not a request: {msg}"),
+        };
+        Some(Request {
+            command,
+            oob,
+            arguments: msg.get("arguments").cloned().unwrap_or(Value::Null),
+            id: msg.get("id").cloned().unwrap_or(Value::Null),
+        })
+    }
 }
 
 impl<S: AsyncRead + AsyncWrite> MockPeer<S> {
@@ -90,9 +125,16 @@ impl<S: AsyncRead + AsyncWrite> MockPeer<S> {
     pub fn new(stream: S) -> Self {
         let (r, w) = tokio::io::split(stream);
         MockPeer {
-            reader: BufReader::new(r),
+            reader: MockReader {
+                reader: BufReader::new(r),
+            },
             writer: w,
         }
+    }
+
+    /// Splits into a reader (requests) and the raw write half.
+    pub fn into_split(self) -> (MockReader<S>, WriteHalf<S>) {
+        (self.reader, self.writer)
     }
 
     /// Sends bytes as they are.
@@ -131,14 +173,7 @@ impl<S: AsyncRead + AsyncWrite> MockPeer<S> {
 
     /// The next line from the client, as JSON; `None` at end of stream.
     pub async fn recv(&mut self) -> Option<Value> {
-        let mut line = String::new();
-        match self.reader.read_line(&mut line).await {
-            Ok(0) | Err(_) => None,
-            Ok(_) => Some(
-                serde_json::from_str(&line)
-                    .unwrap_or_else(|e| panic!("client sent invalid JSON {line:?}: {e}")),
-            ),
-        }
+        self.reader.recv().await
     }
 
     /// The next request, which must be `command`.
@@ -153,18 +188,7 @@ impl<S: AsyncRead + AsyncWrite> MockPeer<S> {
 
     /// The next request, whatever it is; `None` at end of stream.
     pub async fn next_request(&mut self) -> Option<Request> {
-        let msg = self.recv().await?;
-        let (command, oob) = match (msg.get("execute"), msg.get("exec-oob")) {
-            (Some(Value::String(c)), None) => (c.clone(), false),
-            (None, Some(Value::String(c))) => (c.clone(), true),
-            _ => panic!("not a request: {msg}"),
-        };
-        Some(Request {
-            command,
-            oob,
-            arguments: msg.get("arguments").cloned().unwrap_or(Value::Null),
-            id: msg.get("id").cloned().unwrap_or(Value::Null),
-        })
+        self.reader.next_request().await
     }
 
     /// Replies with a `return` value.

@@ -138,6 +138,19 @@ impl Qemu {
         Some(Self::spawn(cmd, kind, socket.to_path_buf(), dir))
     }
 
+    /// Starts `kind` (`-machine none` for system emulators) with exactly these extra
+    /// arguments and no QMP socket of ours; the caller configures and waits for its monitor.
+    pub fn start_bare(kind: Kind, args: &[String]) -> Option<Qemu> {
+        let bin = kind.require()?;
+        let dir = TempDir::new();
+        let mut cmd = Command::new(bin);
+        if kind != Kind::StorageDaemon {
+            cmd.args(["-machine", "none", "-nodefaults", "-display", "none"]);
+        }
+        cmd.args(args);
+        Some(Self::spawn(cmd, kind, PathBuf::new(), dir))
+    }
+
     fn spawn(mut cmd: Command, kind: Kind, socket: PathBuf, dir: TempDir) -> Qemu {
         cmd.stdin(Stdio::null())
             .stdout(Stdio::null())
