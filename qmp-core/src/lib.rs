@@ -50,8 +50,8 @@
 //! - Events fanned out to any number of [`EventStream`]s, in order, each with a bounded buffer
 //!   that reports exactly how many events a slow subscriber missed.
 //! - File descriptor passing for `getfd` / `add-fd` on unix sockets.
-//! - TLS over TCP with rustls (feature `tls`: [`ClientBuilder::connect_tls`]). Plain TCP QMP
-//!   has no authentication and no encryption.
+//! - TLS over TCP with rustls (feature `tls`: `ClientBuilder::connect_tls`, see the `tls`
+//!   module). Plain TCP QMP has no authentication and no encryption.
 //! - Limits on message size and nesting depth; every fault is a specific error, never a panic
 //!   or a hang.
 //!
