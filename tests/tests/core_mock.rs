@@ -804,3 +804,31 @@ async fn many_concurrent_calls_with_random_cancellation_leave_nothing_pending() 
     })
     .await;
 }
+
+#[tokio::test]
+async fn close_gives_up_on_unanswered_commands_after_the_close_timeout() {
+    within(10, async {
+        let server = MockServer::new();
+        let (client, mut peer) = tokio::join!(
+            Client::builder()
+                .close_timeout(Duration::from_millis(200))
+                .connect_unix(server.path()),
+            server.accept_handshake()
+        );
+        let client = client.unwrap();
+        let c2 = client.clone();
+        let stuck = tokio::spawn(async move { c2.execute("never-answered", ()).await });
+        peer.expect("never-answered").await;
+        let start = Instant::now();
+        client.close().await;
+        let took = start.elapsed();
+        assert!(took >= Duration::from_millis(150) && took < Duration::from_secs(2), "{took:?}");
+        match stuck.await.unwrap() {
+            Err(ExecuteError::Disconnected { reason, .. }) => {
+                assert!(matches!(*reason, DisconnectReason::ClientClosed))
+            }
+            other => panic!("{other:?}"),
+        }
+    })
+    .await;
+}
