@@ -4,9 +4,11 @@ use std::path::Path;
 
 use qmp_core::Client;
 
-use crate::command::Command;
+use std::future::IntoFuture;
+
+use crate::command::{Call, CallFuture, Command};
 use crate::stream::EventStream;
-use crate::{ConnectError, ExecuteError};
+use crate::ConnectError;
 
 /// A typed QMP client: one method per QEMU command, typed events.
 ///
@@ -52,13 +54,8 @@ impl Qmp {
     /// let types = qmp.execute(QomListTypes { implements: Some("device".into()), r#abstract: None }).await?;
     /// # Ok(()) }
     /// ```
-    pub async fn execute<C: Command>(&self, command: C) -> Result<C::Output, ExecuteError> {
-        if !C::SUCCESS_REPLY {
-            self.raw.execute_without_reply(C::NAME, &command).await?;
-            return Ok(C::decode("{}")?);
-        }
-        let raw = self.raw.execute_raw(C::NAME, &command).await?;
-        Ok(C::decode(raw.get())?)
+    pub fn execute<'a, C: Command + 'a>(&'a self, command: C) -> CallFuture<'a, C> {
+        Call::new(self, command).into_future()
     }
 
     /// Subscribes to every event, decoded into [`Event`](crate::Event). Subscribe before

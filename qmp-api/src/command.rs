@@ -3,10 +3,13 @@
 
 use std::future::{Future, IntoFuture};
 use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
 
+use qmp_core::Pending;
 use serde::Serialize;
 
-use crate::{DecodeError, ExecuteError, Qmp};
+use crate::{DecodeError, DisconnectReason, ExecuteError, Qmp};
 
 /// A QMP command: its arguments (the value), its name, and how its reply decodes.
 ///
@@ -23,7 +26,7 @@ use crate::{DecodeError, ExecuteError, Qmp};
 /// println!("{}", status.status);
 /// # Ok(()) }
 /// ```
-pub trait Command: Serialize + Send + Sync {
+pub trait Command: Serialize + Send + Sync + Unpin {
     /// The command's QMP name, e.g. `query-block`.
     const NAME: &'static str;
     /// Whether the schema allows it out of band (`exec-oob`).
@@ -77,10 +80,64 @@ impl<'a, C> Call<'a, C> {
 
 impl<'a, C: Command + 'a> IntoFuture for Call<'a, C> {
     type Output = Result<C::Output, ExecuteError>;
-    type IntoFuture = Pin<Box<dyn Future<Output = Self::Output> + Send + 'a>>;
+    type IntoFuture = CallFuture<'a, C>;
 
     fn into_future(self) -> Self::IntoFuture {
-        Box::pin(async move { self.qmp.execute(self.command).await })
+        CallFuture {
+            state: CallState::Start(self.qmp, self.command),
+        }
+    }
+}
+
+/// The future of an awaited [`Call`]: sends the command when first polled, then decodes the
+/// reply into the command's output type.
+#[must_use = "a command does nothing until it is awaited"]
+pub struct CallFuture<'a, C> {
+    state: CallState<'a, C>,
+}
+
+enum CallState<'a, C> {
+    Start(&'a Qmp, C),
+    Sent(Pending<'a>),
+    Done,
+}
+
+impl<C: Command> Future for CallFuture<'_, C> {
+    type Output = Result<C::Output, ExecuteError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        loop {
+            match &mut this.state {
+                CallState::Start(..) => {
+                    let CallState::Start(qmp, command) =
+                        std::mem::replace(&mut this.state, CallState::Done)
+                    else {
+                        continue;
+                    };
+                    if !C::SUCCESS_REPLY {
+                        let sent = qmp.raw().execute_without_reply(C::NAME, &command);
+                        return Poll::Ready(sent.and_then(|()| Ok(C::decode("{}")?)));
+                    }
+                    this.state = CallState::Sent(qmp.raw().execute_raw(C::NAME, &command));
+                }
+                CallState::Sent(pending) => {
+                    let reply = match Pin::new(pending).poll(cx) {
+                        Poll::Pending => return Poll::Pending,
+                        Poll::Ready(reply) => reply,
+                    };
+                    this.state = CallState::Done;
+                    return Poll::Ready(reply.and_then(|raw| Ok(C::decode(raw.get())?)));
+                }
+                // Polled again after completion: answer rather than panic or hang.
+                CallState::Done => {
+                    return Poll::Ready(Err(ExecuteError::Disconnected {
+                        command: C::NAME.to_string(),
+                        reason: Arc::new(DisconnectReason::ClientClosed),
+                    }))
+                }
+            }
+        }
     }
 }
 

@@ -15,13 +15,15 @@ use serde_json::Value;
 use tokio::net::{TcpStream, ToSocketAddrs, UnixStream};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::connection::{Connection, Op, ReplyError, Request, Settings, Shared};
+use crate::connection::{Connection, Op, Request, Settings, Shared};
 use crate::error::{ConnectError, DecodeError, DisconnectReason, ExecuteError};
 use crate::event::EventStream;
 use crate::framing::ReadBuffer;
 use crate::greeting::{Capability, Greeting};
 use crate::handshake::{handshake, Stage, STAGE_GREETING};
 use crate::listener::Listener;
+use crate::pending::Pending;
+use crate::slot;
 use crate::transport::{AsyncStream, Transport};
 
 /// Configures and opens a connection. Every setting has a default suited to QEMU; see each
@@ -373,7 +375,7 @@ impl Client {
         command: &str,
         arguments: impl Serialize,
     ) -> Result<Value, ExecuteError> {
-        let raw = self.call(command, &arguments, false, Vec::new()).await?;
+        let raw = self.execute_raw(command, arguments).await?;
         Self::to_value(command, &raw)
     }
 
@@ -393,18 +395,15 @@ impl Client {
         command: &str,
         arguments: impl Serialize,
     ) -> Result<T, ExecuteError> {
-        let raw = self.call(command, &arguments, false, Vec::new()).await?;
+        let raw = self.execute_raw(command, arguments).await?;
         Ok(DecodeError::decode(command, raw.get())?)
     }
 
     /// Runs `command` and returns its `return` value as unparsed JSON text, for callers that
-    /// decode it themselves.
-    pub async fn execute_raw(
-        &self,
-        command: &str,
-        arguments: impl Serialize,
-    ) -> Result<Box<RawValue>, ExecuteError> {
-        self.call(command, &arguments, false, Vec::new()).await
+    /// decode it themselves. The arguments are encoded at once; the command is sent when the
+    /// returned [`Pending`] is first polled.
+    pub fn execute_raw<'a>(&'a self, command: &'a str, arguments: impl Serialize) -> Pending<'a> {
+        self.start(command, &arguments, false, Box::default())
     }
 
     /// Runs `command` out of band (`exec-oob`): the server runs it at once, even while an
@@ -421,7 +420,9 @@ impl Client {
                 command: command.to_string(),
             });
         }
-        let raw = self.call(command, &arguments, true, Vec::new()).await?;
+        let raw = self
+            .start(command, &arguments, true, Box::default())
+            .await?;
         Self::to_value(command, &raw)
     }
 
@@ -453,19 +454,19 @@ impl Client {
         let owned = fds
             .iter()
             .map(|fd| fd.try_clone_to_owned())
-            .collect::<Result<Vec<OwnedFd>, _>>()
+            .collect::<Result<Box<[OwnedFd]>, _>>()
             .map_err(|source| ExecuteError::Fd {
                 command: command.to_string(),
                 source,
             })?;
-        let raw = self.call(command, &arguments, false, owned).await?;
+        let raw = self.start(command, &arguments, false, owned).await?;
         Self::to_value(command, &raw)
     }
 
     /// Sends a command whose success QEMU does not answer (`success-response: false` in the
     /// schema; the guest agent's `guest-shutdown` and `guest-suspend-*`). Returns once the
     /// command is handed to the connection; an error reply, if any, is logged and discarded.
-    pub async fn execute_without_reply(
+    pub fn execute_without_reply(
         &self,
         command: &str,
         arguments: impl Serialize,
@@ -473,20 +474,17 @@ impl Client {
         if self.inner.shared.closing.load(Relaxed) {
             return Err(self.disconnected(command));
         }
-        let (text, name) = encode(command, &arguments, false)?;
-        let (reply, rx) = oneshot::channel();
+        let (text, name_end) = encode(command, &arguments, false)?;
+        let (reply, rx) = slot::slot();
         drop(rx);
-        let op = Op::Execute(Request {
+        let request = Request {
             text,
-            name,
+            name_end,
             oob: false,
-            fds: Vec::new(),
+            fds: Box::default(),
             reply,
-        });
-        self.inner
-            .ops
-            .send(op)
-            .map_err(|_| self.disconnected(command))
+        };
+        self.submit(request, command)
     }
 
     /// Subscribes to every event. The stream sees every event received from now on, so
@@ -566,7 +564,7 @@ impl Client {
         }
     }
 
-    fn disconnected(&self, command: &str) -> ExecuteError {
+    pub(crate) fn disconnected(&self, command: &str) -> ExecuteError {
         let reason = self
             .inner
             .shared
@@ -584,60 +582,36 @@ impl Client {
         Ok(DecodeError::decode::<Value>(command, raw.get())?)
     }
 
-    /// Encodes the command, hands it to the connection task, and waits for the reply.
-    async fn call(
-        &self,
-        command: &str,
+    /// Encodes a command into a [`Pending`] future.
+    fn start<'a>(
+        &'a self,
+        command: &'a str,
         arguments: &impl Serialize,
         oob: bool,
-        fds: Vec<OwnedFd>,
-    ) -> Result<Box<RawValue>, ExecuteError> {
+        fds: Box<[OwnedFd]>,
+    ) -> Pending<'a> {
+        let encoded = if self.inner.shared.closing.load(Relaxed) {
+            Err(self.disconnected(command))
+        } else {
+            encode(command, arguments, oob)
+        };
+        Pending::new(self, command, encoded, oob, fds)
+    }
+
+    /// Hands an encoded command to the connection task.
+    pub(crate) fn submit(&self, request: Request, command: &str) -> Result<(), ExecuteError> {
         if self.inner.shared.closing.load(Relaxed) {
             return Err(self.disconnected(command));
         }
-        let (text, name) = encode(command, arguments, oob)?;
-        let (reply, rx) = oneshot::channel();
-        let op = Op::Execute(Request {
-            text,
-            name,
-            oob,
-            fds,
-            reply,
-        });
-        if self.inner.ops.send(op).is_err() {
-            return Err(self.disconnected(command));
-        }
-        let reply = match self.inner.command_timeout {
-            None => rx.await,
-            Some(after) => match tokio::time::timeout(after, rx).await {
-                Ok(reply) => reply,
-                Err(_) => {
-                    return Err(ExecuteError::Timeout {
-                        command: command.to_string(),
-                        after,
-                    })
-                }
-            },
-        };
-        match reply {
-            Ok(Ok(raw)) => Ok(raw),
-            Ok(Err(ReplyError::Qmp(error))) => Err(ExecuteError::Qmp {
-                command: command.to_string(),
-                error,
-            }),
-            Ok(Err(ReplyError::Malformed(error))) => Err(ExecuteError::MalformedReply {
-                command: command.to_string(),
-                error,
-            }),
-            Ok(Err(ReplyError::FdPassingUnsupported)) => Err(ExecuteError::FdPassingUnsupported {
-                command: command.to_string(),
-            }),
-            Ok(Err(ReplyError::Disconnected(reason))) => Err(ExecuteError::Disconnected {
-                command: command.to_string(),
-                reason,
-            }),
-            Err(_) => Err(self.disconnected(command)),
-        }
+        self.inner
+            .ops
+            .send(Op::Execute(request))
+            .map_err(|_| self.disconnected(command))
+    }
+
+    /// The per-command timeout, if configured.
+    pub(crate) fn command_timeout(&self) -> Option<Duration> {
+        self.inner.command_timeout
     }
 }
 
@@ -647,17 +621,19 @@ fn encode(
     command: &str,
     arguments: &impl Serialize,
     oob: bool,
-) -> Result<(Vec<u8>, (usize, usize)), ExecuteError> {
+) -> Result<(Vec<u8>, u32), ExecuteError> {
     let mut text = Vec::with_capacity(64 + command.len());
     text.extend_from_slice(if oob {
         b"{\"exec-oob\":"
     } else {
         b"{\"execute\":"
     });
-    let name_start = text.len() + 1;
     // Serializing a &str into a Vec cannot fail.
     let _ = serde_json::to_writer(&mut text, command);
-    let name = (name_start, text.len() - 1);
+    let name_end = u32::try_from(text.len() - 1).map_err(|_| ExecuteError::InvalidArguments {
+        command: command.chars().take(80).collect(),
+        reason: "the command name is too long".into(),
+    })?;
     let args_at = text.len();
     text.extend_from_slice(b",\"arguments\":");
     let json_at = text.len();
@@ -681,7 +657,7 @@ fn encode(
             })
         }
     }
-    Ok((text, name))
+    Ok((text, name_end))
 }
 
 impl fmt::Debug for Client {
@@ -712,8 +688,8 @@ mod tests {
         );
         let err = enc(5).unwrap_err();
         assert!(err.to_string().contains("JSON object"), "{err}");
-        let (text, (a, b)) = encode("x-oob", &(), true).unwrap();
-        assert_eq!(&text[a..b], b"x-oob");
+        let (text, end) = encode("x-oob", &(), true).unwrap();
+        assert_eq!(&text[13..end as usize], b"x-oob");
         assert!(text.starts_with(b"{\"exec-oob\":"));
     }
 }

@@ -24,6 +24,7 @@ use crate::error::{DisconnectReason, ProtocolError, QmpError};
 use crate::event::{Event, Subscribers};
 use crate::framing::ReadBuffer;
 use crate::message::{classify, Id, Incoming};
+use crate::slot;
 use crate::transport::Transport;
 
 /// With `oob` enabled QEMU queues at most 8 in-band commands and stops reading (even `exec-oob`)
@@ -46,26 +47,31 @@ pub(crate) struct Request {
     /// `{"execute":"name"` (or `exec-oob`), then `,"arguments":{...}` if any, and no closing
     /// brace: the connection task appends `,"id":N}` and a newline.
     pub(crate) text: Vec<u8>,
-    /// Byte range of the command name inside `text`, for logs.
-    pub(crate) name: (usize, usize),
+    /// Where the command name ends inside `text` (it starts after the key), for logs.
+    pub(crate) name_end: u32,
     pub(crate) oob: bool,
     /// Descriptors to attach (`SCM_RIGHTS`) to the command's first byte.
-    pub(crate) fds: Vec<OwnedFd>,
-    pub(crate) reply: oneshot::Sender<Reply>,
+    pub(crate) fds: Box<[OwnedFd]>,
+    pub(crate) reply: slot::Sender<Reply>,
 }
 
 impl Request {
     fn name(&self) -> &str {
-        std::str::from_utf8(&self.text[self.name.0..self.name.1]).unwrap_or("?")
+        let start = if self.oob { 13 } else { 12 };
+        self.text
+            .get(start..self.name_end as usize)
+            .and_then(|n| std::str::from_utf8(n).ok())
+            .unwrap_or("?")
     }
 }
 
 pub(crate) type Reply = Result<Box<RawValue>, ReplyError>;
 
-/// Why a command got no `return` value.
+/// Why a command got no `return` value. Payloads are boxed: the common case is a return
+/// value, and every in-flight command carries room for a `Reply`.
 pub(crate) enum ReplyError {
-    Qmp(QmpError),
-    Malformed(ProtocolError),
+    Qmp(Box<QmpError>),
+    Malformed(Box<ProtocolError>),
     Disconnected(Arc<DisconnectReason>),
     FdPassingUnsupported,
 }
@@ -130,7 +136,7 @@ impl Hasher for IdHasher {
 }
 
 struct Pending {
-    reply: oneshot::Sender<Reply>,
+    reply: slot::Sender<Reply>,
     oob: bool,
 }
 
@@ -160,7 +166,7 @@ pub(crate) struct Connection {
     out: Vec<u8>,
     out_pos: usize,
     /// Offsets in `out` where a command carrying descriptors starts, with its descriptors.
-    fd_marks: VecDeque<(usize, Vec<OwnedFd>)>,
+    fd_marks: VecDeque<(usize, Box<[OwnedFd]>)>,
     /// A user-supplied stream may buffer: flush it once `out` is written.
     unflushed: bool,
     /// In-band commands sent and not yet answered (only tracked with oob enabled).
@@ -369,7 +375,7 @@ impl Connection {
                 let fds = self
                     .fd_marks
                     .front()
-                    .map(|(_, fds)| fds.as_slice())
+                    .map(|(_, fds)| &fds[..])
                     .unwrap_or(&[]);
                 match self
                     .io
@@ -460,13 +466,15 @@ impl Connection {
                     }
                     Incoming::Reply { id, result } => (
                         id,
-                        result.map(|raw| raw.to_owned()).map_err(ReplyError::Qmp),
+                        result
+                            .map(|raw| raw.to_owned())
+                            .map_err(|e| ReplyError::Qmp(Box::new(e))),
                     ),
                     Incoming::Malformed { id, error } => {
                         bump(&self.shared.stats.malformed_messages);
                         tracing::warn!(%error, "ignoring malformed message from the server");
                         match id {
-                            Id::Ours(_) => (id, Err(ReplyError::Malformed(error))),
+                            Id::Ours(_) => (id, Err(ReplyError::Malformed(Box::new(error)))),
                             _ => continue,
                         }
                     }

@@ -68,6 +68,8 @@ mod handshake;
 mod json;
 mod listener;
 mod message;
+mod pending;
+mod slot;
 #[cfg(feature = "tls")]
 pub mod tls;
 mod transport;
@@ -80,6 +82,7 @@ pub use error::{
 pub use event::{Event, EventStream, Timestamp};
 pub use greeting::{Capability, Greeting, Version};
 pub use listener::Listener;
+pub use pending::Pending;
 pub use transport::AsyncStream;
 
 // Re-exported for the generated typed API and for users decoding replies themselves.

@@ -10,6 +10,7 @@
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! use std::sync::Arc;
 //! use qmp_core::tls::rustls;
+//! use rustls::pki_types::pem::PemObject;
 //!
 //! let mut roots = rustls::RootCertStore::empty();
 //! for cert in rustls::pki_types::CertificateDer::pem_file_iter("/etc/pki/qemu/ca-cert.pem")? {
