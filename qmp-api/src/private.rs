@@ -120,10 +120,9 @@ pub fn capture<'de, D: Deserializer<'de>>(d: D) -> Result<Box<RawValue>, D::Erro
 }
 
 /// Decodes (part of) a captured value. On failure the error carries the path inside the value,
-/// which the outer decoder joins to its own (see `DecodeError::nested`).
+/// which the outer decoder joins to its own (see `DecodeError::decode_part`).
 pub fn decode_part<T: DeserializeOwned, E: de::Error>(raw: &RawValue) -> Result<T, E> {
-    qmp_core::DecodeError::decode::<T>("", raw.get())
-        .map_err(|e| E::custom(qmp_core::DecodeError::nested(&e.path, &e.message)))
+    qmp_core::DecodeError::decode_part::<T>(raw.get()).map_err(E::custom)
 }
 
 /// The JSON type of a captured value, which selects an alternate's branch.

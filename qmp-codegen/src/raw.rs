@@ -10,7 +10,9 @@ use crate::model::{Cond, Feature, Kind, Pragmas};
 pub(crate) enum Origin {
     /// QAPI source files: every check, including documentation rules.
     Source,
-    /// Our normalized JSON: every check except documentation rules.
+    /// Our normalized JSON: structural checks only, like introspection. It is written from an
+    /// already checked schema, which may come from introspection, where names follow no
+    /// convention; QEMU's naming and documentation rules are checks on QAPI source.
     Normalized,
     /// `query-qmp-schema` output: structural checks only (names and pragmas are QEMU's own
     /// business there, and conditions are already applied).

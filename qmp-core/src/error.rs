@@ -342,26 +342,78 @@ impl DecodeError {
         json: &str,
         first: serde_json::Error,
     ) -> Self {
-        let mut de = serde_json::Deserializer::from_str(json);
-        let (mut path, mut message) = match serde_path_to_error::deserialize::<_, T>(&mut de) {
+        let (path, message) = match Locating::enter(|| tracked::<T>(json)) {
             Ok(_) => (".".to_string(), first.to_string()),
-            Err(e) => (e.path().to_string(), e.into_inner().to_string()),
+            Err(located) => located,
         };
-        // A type that decodes a nested value on its own (a union branch, say) reports the
-        // inner path in its message; join it to the outer one.
-        if let Some((inner, rest)) = message
-            .strip_prefix(NESTED_PATH_MARK)
-            .and_then(|m| m.split_once(NESTED_PATH_MARK))
-        {
-            path = join_path(&path, inner);
-            message = rest.to_string();
-        }
         DecodeError {
             context: context.to_string(),
             path,
             message,
             raw: json.to_string(),
         }
+    }
+
+    /// Decodes part of a value again, for hand-written `Deserialize` impls (unions and
+    /// alternates of the generated API, which look at their input twice). The error text carries
+    /// the path inside the part, for the outer [`DecodeError`] to join to its own.
+    ///
+    /// Normally a plain, fast decode. While a failed decode is being located (the second pass of
+    /// [`DecodeError::decode`]), a single path-tracking decode instead: so each nested part is
+    /// decoded a bounded number of times however deep the nesting (a decode per part and pass,
+    /// not one that doubles with every level).
+    #[doc(hidden)]
+    pub fn decode_part<T: serde::de::DeserializeOwned>(json: &str) -> Result<T, String> {
+        if Locating::active() {
+            tracked::<T>(json).map_err(|(path, message)| Self::nested(&path, &message))
+        } else {
+            serde_json::from_str(json).map_err(|e| e.to_string())
+        }
+    }
+}
+
+/// Decodes with path tracking; on failure, the full path (joined with any nested path reported
+/// by an inner part) and the message.
+fn tracked<T: serde::de::DeserializeOwned>(json: &str) -> Result<T, (String, String)> {
+    let mut de = serde_json::Deserializer::from_str(json);
+    serde_path_to_error::deserialize::<_, T>(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let message = e.into_inner().to_string();
+        // A part decoded on its own (a union branch, say) reports its inner path in its
+        // message; join it to the outer one.
+        match message
+            .strip_prefix(NESTED_PATH_MARK)
+            .and_then(|m| m.split_once(NESTED_PATH_MARK))
+        {
+            Some((inner, rest)) => (join_path(&path, inner), rest.to_string()),
+            None => (path, message),
+        }
+    })
+}
+
+thread_local! {
+    static LOCATING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Marks the current thread as running the path-locating pass of a failed decode.
+struct Locating;
+
+impl Locating {
+    fn active() -> bool {
+        LOCATING.with(|l| l.get())
+    }
+
+    fn enter<R>(f: impl FnOnce() -> R) -> R {
+        let outer = LOCATING.with(|l| l.replace(true));
+        // Restored even if `f` unwinds.
+        struct Restore(bool);
+        impl Drop for Restore {
+            fn drop(&mut self) {
+                LOCATING.with(|l| l.set(self.0));
+            }
+        }
+        let _restore = Restore(outer);
+        f()
     }
 }
 

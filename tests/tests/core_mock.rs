@@ -822,7 +822,10 @@ async fn close_gives_up_on_unanswered_commands_after_the_close_timeout() {
         let start = Instant::now();
         client.close().await;
         let took = start.elapsed();
-        assert!(took >= Duration::from_millis(150) && took < Duration::from_secs(2), "{took:?}");
+        assert!(
+            took >= Duration::from_millis(150) && took < Duration::from_secs(2),
+            "{took:?}"
+        );
         match stuck.await.unwrap() {
             Err(ExecuteError::Disconnected { reason, .. }) => {
                 assert!(matches!(*reason, DisconnectReason::ClientClosed))

@@ -9,13 +9,18 @@ use qmp_tests::within;
 #[tokio::test]
 async fn live_query_qmp_schema_loads_checks_and_generates() {
     for kind in [Kind::System10, Kind::System72, Kind::StorageDaemon] {
-        let Some(qemu) = Qemu::start(kind) else { continue };
+        let Some(qemu) = Qemu::start(kind) else {
+            continue;
+        };
         within(60, async {
             let client = qemu.connect().await;
             let dump = client.execute_raw("query-qmp-schema", ()).await.unwrap();
             let schema = load_introspection(dump.get()).unwrap_or_else(|e| panic!("{kind:?}: {e}"));
             let counts = schema.counts();
-            assert!(counts.commands > 60 && counts.events > 10, "{kind:?}: {counts}");
+            assert!(
+                counts.commands > 60 && counts.events > 10,
+                "{kind:?}: {counts}"
+            );
 
             // Every command QEMU lists is in the model, and the other way round.
             let listed = client.execute("query-commands", ()).await.unwrap();
@@ -34,13 +39,19 @@ async fn live_query_qmp_schema_loads_checks_and_generates() {
             if kind != Kind::StorageDaemon {
                 let status = schema.command("query-status").unwrap();
                 let ret = status.returns.as_ref().unwrap().to_string();
-                assert!(!ret.chars().all(|c| c.is_ascii_digit()), "masked name kept: {ret}");
+                assert!(
+                    !ret.chars().all(|c| c.is_ascii_digit()),
+                    "masked name kept: {ret}"
+                );
                 let members = schema.object_members(&ret).unwrap();
                 assert!(members.iter().any(|m| m.name == "running"));
             }
 
-            let files = generate(&schema, &Options::default()).unwrap_or_else(|e| panic!("{kind:?}: {e}"));
-            assert!(files.iter().any(|f| f.name == "commands.rs" && f.contents.contains("pub fn query_version")));
+            let files =
+                generate(&schema, &Options::default()).unwrap_or_else(|e| panic!("{kind:?}: {e}"));
+            assert!(files
+                .iter()
+                .any(|f| f.name == "commands.rs" && f.contents.contains("pub fn query_version")));
         })
         .await;
     }

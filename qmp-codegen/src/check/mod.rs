@@ -55,7 +55,7 @@ pub(crate) fn check(raw: RawSchema) -> Result<Schema, SchemaError> {
         origin,
     } = raw;
     let rules = match origin {
-        Origin::Introspection => Rules::None,
+        Origin::Introspection | Origin::Normalized => Rules::None,
         _ if pragmas.legacy_names() => Rules::Legacy,
         _ => Rules::Modern,
     };

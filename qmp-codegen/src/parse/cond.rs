@@ -27,7 +27,7 @@ fn cond(node: &Node, depth: usize) -> Result<Cond, String> {
         return Err("condition nested too deeply".into());
     }
     match &node.val {
-        Val::Str(s) => string_cond(s),
+        Val::Str(s) => string_cond(s, depth),
         // Old form: a list of conditions that must all hold.
         Val::List(items) => {
             if items.is_empty() {
@@ -88,7 +88,10 @@ fn cond(node: &Node, depth: usize) -> Result<Cond, String> {
     }
 }
 
-fn string_cond(s: &str) -> Result<Cond, String> {
+/// An old-style (C preprocessor) condition string, found at `depth` inside the condition: its
+/// own nesting counts on top, so the limit is the same as for the equivalent structured form
+/// (which the normalized schema writes).
+fn string_cond(s: &str, depth: usize) -> Result<Cond, String> {
     if is_symbol(s) {
         return Ok(Cond::Symbol(s.to_string()));
     }
@@ -98,7 +101,7 @@ fn string_cond(s: &str) -> Result<Cond, String> {
         i: 0,
         src: s,
     };
-    let c = p.or(0)?;
+    let c = p.or(depth)?;
     if p.i != tokens.len() {
         return Err(format!(
             "invalid condition '{s}': unexpected '{}'",
@@ -285,26 +288,29 @@ mod tests {
 
     #[test]
     fn old_expressions() {
-        assert_eq!(string_cond("defined(CONFIG_SPICE)"), Ok(s("CONFIG_SPICE")));
         assert_eq!(
-            string_cond("defined(A) && defined(B)"),
+            string_cond("defined(CONFIG_SPICE)", 0),
+            Ok(s("CONFIG_SPICE"))
+        );
+        assert_eq!(
+            string_cond("defined(A) && defined(B)", 0),
             Ok(Cond::All(vec![s("A"), s("B")]))
         );
         assert_eq!(
-            string_cond("defined(A) || defined(B) || defined(C)"),
+            string_cond("defined(A) || defined(B) || defined(C)", 0),
             Ok(Cond::Any(vec![s("A"), s("B"), s("C")]))
         );
         assert_eq!(
-            string_cond("!defined(A) && (defined(B) || C)"),
+            string_cond("!defined(A) && (defined(B) || C)", 0),
             Ok(Cond::All(vec![
                 Cond::Not(Box::new(s("A"))),
                 Cond::Any(vec![s("B"), s("C")])
             ]))
         );
-        assert!(string_cond("defined(A").is_err());
-        assert!(string_cond("A B").is_err());
-        assert!(string_cond("").is_err());
-        assert!(string_cond("a+b").is_err());
+        assert!(string_cond("defined(A", 0).is_err());
+        assert!(string_cond("A B", 0).is_err());
+        assert!(string_cond("", 0).is_err());
+        assert!(string_cond("a+b", 0).is_err());
     }
 
     #[test]
