@@ -71,14 +71,18 @@ impl Scanner {
             }
             let start = self.start.unwrap_or(i);
             if self.in_string {
+                if self.escaped {
+                    // The byte after a backslash is part of the escape, whatever it is.
+                    self.escaped = false;
+                    i += 1;
+                    continue;
+                }
                 // Skip quickly to the next byte that matters inside a string.
-                match find_quote_or_backslash(&buf[i..]) {
+                match memchr::memchr2(b'"', b'\\', &buf[i..]) {
                     None => i = buf.len(),
                     Some(off) => {
                         i += off;
-                        if self.escaped {
-                            self.escaped = false;
-                        } else if buf[i] == b'\\' {
+                        if buf[i] == b'\\' {
                             self.escaped = true;
                         } else {
                             self.in_string = false;
@@ -88,6 +92,13 @@ impl Scanner {
                     }
                 }
             } else {
+                // Skip quickly to the next byte that matters outside strings.
+                while i < buf.len() && !STRUCTURAL[usize::from(buf[i])] {
+                    i += 1;
+                }
+                if i == buf.len() {
+                    break;
+                }
                 match buf[i] {
                     b'"' => self.in_string = true,
                     b'{' | b'[' => {
@@ -153,10 +164,16 @@ impl Scanner {
     }
 }
 
-/// Position of the first `"` or `\` in `bytes`.
-fn find_quote_or_backslash(bytes: &[u8]) -> Option<usize> {
-    bytes.iter().position(|&b| b == b'"' || b == b'\\')
-}
+/// The bytes that matter outside strings: quotes and brackets.
+static STRUCTURAL: [bool; 256] = {
+    let mut table = [false; 256];
+    table[b'"' as usize] = true;
+    table[b'{' as usize] = true;
+    table[b'}' as usize] = true;
+    table[b'[' as usize] = true;
+    table[b']' as usize] = true;
+    table
+};
 
 /// A buffer of received bytes with a [`Scanner`] over it: feed it reads, take out messages.
 #[derive(Debug)]
@@ -289,6 +306,22 @@ mod tests {
     fn braces_and_escapes_inside_strings() {
         let got = frames(&[br#"{"s":"}{\"\\"}"#, b"{}"], 1024).unwrap();
         assert_eq!(got, vec![r#"{"s":"}{\"\\"}"#, "{}"]);
+    }
+
+    #[test]
+    fn escapes_before_the_closing_quote() {
+        // `\n` then the closing quote: the quote ends the string.
+        let got = frames(
+            &[br#"{"return": "line\nnext\r\n", "id": 1}"#, b"\r\n{}"],
+            1024,
+        )
+        .unwrap();
+        assert_eq!(got, vec![r#"{"return": "line\nnext\r\n", "id": 1}"#, "{}"]);
+        // Split inside an escape, one byte at a time.
+        let msg = br#"{"a": "x\\", "b": "\u005c\"}", "c": "\\\""}"#;
+        let chunks: Vec<&[u8]> = msg.chunks(1).collect();
+        let got = frames(&chunks, 1024).unwrap();
+        assert_eq!(got, vec![String::from_utf8_lossy(msg).into_owned()]);
     }
 
     #[test]

@@ -332,3 +332,40 @@ async fn graceful_close_against_qemu() {
     })
     .await;
 }
+
+/// Strings with escapes (`\r\n` in HMP output, `\"` and `\\` in error messages) frame and
+/// decode correctly, including an escape right before a closing quote.
+#[tokio::test]
+async fn escaped_strings_from_real_qemu() {
+    for kind in SYSTEMS {
+        let Some(qemu) = Qemu::start(kind) else {
+            continue;
+        };
+        within(20, async {
+            let client = qemu.connect().await;
+            let out = client
+                .execute(
+                    "human-monitor-command",
+                    json!({"command-line": "info version"}),
+                )
+                .await
+                .unwrap();
+            let text = out.as_str().unwrap();
+            assert!(text.ends_with("\r\n"), "{text:?}");
+            assert!(
+                text.starts_with(&format!("{}.", kind.expected_version().0)),
+                "{text:?}"
+            );
+            let path = r#"/a"b\c\"#;
+            let err = client
+                .execute("qom-get", json!({"path": path, "property": "type"}))
+                .await
+                .unwrap_err();
+            let desc = &err.qmp_error().unwrap().desc;
+            assert!(desc.contains(path), "{desc:?}");
+            // The connection is still in step afterwards.
+            client.execute("query-status", ()).await.unwrap();
+        })
+        .await;
+    }
+}
