@@ -324,6 +324,89 @@ mod tests {
         assert_eq!(got, vec![String::from_utf8_lossy(msg).into_owned()]);
     }
 
+    /// Tiny deterministic generator (xorshift), so the differential test needs no new crate.
+    struct Rng(u64);
+
+    impl Rng {
+        fn below(&mut self, n: u64) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0 % n
+        }
+    }
+
+    /// A random JSON value whose strings are dense in what trips up a scanner: quotes,
+    /// backslashes, braces, brackets, newlines, control characters and non-ASCII text.
+    fn random_value(rng: &mut Rng, depth: u32) -> serde_json::Value {
+        use serde_json::Value;
+        const PIECES: [&str; 12] = [
+            "\\",
+            "\"",
+            "{",
+            "}",
+            "[",
+            "]",
+            "\n",
+            "\r\n",
+            "\u{1}",
+            "é€😀",
+            "x",
+            "\\\"",
+        ];
+        let string = |rng: &mut Rng| -> String {
+            (0..rng.below(6))
+                .map(|_| PIECES[rng.below(PIECES.len() as u64) as usize])
+                .collect()
+        };
+        match (depth, rng.below(7)) {
+            (0, _) | (_, 0) => Value::String(string(rng)),
+            (_, 1) => Value::from(rng.below(1 << 40) as i64 - (1 << 39)),
+            (_, 2) => Value::Bool(rng.below(2) == 0),
+            (_, 3) => Value::Null,
+            (_, 4) => Value::Array(
+                (0..rng.below(4))
+                    .map(|_| random_value(rng, depth - 1))
+                    .collect(),
+            ),
+            _ => Value::Object(
+                (0..rng.below(4))
+                    .map(|_| (string(rng), random_value(rng, depth - 1)))
+                    .collect(),
+            ),
+        }
+    }
+
+    #[test]
+    fn frames_agree_with_serde_json_on_random_messages_and_cuts() {
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        for round in 0..300 {
+            let mut wire = Vec::new();
+            let mut sent = Vec::new();
+            for _ in 0..1 + rng.below(5) {
+                let mut message = serde_json::Map::new();
+                message.insert("return".into(), random_value(&mut rng, 4));
+                let text = if rng.below(3) == 0 {
+                    serde_json::to_string_pretty(&message).unwrap()
+                } else {
+                    serde_json::to_string(&message).unwrap()
+                };
+                wire.extend_from_slice(text.as_bytes());
+                wire.extend_from_slice(if rng.below(2) == 0 { b"\r\n" } else { b"\n" });
+                sent.push(text);
+            }
+            let mut chunks: Vec<&[u8]> = Vec::new();
+            let mut rest = &wire[..];
+            while !rest.is_empty() {
+                let (chunk, tail) = rest.split_at((1 + rng.below(40) as usize).min(rest.len()));
+                chunks.push(chunk);
+                rest = tail;
+            }
+            let got = frames(&chunks, 1 << 20).unwrap();
+            assert_eq!(got, sent, "round {round}");
+        }
+    }
+
     #[test]
     fn byte_at_a_time() {
         let msg = br#"{"return": {"a": "x\"}"}, "id": 1}"#;

@@ -52,89 +52,51 @@ fn parse_args(args: &[String]) -> Result<Cmd, String> {
     match sub.as_str() {
         "-h" | "--help" | "help" => Ok(Cmd::Help),
         "import" => {
-            let mut input = None;
             let mut output = None;
             let mut source_name = None;
-            let mut it = rest.iter();
-            while let Some(a) = it.next() {
-                match a.as_str() {
-                    "-h" | "--help" => return Ok(Cmd::Help),
-                    "-o" | "--output" => {
-                        output = Some(PathBuf::from(
-                            it.next().ok_or("option -o needs a file name")?,
-                        ))
-                    }
-                    "--source-name" => {
-                        source_name = Some(
-                            it.next()
-                                .ok_or("option --source-name needs a value")?
-                                .clone(),
-                        )
-                    }
-                    s if s.starts_with('-') && s.len() > 1 => {
-                        return Err(format!("import: unknown option '{s}'"))
-                    }
-                    s => {
-                        if input.is_some() {
-                            return Err(format!("import: unexpected extra argument '{s}'"));
-                        }
-                        input = Some(PathBuf::from(s));
-                    }
+            let Some(input) = walk("import", rest, |option, value| match option {
+                "-o" | "--output" => {
+                    output = Some(PathBuf::from(value("a file name")?));
+                    Ok(())
                 }
-            }
+                "--source-name" => {
+                    source_name = Some(value("a value")?.to_owned());
+                    Ok(())
+                }
+                _ => Err(OptionError::Unknown),
+            })?
+            else {
+                return Ok(Cmd::Help);
+            };
             Ok(Cmd::Import {
-                input: input.ok_or("import: missing input PATH")?,
+                input,
                 output: output.ok_or("import: missing -o FILE")?,
                 source_name,
             })
         }
-        "check" => {
-            let mut input = None;
-            for a in rest {
-                match a.as_str() {
-                    "-h" | "--help" => return Ok(Cmd::Help),
-                    s if s.starts_with('-') && s.len() > 1 => {
-                        return Err(format!("check: unknown option '{s}'"))
-                    }
-                    s => {
-                        if input.is_some() {
-                            return Err(format!("check: unexpected extra argument '{s}'"));
-                        }
-                        input = Some(PathBuf::from(s));
-                    }
-                }
-            }
-            Ok(Cmd::Check {
-                input: input.ok_or("check: missing input PATH")?,
-            })
-        }
+        "check" => match walk("check", rest, |_, _| Err(OptionError::Unknown))? {
+            Some(input) => Ok(Cmd::Check { input }),
+            None => Ok(Cmd::Help),
+        },
         "generate" => {
-            let mut input = None;
             let mut output = None;
             let mut prose = true;
-            let mut it = rest.iter();
-            while let Some(a) = it.next() {
-                match a.as_str() {
-                    "-h" | "--help" => return Ok(Cmd::Help),
-                    "-o" | "--output" => {
-                        output = Some(PathBuf::from(
-                            it.next().ok_or("option -o needs a directory")?,
-                        ))
-                    }
-                    "--no-docs" => prose = false,
-                    s if s.starts_with('-') && s.len() > 1 => {
-                        return Err(format!("generate: unknown option '{s}'"))
-                    }
-                    s => {
-                        if input.is_some() {
-                            return Err(format!("generate: unexpected extra argument '{s}'"));
-                        }
-                        input = Some(PathBuf::from(s));
-                    }
+            let Some(input) = walk("generate", rest, |option, value| match option {
+                "-o" | "--output" => {
+                    output = Some(PathBuf::from(value("a directory")?));
+                    Ok(())
                 }
-            }
+                "--no-docs" => {
+                    prose = false;
+                    Ok(())
+                }
+                _ => Err(OptionError::Unknown),
+            })?
+            else {
+                return Ok(Cmd::Help);
+            };
             Ok(Cmd::Generate {
-                input: input.ok_or("generate: missing input PATH")?,
+                input,
                 output: output.ok_or("generate: missing -o DIR")?,
                 prose,
             })
@@ -143,6 +105,63 @@ fn parse_args(args: &[String]) -> Result<Cmd, String> {
             "unknown subcommand '{other}' (expected import, check or generate)"
         )),
     }
+}
+
+/// Why an option handler refused an option.
+enum OptionError {
+    /// The subcommand has no such option.
+    Unknown,
+    /// The option lacks its value; the message says which.
+    Invalid(String),
+}
+
+impl From<String> for OptionError {
+    fn from(message: String) -> Self {
+        OptionError::Invalid(message)
+    }
+}
+
+/// Walks one subcommand's arguments: `--help`, the options `on_option` knows, and exactly one
+/// input PATH, which it returns (`None` for `--help`). `on_option` gets the option and a
+/// function that takes its value, naming what the value is ("a file name") for the error
+/// when the command line ends first.
+fn walk<'a>(
+    sub: &str,
+    args: &'a [String],
+    mut on_option: impl FnMut(
+        &str,
+        &mut dyn FnMut(&str) -> Result<&'a str, String>,
+    ) -> Result<(), OptionError>,
+) -> Result<Option<PathBuf>, String> {
+    let mut input = None;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "-h" | "--help" => return Ok(None),
+            s if s.starts_with('-') && s.len() > 1 => {
+                let mut value = |what: &str| match it.next() {
+                    Some(v) => Ok(v.as_str()),
+                    None => Err(format!("option {s} needs {what}")),
+                };
+                match on_option(s, &mut value) {
+                    Ok(()) => {}
+                    Err(OptionError::Unknown) => {
+                        return Err(format!("{sub}: unknown option '{s}'"))
+                    }
+                    Err(OptionError::Invalid(e)) => return Err(e),
+                }
+            }
+            s => {
+                if input.is_some() {
+                    return Err(format!("{sub}: unexpected extra argument '{s}'"));
+                }
+                input = Some(PathBuf::from(s));
+            }
+        }
+    }
+    input
+        .map(Some)
+        .ok_or_else(|| format!("{sub}: missing input PATH"))
 }
 
 fn run(cmd: Cmd) -> Result<(), String> {
