@@ -1,7 +1,7 @@
 //! The start of every connection: read the greeting, then negotiate capabilities with
 //! `qmp_capabilities`. Runs before the connection task starts, under the connect timeout.
 
-use std::cell::Cell;
+use std::sync::Mutex;
 
 use crate::error::{excerpt, ConnectError, ProtocolError};
 use crate::framing::ReadBuffer;
@@ -9,8 +9,30 @@ use crate::greeting::{Capability, Greeting};
 use crate::message::{classify, Id, Incoming};
 use crate::transport::Transport;
 
-/// What the handshake is waiting for, so a timeout can say which step was slow.
-pub(crate) type Stage = Cell<&'static str>;
+/// What the handshake is waiting for, so a timeout can say which step was slow. A lock rather
+/// than a `Cell`: the connect future holds it across awaits and must stay `Send`, so that it
+/// can run under `tokio::spawn`.
+pub(crate) struct Stage(Mutex<&'static str>);
+
+impl Stage {
+    pub(crate) fn new(stage: &'static str) -> Self {
+        Stage(Mutex::new(stage))
+    }
+
+    pub(crate) fn set(&self, stage: &'static str) {
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = stage;
+    }
+
+    pub(crate) fn get(&self) -> &'static str {
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
 
 pub(crate) const STAGE_GREETING: &str = "waiting for the QMP greeting";
 pub(crate) const STAGE_NEGOTIATION: &str = "negotiating capabilities (qmp_capabilities)";
