@@ -4,9 +4,7 @@ use std::path::Path;
 
 use qmp_core::Client;
 
-use std::future::IntoFuture;
-
-use crate::command::{Call, CallFuture, Command};
+use crate::command::{Call, Command};
 use crate::stream::EventStream;
 use crate::ConnectError;
 
@@ -54,8 +52,8 @@ impl Qmp {
     /// let types = qmp.execute(QomListTypes { implements: Some("device".into()), r#abstract: None }).await?;
     /// # Ok(()) }
     /// ```
-    pub fn execute<'a, C: Command + 'a>(&'a self, command: C) -> CallFuture<'a, C> {
-        Call::new(self, command).into_future()
+    pub fn execute<C: Command>(&self, command: C) -> Call<'_, C> {
+        Call::new(self, command)
     }
 
     /// Subscribes to every event, decoded into [`Event`](crate::Event). Subscribe before
@@ -65,12 +63,24 @@ impl Qmp {
         EventStream::new(self.raw.subscribe())
     }
 
-    /// Subscribes to the events with these QMP names only (e.g. `["JOB_STATUS_CHANGE"]`).
+    /// Subscribes to the events with these QMP names only (e.g. `["JOB_STATUS_CHANGE"]`; the
+    /// names are in [`Event::NAMES`](crate::Event::NAMES)). A name the schema does not know is
+    /// still subscribed to (a newer QEMU may send it), with a warning in the log, since it is
+    /// more often a typo such as `"Stop"` for `"STOP"`.
     pub fn events_named<I, S>(&self, names: I) -> EventStream
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
+        let names: Vec<String> = names.into_iter().map(Into::into).collect();
+        for name in &names {
+            if !crate::Event::NAMES.contains(&name.as_str()) {
+                tracing::warn!(
+                    event = %name,
+                    "subscribing to an event the schema does not know; QMP event names look like BLOCK_JOB_COMPLETED"
+                );
+            }
+        }
         EventStream::new(self.raw.subscribe_to(names))
     }
 

@@ -1,7 +1,7 @@
-//! The [`Command`] trait every generated command type implements, and [`Call`], the pending
-//! call the typed methods return.
+//! The [`Command`] trait every generated command type implements, and [`Call`], the
+//! command future the typed methods return.
 
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -42,24 +42,45 @@ pub trait Command: Serialize + Send + Sync + Unpin {
 
 /// A command about to run: set optional arguments by name, then `.await` it.
 ///
-/// Returned by the typed methods of [`Qmp`]. Nothing is sent until it is awaited.
+/// Returned by the typed methods of [`Qmp`] and by [`Qmp::execute`]. It is a [`Future`]:
+/// nothing is sent until it is first polled, so it also works with `join_all`, `try_join`,
+/// `select!` and `tokio::time::timeout`.
 ///
 /// ```no_run
 /// # async fn demo(qmp: qmp_api::Qmp) -> Result<(), qmp_api::ExecuteError> {
 /// // Required arguments are parameters; optional ones are set by name.
 /// qmp.block_resize(1 << 30).node_name("disk0").await?;
+///
+/// // Many at once, pipelined on the one connection.
+/// let statuses = futures_util::future::try_join_all((0..4).map(|_| qmp.query_status())).await?;
+///
+/// // A call borrows the client; to run one in another task, move a clone there.
+/// let q = qmp.clone();
+/// let status = tokio::spawn(async move { q.query_status().await }).await.unwrap()?;
 /// # Ok(()) }
 /// ```
 #[must_use = "a command does nothing until it is awaited"]
 pub struct Call<'a, C> {
-    pub(crate) qmp: &'a Qmp,
+    qmp: &'a Qmp,
     pub(crate) command: C,
+    state: CallState<'a>,
+}
+
+enum CallState<'a> {
+    /// Not polled yet: the arguments can still change.
+    Start,
+    Sent(Pending<'a>),
+    Done,
 }
 
 impl<'a, C> Call<'a, C> {
     /// A call of `command` on `qmp`.
     pub fn new(qmp: &'a Qmp, command: C) -> Self {
-        Call { qmp, command }
+        Call {
+            qmp,
+            command,
+            state: CallState::Start,
+        }
     }
 
     /// The command value (its arguments).
@@ -67,7 +88,8 @@ impl<'a, C> Call<'a, C> {
         &self.command
     }
 
-    /// The command value, to change arguments directly.
+    /// The command value, to change arguments directly. Changes made after the call was first
+    /// polled are not sent.
     pub fn command_mut(&mut self) -> &mut C {
         &mut self.command
     }
@@ -78,48 +100,21 @@ impl<'a, C> Call<'a, C> {
     }
 }
 
-impl<'a, C: Command + 'a> IntoFuture for Call<'a, C> {
-    type Output = Result<C::Output, ExecuteError>;
-    type IntoFuture = CallFuture<'a, C>;
-
-    fn into_future(self) -> Self::IntoFuture {
-        CallFuture {
-            state: CallState::Start(self.qmp, self.command),
-        }
-    }
-}
-
-/// The future of an awaited [`Call`]: sends the command when first polled, then decodes the
-/// reply into the command's output type.
-#[must_use = "a command does nothing until it is awaited"]
-pub struct CallFuture<'a, C> {
-    state: CallState<'a, C>,
-}
-
-enum CallState<'a, C> {
-    Start(&'a Qmp, C),
-    Sent(Pending<'a>),
-    Done,
-}
-
-impl<C: Command> Future for CallFuture<'_, C> {
+impl<C: Command> Future for Call<'_, C> {
     type Output = Result<C::Output, ExecuteError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         loop {
             match &mut this.state {
-                CallState::Start(..) => {
-                    let CallState::Start(qmp, command) =
-                        std::mem::replace(&mut this.state, CallState::Done)
-                    else {
-                        continue;
-                    };
+                CallState::Start => {
+                    let raw = this.qmp.raw();
                     if !C::SUCCESS_REPLY {
-                        let sent = qmp.raw().execute_without_reply(C::NAME, &command);
+                        this.state = CallState::Done;
+                        let sent = raw.execute_without_reply(C::NAME, &this.command);
                         return Poll::Ready(sent.and_then(|()| Ok(C::decode("{}")?)));
                     }
-                    this.state = CallState::Sent(qmp.raw().execute_raw(C::NAME, &command));
+                    this.state = CallState::Sent(raw.execute_raw(C::NAME, &this.command));
                 }
                 CallState::Sent(pending) => {
                     let reply = match Pin::new(pending).poll(cx) {
@@ -134,6 +129,7 @@ impl<C: Command> Future for CallFuture<'_, C> {
                     return Poll::Ready(Err(ExecuteError::Disconnected {
                         command: C::NAME.to_string(),
                         reason: Arc::new(DisconnectReason::ClientClosed),
+                        sent: true,
                     }))
                 }
             }

@@ -103,7 +103,7 @@ pub mod events {
 include!(concat!(env!("OUT_DIR"), "/schema.rs"));
 
 pub use client::Qmp;
-pub use command::{Call, CallFuture, Command};
+pub use command::{Call, Command};
 pub use events::Event;
 pub use stream::{EventStream, Received, WaitError};
 

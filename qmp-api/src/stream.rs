@@ -75,7 +75,9 @@ impl EventStream {
     /// most `timeout`.
     ///
     /// Race-free when the stream was created before the command that causes the event.
-    /// Missed events are an error, since the awaited one may have been among them.
+    /// Missed events are an error, since the awaited one may have been among them. Events it
+    /// skips are consumed: to await several events that may come in any order, give each its
+    /// own stream (streams are cheap; each sees every event).
     pub async fn wait_for(
         &mut self,
         mut matches: impl FnMut(&Event) -> bool,

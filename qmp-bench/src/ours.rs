@@ -2,7 +2,6 @@
 //! shows (typed methods, typed events).
 
 use std::error::Error;
-use std::future::IntoFuture;
 use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
@@ -53,7 +52,7 @@ async fn seq(job: &Job) -> Result<Sample> {
 async fn pipe(job: &Job) -> Result<Sample> {
     let qmp = connect(job).await?;
     let start = Start::now();
-    let calls = (0..job.n).map(|_| qmp.query_status().into_future());
+    let calls = (0..job.n).map(|_| qmp.query_status());
     for reply in join_all(calls).await {
         std::hint::black_box(reply?);
     }
@@ -121,8 +120,8 @@ async fn qemu_events(job: &Job) -> Result<Sample> {
     // `stop` and `cont` are different command types, hence different future types.
     let calls = (0..job.n / 2).flat_map(|_| {
         [
-            futures_util::future::Either::Left(qmp.stop().into_future()),
-            futures_util::future::Either::Right(qmp.cont().into_future()),
+            futures_util::future::Either::Left(qmp.stop()),
+            futures_util::future::Either::Right(qmp.cont()),
         ]
     });
     for reply in join_all(calls).await {

@@ -43,31 +43,28 @@ pub enum BuildError {
     #[error("OUT_DIR is not set: run from a build script or call Config::out_dir")]
     NoOutDir,
     /// The schema did not load or check.
-    #[error("schema {path}: {source}")]
+    #[error("schema {path}: {error}")]
     Schema {
         /// The schema path.
         path: String,
         /// What is wrong.
-        #[source]
-        source: SchemaError,
+        error: SchemaError,
     },
     /// Generation failed.
-    #[error("generating code from {path}: {source}")]
+    #[error("generating code from {path}: {error}")]
     Emit {
         /// The schema path.
         path: String,
         /// What went wrong.
-        #[source]
-        source: EmitError,
+        error: EmitError,
     },
     /// Writing a generated file failed.
-    #[error("cannot write {path}: {source}")]
+    #[error("cannot write {path}: {error}")]
     Io {
         /// The file.
         path: String,
         /// The underlying error.
-        #[source]
-        source: io::Error,
+        error: io::Error,
     },
 }
 
@@ -144,17 +141,16 @@ impl Config {
         }
         let path = self.schema_path()?;
         let shown = path.display().to_string();
-        let schema = load_path(&path).map_err(|source| BuildError::Schema {
+        let schema = load_path(&path).map_err(|error| BuildError::Schema {
             path: shown.clone(),
-            source,
+            error,
         })?;
         for input in inputs(&path, &schema) {
             println!("cargo:rerun-if-changed={}", input.display());
         }
-        let files = self.generate(&schema).map_err(|source| BuildError::Emit {
-            path: shown,
-            source,
-        })?;
+        let files = self
+            .generate(&schema)
+            .map_err(|error| BuildError::Emit { path: shown, error })?;
         let out_dir = match &self.out_dir {
             Some(d) => d.clone(),
             None => std::env::var_os("OUT_DIR")
@@ -189,9 +185,9 @@ pub fn write_if_changed(
     dir: &Path,
     files: &[GeneratedFile],
 ) -> Result<(Vec<(PathBuf, usize)>, usize), BuildError> {
-    std::fs::create_dir_all(dir).map_err(|source| BuildError::Io {
+    std::fs::create_dir_all(dir).map_err(|error| BuildError::Io {
         path: dir.display().to_string(),
-        source,
+        error,
     })?;
     let mut out = Vec::new();
     let mut written = 0;
@@ -199,9 +195,9 @@ pub fn write_if_changed(
         let path = dir.join(&f.name);
         let same = std::fs::read(&path).is_ok_and(|old| old == f.contents.as_bytes());
         if !same {
-            std::fs::write(&path, &f.contents).map_err(|source| BuildError::Io {
+            std::fs::write(&path, &f.contents).map_err(|error| BuildError::Io {
                 path: path.display().to_string(),
-                source,
+                error,
             })?;
             written += 1;
         }

@@ -67,13 +67,12 @@ impl fmt::Display for Location {
 #[non_exhaustive]
 pub enum SchemaError {
     /// A file could not be read.
-    #[error("{path}: cannot read: {source}")]
+    #[error("{path}: cannot read: {error}")]
     Io {
         /// The file.
         path: String,
         /// The I/O error.
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The QAPI source text is malformed (lexical or structural JSON-ish error).
     #[error("{location}: syntax error: {message}")]

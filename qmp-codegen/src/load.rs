@@ -71,7 +71,7 @@ pub fn load_path(path: impl AsRef<Path>) -> Result<Schema, SchemaError> {
     let display = path.to_string_lossy().into_owned();
     let bytes = std::fs::read(path).map_err(|e| SchemaError::Io {
         path: display.clone(),
-        source: e,
+        error: e,
     })?;
     let head = String::from_utf8_lossy(&bytes[..bytes.len().min(4096)]);
     if detect(&head) == InputKind::QapiSource {

@@ -136,7 +136,7 @@ impl ClientBuilder {
                     .await
                     .map_err(|source| ConnectError::Connect {
                         target: target.clone(),
-                        source,
+                        error: source,
                     })?;
             Ok((Transport::Unix(stream), target.clone()))
         })
@@ -147,24 +147,7 @@ impl ClientBuilder {
     /// authentication or encryption: anyone who can reach the port controls the VM.
     pub async fn connect_tcp(self, addr: impl ToSocketAddrs) -> Result<Client, ConnectError> {
         self.within_timeout("connecting", async {
-            let stream =
-                TcpStream::connect(addr)
-                    .await
-                    .map_err(|source| ConnectError::Connect {
-                        target: "TCP address".into(),
-                        source,
-                    })?;
-            let target = stream
-                .peer_addr()
-                .map(|a| a.to_string())
-                .unwrap_or_else(|_| "TCP peer".into());
-            // Commands are small and latency matters: never wait to coalesce them.
-            stream
-                .set_nodelay(true)
-                .map_err(|source| ConnectError::Connect {
-                    target: target.clone(),
-                    source,
-                })?;
+            let (stream, target) = connect_tcp(addr).await?;
             Ok((Transport::Tcp(stream), target))
         })
         .await
@@ -457,7 +440,7 @@ impl Client {
             .collect::<Result<Box<[OwnedFd]>, _>>()
             .map_err(|source| ExecuteError::Fd {
                 command: command.to_string(),
-                source,
+                error: source,
             })?;
         let raw = self.start(command, &arguments, false, owned).await?;
         Self::to_value(command, &raw)
@@ -472,7 +455,7 @@ impl Client {
         arguments: impl Serialize,
     ) -> Result<(), ExecuteError> {
         if self.inner.shared.closing.load(Relaxed) {
-            return Err(self.disconnected(command));
+            return Err(self.disconnected(command, false));
         }
         let (text, name_end) = encode(command, &arguments, false)?;
         let (reply, rx) = slot::slot();
@@ -564,7 +547,9 @@ impl Client {
         }
     }
 
-    pub(crate) fn disconnected(&self, command: &str) -> ExecuteError {
+    /// The error for a call the connection can no longer answer; `sent` says whether the
+    /// command may have reached the server.
+    pub(crate) fn disconnected(&self, command: &str, sent: bool) -> ExecuteError {
         let reason = self
             .inner
             .shared
@@ -575,6 +560,7 @@ impl Client {
         ExecuteError::Disconnected {
             command: command.to_string(),
             reason,
+            sent,
         }
     }
 
@@ -591,7 +577,7 @@ impl Client {
         fds: Box<[OwnedFd]>,
     ) -> Pending<'a> {
         let encoded = if self.inner.shared.closing.load(Relaxed) {
-            Err(self.disconnected(command))
+            Err(self.disconnected(command, false))
         } else {
             encode(command, arguments, oob)
         };
@@ -601,12 +587,12 @@ impl Client {
     /// Hands an encoded command to the connection task.
     pub(crate) fn submit(&self, request: Request, command: &str) -> Result<(), ExecuteError> {
         if self.inner.shared.closing.load(Relaxed) {
-            return Err(self.disconnected(command));
+            return Err(self.disconnected(command, false));
         }
         self.inner
             .ops
             .send(Op::Execute(request))
-            .map_err(|_| self.disconnected(command))
+            .map_err(|_| self.disconnected(command, false))
     }
 
     /// The per-command timeout, if configured.
@@ -668,6 +654,44 @@ impl fmt::Debug for Client {
             .field("closed", &self.inner.shared.closed.get())
             .finish()
     }
+}
+
+/// Resolves `addr` and connects to the first of its addresses that accepts, without Nagle's
+/// delay (commands are small and latency matters). Errors name the addresses tried, since
+/// `ToSocketAddrs` itself cannot be printed.
+pub(crate) async fn connect_tcp(
+    addr: impl ToSocketAddrs,
+) -> Result<(TcpStream, String), ConnectError> {
+    let addrs: Vec<std::net::SocketAddr> = tokio::net::lookup_host(addr)
+        .await
+        .map_err(|error| ConnectError::Connect {
+            target: "the TCP address (name lookup failed)".into(),
+            error,
+        })?
+        .collect();
+    let tried = match addrs.as_slice() {
+        [] => "the TCP address (it resolved to no address)".to_string(),
+        [one] => one.to_string(),
+        many => many
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(" or "),
+    };
+    let stream = TcpStream::connect(addrs.as_slice())
+        .await
+        .map_err(|error| ConnectError::Connect {
+            target: tried.clone(),
+            error,
+        })?;
+    let target = stream.peer_addr().map_or(tried, |a| a.to_string());
+    stream
+        .set_nodelay(true)
+        .map_err(|error| ConnectError::Connect {
+            target: target.clone(),
+            error,
+        })?;
+    Ok((stream, target))
 }
 
 #[cfg(test)]

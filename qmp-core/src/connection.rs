@@ -72,7 +72,11 @@ pub(crate) type Reply = Result<Box<RawValue>, ReplyError>;
 pub(crate) enum ReplyError {
     Qmp(Box<QmpError>),
     Malformed(Box<ProtocolError>),
-    Disconnected(Arc<DisconnectReason>),
+    /// The connection ended; `sent`: the command was handed to the socket (it may have run).
+    Disconnected {
+        reason: Arc<DisconnectReason>,
+        sent: bool,
+    },
     FdPassingUnsupported,
 }
 
@@ -299,9 +303,10 @@ impl Connection {
             },
             Op::Execute(req) => {
                 if self.closing.is_some() {
-                    let _ = req.reply.send(Err(ReplyError::Disconnected(Arc::new(
-                        DisconnectReason::ClientClosed,
-                    ))));
+                    let _ = req.reply.send(Err(ReplyError::Disconnected {
+                        reason: Arc::new(DisconnectReason::ClientClosed),
+                        sent: false,
+                    }));
                 } else if !req.fds.is_empty() && !self.io.can_pass_fds() {
                     let _ = req.reply.send(Err(ReplyError::FdPassingUnsupported));
                 } else if self.settings.oob && !req.oob && self.in_band >= OOB_IN_BAND_LIMIT {
@@ -566,13 +571,17 @@ impl Connection {
         let reason = self.shared.closed.get_or_init(|| reason).clone();
         self.shared.closing.store(true, Relaxed);
         self.flush_events();
+        let disconnected = |sent| {
+            Err(ReplyError::Disconnected {
+                reason: reason.clone(),
+                sent,
+            })
+        };
         for (_, p) in self.pending.drain() {
-            let _ = p.reply.send(Err(ReplyError::Disconnected(reason.clone())));
+            let _ = p.reply.send(disconnected(true));
         }
         for req in self.held.drain(..) {
-            let _ = req
-                .reply
-                .send(Err(ReplyError::Disconnected(reason.clone())));
+            let _ = req.reply.send(disconnected(false));
         }
         self.shared.stats.in_flight.store(0, Relaxed);
         self.shared.subscribers.close(&reason);
@@ -580,9 +589,7 @@ impl Connection {
         while let Ok(op) = self.ops.try_recv() {
             match op {
                 Op::Execute(req) => {
-                    let _ = req
-                        .reply
-                        .send(Err(ReplyError::Disconnected(reason.clone())));
+                    let _ = req.reply.send(disconnected(false));
                 }
                 Op::Close(ack) => {
                     let _ = ack.send(());

@@ -129,6 +129,10 @@ pub enum ProtocolError {
 }
 
 /// Why a connection ended. Shared (behind an [`Arc`]) by every error that reports it.
+///
+/// The socket cannot tell a clean exit from a crash: a QEMU that exits after a successful
+/// `quit` often resets the connection (`Io` with `ConnectionReset`) just as a killed one
+/// does. QEMU's exit status is what tells them apart.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum DisconnectReason {
@@ -137,10 +141,10 @@ pub enum DisconnectReason {
     ServerClosed,
     /// Reading from or writing to the socket failed.
     #[error("connection I/O failed: {0}")]
-    Io(#[source] io::Error),
+    Io(io::Error),
     /// The server sent something unreadable; see [`ProtocolError`].
     #[error("protocol error: {0}")]
-    Protocol(#[source] ProtocolError),
+    Protocol(ProtocolError),
     /// The connection was closed on this side ([`Client::close`](crate::Client::close), or
     /// every [`Client`](crate::Client) handle was dropped).
     #[error("the connection was closed by the client")]
@@ -152,31 +156,28 @@ pub enum DisconnectReason {
 #[non_exhaustive]
 pub enum ConnectError {
     /// Opening the socket failed (not found, refused, permission denied...).
-    #[error("cannot connect to {target}: {source}; is QEMU running with -qmp pointing there?")]
+    #[error("cannot connect to {target}: {error}; is QEMU running with -qmp pointing there?")]
     Connect {
         /// The address or path tried.
         target: String,
         /// The underlying error.
-        #[source]
-        source: io::Error,
+        error: io::Error,
     },
     /// The TLS handshake failed (untrusted or mismatched certificate, protocol error...).
-    #[error("TLS handshake with {target} failed: {source}; check the CA the client trusts and the server name")]
+    #[error("TLS handshake with {target} failed: {error}; check the CA the client trusts and the server name")]
     Tls {
         /// The address tried.
         target: String,
         /// What rustls reported.
-        #[source]
-        source: io::Error,
+        error: io::Error,
     },
     /// Waiting for a peer on a listener failed.
-    #[error("accepting a QMP connection on {target} failed: {source}")]
+    #[error("accepting a QMP connection on {target} failed: {error}")]
     Accept {
         /// The listener's address or path.
         target: String,
         /// The underlying error.
-        #[source]
-        source: io::Error,
+        error: io::Error,
     },
     /// The whole connect (or accept) plus handshake did not finish in time.
     #[error("timed out after {after:?} while {stage}")]
@@ -200,13 +201,13 @@ pub enum ConnectError {
     },
     /// The server refused `qmp_capabilities`.
     #[error("the server refused capabilities negotiation: {0}")]
-    NegotiationRefused(#[source] QmpError),
+    NegotiationRefused(QmpError),
     /// The stream failed during the handshake.
     #[error("I/O error during the QMP handshake: {0}")]
-    Io(#[source] io::Error),
+    Io(io::Error),
     /// The server sent unreadable data during the handshake.
     #[error("protocol error during the QMP handshake: {0}")]
-    Protocol(#[source] ProtocolError),
+    Protocol(ProtocolError),
 }
 
 /// Errors from [`Client::execute`](crate::Client::execute) and its siblings.
@@ -219,16 +220,19 @@ pub enum ExecuteError {
         /// The command that failed.
         command: String,
         /// The server's error.
-        #[source]
         error: QmpError,
     },
     /// The connection ended before the reply arrived, or had already ended.
-    #[error("{command}: not answered, the connection is gone ({reason})")]
+    #[error("{command}: not answered, the connection is gone ({reason}); {}", if *sent { "the command was sent and may have run" } else { "the command was never sent" })]
     Disconnected {
         /// The command that was not answered.
         command: String,
         /// Why the connection ended.
         reason: Arc<DisconnectReason>,
+        /// Whether the command was handed to the socket. `false`: it never left this process,
+        /// so it certainly did not run (safe to retry on a new connection). `true`: the server
+        /// may have received and run it; check the VM's state before retrying.
+        sent: bool,
     },
     /// No reply within the configured command timeout. The connection stays usable; a late
     /// reply is discarded.
@@ -256,7 +260,6 @@ pub enum ExecuteError {
         /// The command.
         command: String,
         /// What is wrong.
-        #[source]
         error: ProtocolError,
     },
     /// `exec-oob` was used but the `oob` capability is not enabled on this connection. Request
@@ -277,13 +280,12 @@ pub enum ExecuteError {
         command: String,
     },
     /// Duplicating a file descriptor to pass failed.
-    #[error("{command}: cannot duplicate a file descriptor to pass: {source}")]
+    #[error("{command}: cannot duplicate a file descriptor to pass: {error}")]
     Fd {
         /// The command.
         command: String,
         /// The underlying error.
-        #[source]
-        source: io::Error,
+        error: io::Error,
     },
 }
 
@@ -315,7 +317,7 @@ impl ExecuteError {
 /// assert!(err.to_string().contains("query-status"));
 /// ```
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("cannot decode the reply of {context} at `{path}`: {message}")]
+#[error("cannot decode the data of {context} at `{path}`: {message}")]
 pub struct DecodeError {
     /// The command or event whose data failed to decode.
     pub context: String,
@@ -470,13 +472,12 @@ pub enum ListenError {
         path: String,
     },
     /// Binding or setting permissions failed.
-    #[error("cannot listen on {target}: {source}")]
+    #[error("cannot listen on {target}: {error}")]
     Io {
         /// The path or address.
         target: String,
         /// The underlying error.
-        #[source]
-        source: io::Error,
+        error: io::Error,
     },
 }
 
@@ -489,4 +490,93 @@ pub(crate) fn excerpt(bytes: &[u8]) -> String {
         s.push_str("...");
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The whole chain as error reporters print it (anyhow's `{:#}`, tracing's error fields).
+    fn chain(e: &dyn std::error::Error) -> String {
+        let mut text = e.to_string();
+        let mut next = e.source();
+        while let Some(cause) = next {
+            text.push_str(": ");
+            text.push_str(&cause.to_string());
+            next = cause.source();
+        }
+        text
+    }
+
+    /// An error either says its cause or returns it from `source()`, never both, so that no
+    /// reporter prints a cause twice.
+    #[test]
+    fn no_cause_is_printed_twice() {
+        let io = || io::Error::new(io::ErrorKind::NotFound, "no such file (os error 2)");
+        let samples: Vec<Box<dyn std::error::Error>> = vec![
+            Box::new(ConnectError::Connect {
+                target: "/run/q.sock".into(),
+                error: io(),
+            }),
+            Box::new(ConnectError::Tls {
+                target: "h:1".into(),
+                error: io(),
+            }),
+            Box::new(ConnectError::Accept {
+                target: "/run/l.sock".into(),
+                error: io(),
+            }),
+            Box::new(ConnectError::NegotiationRefused(QmpError::new(
+                "GenericError",
+                "nope",
+            ))),
+            Box::new(ConnectError::Io(io())),
+            Box::new(ConnectError::Protocol(ProtocolError::TooDeep { limit: 4 })),
+            Box::new(DisconnectReason::Io(io())),
+            Box::new(DisconnectReason::Protocol(ProtocolError::TooDeep {
+                limit: 4,
+            })),
+            Box::new(ExecuteError::Qmp {
+                command: "x".into(),
+                error: QmpError::new("CommandNotFound", "The command x has not been found"),
+            }),
+            Box::new(ExecuteError::MalformedReply {
+                command: "x".into(),
+                error: ProtocolError::TooDeep { limit: 4 },
+            }),
+            Box::new(ExecuteError::Fd {
+                command: "getfd".into(),
+                error: io(),
+            }),
+            Box::new(ListenError::Io {
+                target: "/run/l.sock".into(),
+                error: io(),
+            }),
+        ];
+        for e in &samples {
+            let text = chain(e.as_ref());
+            for needle in [
+                "no such file",
+                "nope",
+                "deeper than 4",
+                "has not been found",
+            ] {
+                assert!(
+                    text.matches(needle).count() <= 1,
+                    "printed twice in: {text}"
+                );
+            }
+            assert!(
+                [
+                    "no such file",
+                    "nope",
+                    "deeper than 4",
+                    "has not been found"
+                ]
+                .iter()
+                .any(|n| text.contains(n)),
+                "the cause is missing from: {text}"
+            );
+        }
+    }
 }

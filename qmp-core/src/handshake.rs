@@ -34,7 +34,7 @@ impl Stage {
     }
 }
 
-pub(crate) const STAGE_GREETING: &str = "waiting for the QMP greeting";
+pub(crate) const STAGE_GREETING: &str = "waiting for the QMP greeting (a monitor serves one client at a time: is another client connected to it?)";
 pub(crate) const STAGE_NEGOTIATION: &str = "negotiating capabilities (qmp_capabilities)";
 
 /// Reads the greeting and enables the requested capabilities that the server offers.

@@ -57,7 +57,7 @@ impl Listener {
         let path = path.as_ref().to_path_buf();
         let io_err = |source| ListenError::Io {
             target: path.display().to_string(),
-            source,
+            error: source,
         };
         match std::fs::symlink_metadata(&path) {
             Ok(meta) if meta.file_type().is_socket() => {
@@ -97,7 +97,7 @@ impl Listener {
             .await
             .map_err(|source| ListenError::Io {
                 target: "TCP address".into(),
-                source,
+                error: source,
             })?;
         Ok(Listener {
             kind: Kind::Tcp(listener),
@@ -141,7 +141,7 @@ impl Listener {
     pub(crate) async fn accept_transport(&self) -> Result<Transport, ConnectError> {
         let err = |source| ConnectError::Accept {
             target: self.to_string(),
-            source,
+            error: source,
         };
         match &self.kind {
             Kind::Unix { std, tokio, .. } => {

@@ -94,12 +94,13 @@ impl<'a> Pending<'a> {
             Ok(Err(ReplyError::FdPassingUnsupported)) => {
                 Err(ExecuteError::FdPassingUnsupported { command: command() })
             }
-            Ok(Err(ReplyError::Disconnected(reason))) => Err(ExecuteError::Disconnected {
+            Ok(Err(ReplyError::Disconnected { reason, sent })) => Err(ExecuteError::Disconnected {
                 command: command(),
                 reason,
+                sent,
             }),
-            // The connection task dropped the slot: it ended.
-            Err(()) => Err(self.client.disconnected(self.command)),
+            // The connection task dropped the slot: it ended, maybe after sending the command.
+            Err(()) => Err(self.client.disconnected(self.command, true)),
         }
     }
 }
@@ -162,7 +163,9 @@ impl Future for Pending<'_> {
                     return Poll::Pending;
                 }
                 // Polled again after completion: answer rather than panic.
-                State::Done => return Poll::Ready(Err(this.client.disconnected(this.command))),
+                State::Done => {
+                    return Poll::Ready(Err(this.client.disconnected(this.command, true)))
+                }
             }
         }
     }

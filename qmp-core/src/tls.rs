@@ -27,7 +27,7 @@
 
 use std::sync::Arc;
 
-use tokio::net::{TcpStream, ToSocketAddrs};
+use tokio::net::ToSocketAddrs;
 pub use tokio_rustls::rustls;
 use tokio_rustls::TlsConnector;
 
@@ -49,31 +49,17 @@ impl ClientBuilder {
             rustls::pki_types::ServerName::try_from(server_name.to_string()).map_err(|e| {
                 ConnectError::Tls {
                     target: server_name.to_string(),
-                    source: std::io::Error::new(std::io::ErrorKind::InvalidInput, e),
+                    error: std::io::Error::new(std::io::ErrorKind::InvalidInput, e),
                 }
             })?;
         self.within_timeout("connecting (TLS)", async move {
-            let tcp = TcpStream::connect(addr)
-                .await
-                .map_err(|source| ConnectError::Connect {
-                    target: server_name.to_string(),
-                    source,
-                })?;
-            let target = tcp
-                .peer_addr()
-                .map(|a| a.to_string())
-                .unwrap_or_else(|_| server_name.to_string());
-            tcp.set_nodelay(true)
-                .map_err(|source| ConnectError::Connect {
-                    target: target.clone(),
-                    source,
-                })?;
+            let (tcp, target) = crate::client::connect_tcp(addr).await?;
             let tls = TlsConnector::from(config)
                 .connect(name, tcp)
                 .await
                 .map_err(|source| ConnectError::Tls {
                     target: target.clone(),
-                    source,
+                    error: source,
                 })?;
             tracing::debug!(peer = %target, "TLS established");
             Ok((Transport::Stream(Box::new(tls)), target))

@@ -96,10 +96,16 @@ impl<S: AsyncRead + AsyncWrite> MockReader<S> {
         let mut line = String::new();
         match self.reader.read_line(&mut line).await {
             Ok(0) | Err(_) => None,
-            Ok(_) => Some(
-                serde_json::from_str(&line)
-                    .unwrap_or_else(|e| panic!("client sent invalid JSON {line:?}: {e}")),
-            ),
+            Ok(_) => {
+                // QEMU rejects an object with a repeated key; so does the mock, loudly.
+                if let Err(e) = serde_json::from_str::<UniqueKeys>(&line) {
+                    panic!("client sent invalid JSON {line:?}: {e}");
+                }
+                Some(
+                    serde_json::from_str(&line)
+                        .unwrap_or_else(|e| panic!("client sent invalid JSON {line:?}: {e}")),
+                )
+            }
         }
     }
 
@@ -222,4 +228,62 @@ impl<S: AsyncRead + AsyncWrite> MockPeer<S> {
 pub fn duplex_pair() -> (tokio::io::DuplexStream, MockPeer<tokio::io::DuplexStream>) {
     let (client_side, server_side) = tokio::io::duplex(1 << 20);
     (client_side, MockPeer::new(server_side))
+}
+
+/// Deserializes any JSON value and fails on an object that repeats a key, at any depth
+/// (`serde_json::Value` would silently keep the last one).
+struct UniqueKeys;
+
+impl<'de> serde::Deserialize<'de> for UniqueKeys {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(UniqueKeys)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for UniqueKeys {
+    type Value = UniqueKeys;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Self, E> {
+        Ok(UniqueKeys)
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<Self, E> {
+        Ok(UniqueKeys)
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<Self, E> {
+        Ok(UniqueKeys)
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<Self, E> {
+        Ok(UniqueKeys)
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<Self, E> {
+        Ok(UniqueKeys)
+    }
+
+    fn visit_unit<E>(self) -> Result<Self, E> {
+        Ok(UniqueKeys)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self, A::Error> {
+        while seq.next_element::<UniqueKeys>()?.is_some() {}
+        Ok(UniqueKeys)
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self, A::Error> {
+        let mut seen = std::collections::HashSet::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if !seen.insert(key.clone()) {
+                return Err(serde::de::Error::custom(format!("duplicate key {key:?}")));
+            }
+            map.next_value::<UniqueKeys>()?;
+        }
+        Ok(UniqueKeys)
+    }
 }

@@ -26,6 +26,8 @@ async fn arguments_go_on_the_wire_as_the_schema_says() {
         let calls = async {
             qmp.block_resize(1 << 30).node_name("disk0").await.unwrap();
             qmp.device_add("virtio-blk-pci").id("d0").arg("drive", "disk0").await.unwrap();
+            // `arg` replaces a listed argument of the same name: one key on the wire.
+            qmp.device_add("virtio-blk-pci").id("d0").arg("id", "d1").await.unwrap();
             let mut file = BlockdevOptions::new(BlockdevOptionsVariant::File(BlockdevOptionsFile::new("/tmp/x.img")));
             file.node_name = Some("n0".into());
             file.read_only = Some(true);
@@ -38,6 +40,9 @@ async fn arguments_go_on_the_wire_as_the_schema_says() {
             peer.reply(&r.id, json!({})).await;
             let r = peer.expect("device_add").await;
             assert_eq!(r.arguments, json!({"driver": "virtio-blk-pci", "id": "d0", "drive": "disk0"}));
+            peer.reply(&r.id, json!({})).await;
+            let r = peer.expect("device_add").await;
+            assert_eq!(r.arguments, json!({"driver": "virtio-blk-pci", "id": "d1"}));
             peer.reply(&r.id, json!({})).await;
             let r = peer.expect("blockdev-add").await;
             assert_eq!(
@@ -231,7 +236,7 @@ async fn wait_for_is_race_free_with_the_command_that_triggers_it() {
             peer.event("STOP", None).await;
             peer.reply(&r.id, json!({})).await;
         };
-        let (res, ()) = tokio::join!(call.into_future(), serve);
+        let (res, ()) = tokio::join!(call, serve);
         res.unwrap();
         let got = events
             .wait_for(|e| matches!(e, Event::Stop), Duration::from_secs(1))
@@ -260,5 +265,3 @@ async fn generic_execute_and_command_values() {
     })
     .await;
 }
-
-use std::future::IntoFuture;

@@ -416,11 +416,13 @@ async fn server_close_fails_pending_calls_ends_streams_and_later_calls_fail_fast
         let ((a, b), ()) = tokio::join!(calls, serve);
         for res in [a, b] {
             match res {
-                Err(ExecuteError::Disconnected { reason, .. }) => {
+                Err(ExecuteError::Disconnected { reason, sent, .. }) => {
                     assert!(
                         matches!(*reason, DisconnectReason::ServerClosed),
                         "{reason}"
-                    )
+                    );
+                    // The server read them: they may have run.
+                    assert!(sent);
                 }
                 other => panic!("{other:?}"),
             }
@@ -433,8 +435,13 @@ async fn server_close_fails_pending_calls_ends_streams_and_later_calls_fail_fast
         ));
         assert!(events.next().await.is_none());
         let start = Instant::now();
-        assert!(client.execute("c", ()).await.unwrap_err().is_disconnected());
+        let late = client.execute("c", ()).await.unwrap_err();
         assert!(start.elapsed() < Duration::from_millis(100));
+        assert!(
+            matches!(late, ExecuteError::Disconnected { sent: false, .. }),
+            "{late:?}"
+        );
+        assert!(late.to_string().contains("never sent"), "{late}");
         assert!(matches!(
             *client.closed().await,
             DisconnectReason::ServerClosed
@@ -611,6 +618,16 @@ async fn greeting_faults_are_specific_errors() {
         // Nothing listening.
         let res = Client::connect_unix("/nonexistent/qmp.sock").await;
         assert!(matches!(res, Err(ConnectError::Connect { .. })), "{res:?}");
+        // The message names what was tried, also for TCP (a closed port).
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = closed.local_addr().expect("addr").port();
+        drop(closed);
+        let err = Client::connect_tcp(format!("127.0.0.1:{port}"))
+            .await
+            .unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains(&format!("127.0.0.1:{port}")), "{msg}");
+        assert!(msg.contains("is QEMU running"), "{msg}");
     })
     .await;
 }
@@ -627,11 +644,11 @@ async fn graceful_close_waits_for_replies_then_fails_new_calls() {
             tokio::spawn(async move { c.close().await })
         };
         tokio::time::sleep(Duration::from_millis(50)).await;
-        assert!(client
-            .execute("too-late", ())
-            .await
-            .unwrap_err()
-            .is_disconnected());
+        let late = client.execute("too-late", ()).await.unwrap_err();
+        assert!(
+            matches!(late, ExecuteError::Disconnected { sent: false, .. }),
+            "{late:?}"
+        );
         peer.reply(&req.id, json!({"done": 1})).await;
         assert_eq!(pending.await.unwrap().unwrap(), json!({"done": 1}));
         closer.await.unwrap();

@@ -3,7 +3,6 @@
 //! gives. The first test fails to compile on a regression; the second drives a whole session
 //! from spawned tasks on two workers.
 
-use std::future::IntoFuture;
 use std::os::fd::AsFd;
 use std::time::Duration;
 
@@ -61,8 +60,8 @@ async fn futures_and_handles_are_send() {
         send(&client.closed());
         let mut raw_events = client.subscribe();
         send(&raw_events.next());
-        send(&qmp.query_status().into_future());
-        send(&qmp.block_resize(1).node_name("n").into_future());
+        send(&qmp.query_status());
+        send(&qmp.block_resize(1).node_name("n"));
         send(&qmp.execute(QueryStatus {}));
         let mut events = qmp.events();
         send(&events.next());

@@ -137,8 +137,8 @@ async fn untrusted_or_mismatched_certificates_are_rejected() {
             )
             .await;
         match res {
-            Err(ConnectError::Tls { source, .. }) => {
-                let msg = source.to_string();
+            Err(ConnectError::Tls { error, .. }) => {
+                let msg = error.to_string();
                 assert!(
                     msg.contains("UnknownIssuer") || msg.contains("certificate"),
                     "{msg}"

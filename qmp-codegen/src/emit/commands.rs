@@ -285,7 +285,7 @@ fn command(plan: &Plan<'_>, opts: &Options, c: &Command) -> Result<TokenStream, 
             let arg = (extra && !taken.iter().any(|t| t == "arg")).then(|| {
                 quote! {
                     /// Sets an argument the schema does not list (for example a device property
-                    /// of `device_add`).
+                    /// of `device_add`). It replaces a listed argument of the same name.
                     pub fn arg(mut self, name: impl Into<String>, value: impl Into<::serde_json::Value>) -> Self {
                         self.command.extra.insert(name.into(), value.into());
                         self

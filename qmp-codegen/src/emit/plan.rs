@@ -71,6 +71,7 @@ pub(crate) const CALL_METHODS: &[&str] = &[
     "command_mut",
     "into_command",
     "into_future",
+    "poll",
     "extra",
 ];
 

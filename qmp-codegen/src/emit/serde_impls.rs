@@ -14,12 +14,13 @@ use quote::quote;
 use super::plan::Field;
 
 /// `impl Serialize`: a map of the members that are present, then `extra` members (a map
-/// field holding arguments the schema does not list).
+/// field holding arguments the schema does not list). An `extra` entry replaces a member of
+/// the same name, so that no key is ever sent twice (QEMU rejects duplicate keys).
 pub(crate) fn serialize(name: &Ident, fields: &[Field<'_>], extra: Option<&Ident>) -> TokenStream {
     let entries = fields.iter().map(|f| {
         let id = &f.ident;
         let wire = &f.member.name;
-        if f.optional {
+        let entry = if f.optional {
             quote! {
                 if let Some(__v) = &self.#id {
                     __map.serialize_entry(#wire, __v)?;
@@ -27,6 +28,14 @@ pub(crate) fn serialize(name: &Ident, fields: &[Field<'_>], extra: Option<&Ident
             }
         } else {
             quote!(__map.serialize_entry(#wire, &self.#id)?;)
+        };
+        match extra {
+            Some(e) => quote! {
+                if !self.#e.contains_key(#wire) {
+                    #entry
+                }
+            },
+            None => entry,
         }
     });
     let extra_entries = extra.map(|e| {

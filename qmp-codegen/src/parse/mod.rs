@@ -210,7 +210,7 @@ impl State {
                     },
                     None => SchemaError::Io {
                         path: display.to_string(),
-                        source: e,
+                        error: e,
                     },
                 })
             }
@@ -238,7 +238,7 @@ impl State {
             },
             None => SchemaError::Io {
                 path: display.to_string(),
-                source: e,
+                error: e,
             },
         })?;
         let file: Arc<str> = Arc::from(display);

@@ -255,9 +255,13 @@ impl ::serde::Serialize for DeviceLike {
     ) -> ::core::result::Result<S::Ok, S::Error> {
         use ::serde::ser::SerializeMap as _;
         let mut __map = __s.serialize_map(None)?;
-        __map.serialize_entry("driver", &self.driver)?;
-        if let Some(__v) = &self.id {
-            __map.serialize_entry("id", __v)?;
+        if !self.extra.contains_key("driver") {
+            __map.serialize_entry("driver", &self.driver)?;
+        }
+        if !self.extra.contains_key("id") {
+            if let Some(__v) = &self.id {
+                __map.serialize_entry("id", __v)?;
+            }
         }
         for (__k, __v) in &self.extra {
             __map.serialize_entry(__k, __v)?;
@@ -300,7 +304,7 @@ impl crate::Call<'_, DeviceLike> {
         self
     }
     /// Sets an argument the schema does not list (for example a device property
-    /// of `device_add`).
+    /// of `device_add`). It replaces a listed argument of the same name.
     pub fn arg(
         mut self,
         name: impl Into<String>,
