@@ -88,6 +88,16 @@ impl Qmp {
     pub async fn close(&self) {
         self.raw.close().await
     }
+
+    /// The server's greeting: QEMU's version and offered capabilities.
+    pub fn greeting(&self) -> &qmp_core::Greeting {
+        self.raw.greeting()
+    }
+
+    /// Waits until the connection has ended, and says why (see [`Client::closed`]).
+    pub async fn closed(&self) -> std::sync::Arc<qmp_core::DisconnectReason> {
+        self.raw.closed().await
+    }
 }
 
 impl From<Client> for Qmp {

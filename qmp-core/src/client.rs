@@ -51,6 +51,7 @@ pub struct ClientBuilder {
     max_message_size: usize,
     max_depth: usize,
     event_buffer: usize,
+    pub(crate) wait_for_server: bool,
 }
 
 impl Default for ClientBuilder {
@@ -63,6 +64,7 @@ impl Default for ClientBuilder {
             max_message_size: 16 << 20,
             max_depth: 128,
             event_buffer: 4096,
+            wait_for_server: false,
         }
     }
 }
@@ -125,19 +127,49 @@ impl ClientBuilder {
         self
     }
 
+    /// Whether connecting keeps retrying while the server is not there yet (default: no, fail
+    /// at once). When on, a socket path that does not exist yet or a refused connection (QEMU
+    /// still starting) is retried every 10 ms until the [`timeout`](Self::timeout) runs out,
+    /// which then fails with [`ConnectError::Timeout`]. Meant for a QEMU you have just started;
+    /// accept mode ([`Listener`](crate::Listener)) avoids the race altogether.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), qmp_core::ConnectError> {
+    /// use std::time::Duration;
+    /// // std::process::Command::new("qemu-system-x86_64").args(["-qmp", "unix:/tmp/q.sock,server=on,wait=off", ...]).spawn()?;
+    /// let client = qmp_core::Client::builder()
+    ///     .wait_for_server(true)
+    ///     .timeout(Some(Duration::from_secs(5)))
+    ///     .connect_unix("/tmp/q.sock")
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn wait_for_server(mut self, wait: bool) -> Self {
+        self.wait_for_server = wait;
+        self
+    }
+
+    /// The stage named by a timeout while the socket is being opened.
+    fn connect_stage(&self) -> &'static str {
+        if self.wait_for_server {
+            "connecting (retrying while the socket was missing or refused connections)"
+        } else {
+            "connecting"
+        }
+    }
+
     /// Connects to a QMP unix socket (QEMU: `-qmp unix:PATH,server=on,wait=off`). Unix sockets
     /// can pass file descriptors ([`Client::execute_with_fds`]).
     pub async fn connect_unix(self, path: impl AsRef<Path>) -> Result<Client, ConnectError> {
         let path = path.as_ref();
         let target = path.display().to_string();
-        self.within_timeout("connecting", async {
-            let stream =
-                UnixStream::connect(path)
-                    .await
-                    .map_err(|source| ConnectError::Connect {
-                        target: target.clone(),
-                        error: source,
-                    })?;
+        self.within_timeout(self.connect_stage(), async {
+            let stream = retrying(self.wait_for_server, || UnixStream::connect(path))
+                .await
+                .map_err(|error| ConnectError::Connect {
+                    target: target.clone(),
+                    error,
+                })?;
             Ok((Transport::Unix(stream), target.clone()))
         })
         .await
@@ -146,8 +178,8 @@ impl ClientBuilder {
     /// Connects over TCP (QEMU: `-qmp tcp:HOST:PORT,server=on,wait=off`). Plain TCP QMP has no
     /// authentication or encryption: anyone who can reach the port controls the VM.
     pub async fn connect_tcp(self, addr: impl ToSocketAddrs) -> Result<Client, ConnectError> {
-        self.within_timeout("connecting", async {
-            let (stream, target) = connect_tcp(addr).await?;
+        self.within_timeout(self.connect_stage(), async {
+            let (stream, target) = connect_tcp(addr, self.wait_for_server).await?;
             Ok((Transport::Tcp(stream), target))
         })
         .await
@@ -656,11 +688,34 @@ impl fmt::Debug for Client {
     }
 }
 
+/// Runs `connect` once, or, with `wait`, until it fails with something other than "not there
+/// yet" (the caller's timeout bounds the wait).
+async fn retrying<T, F: std::future::Future<Output = std::io::Result<T>>>(
+    wait: bool,
+    mut connect: impl FnMut() -> F,
+) -> std::io::Result<T> {
+    loop {
+        match connect().await {
+            Err(e)
+                if wait
+                    && matches!(
+                        e.kind(),
+                        std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
+                    ) =>
+            {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
 /// Resolves `addr` and connects to the first of its addresses that accepts, without Nagle's
 /// delay (commands are small and latency matters). Errors name the addresses tried, since
 /// `ToSocketAddrs` itself cannot be printed.
 pub(crate) async fn connect_tcp(
     addr: impl ToSocketAddrs,
+    wait_for_server: bool,
 ) -> Result<(TcpStream, String), ConnectError> {
     let addrs: Vec<std::net::SocketAddr> = tokio::net::lookup_host(addr)
         .await
@@ -678,7 +733,7 @@ pub(crate) async fn connect_tcp(
             .collect::<Vec<_>>()
             .join(" or "),
     };
-    let stream = TcpStream::connect(addrs.as_slice())
+    let stream = retrying(wait_for_server, || TcpStream::connect(addrs.as_slice()))
         .await
         .map_err(|error| ConnectError::Connect {
             target: tried.clone(),

@@ -52,8 +52,9 @@ impl ClientBuilder {
                     error: std::io::Error::new(std::io::ErrorKind::InvalidInput, e),
                 }
             })?;
+        let wait = self.wait_for_server;
         self.within_timeout("connecting (TLS)", async move {
-            let (tcp, target) = crate::client::connect_tcp(addr).await?;
+            let (tcp, target) = crate::client::connect_tcp(addr, wait).await?;
             let tls = TlsConnector::from(config)
                 .connect(name, tcp)
                 .await

@@ -852,3 +852,54 @@ async fn close_gives_up_on_unanswered_commands_after_the_close_timeout() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn wait_for_server_retries_until_the_socket_appears() {
+    within(10, async {
+        let dir = qmp_tests::TempDir::new();
+        let path = dir.join("late.sock");
+        // Without the option a missing socket fails at once.
+        let err = Client::connect_unix(&path).await.unwrap_err();
+        assert!(matches!(err, ConnectError::Connect { .. }), "{err:?}");
+
+        let server_path = path.clone();
+        let server = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(150)).await;
+            let listener = tokio::net::UnixListener::bind(&server_path).expect("bind");
+            let (stream, _) = listener.accept().await.expect("accept");
+            let mut peer = qmp_tests::mock::MockPeer::new(stream);
+            peer.handshake().await;
+            let r = peer.expect("query-status").await;
+            peer.reply(&r.id, json!({"status": "running", "running": true}))
+                .await;
+            peer
+        });
+        let start = Instant::now();
+        let client = Client::builder()
+            .wait_for_server(true)
+            .timeout(Some(Duration::from_secs(5)))
+            .connect_unix(&path)
+            .await
+            .expect("connect once the socket exists");
+        assert!(start.elapsed() >= Duration::from_millis(150));
+        let status = client.execute("query-status", ()).await.expect("reply");
+        assert_eq!(status["status"], "running");
+        let _peer = server.await.expect("server task");
+
+        // A server that never comes: the timeout names what it was doing.
+        let err = Client::builder()
+            .wait_for_server(true)
+            .timeout(Some(Duration::from_millis(200)))
+            .connect_unix(dir.join("never.sock"))
+            .await
+            .unwrap_err();
+        match err {
+            ConnectError::Timeout { stage, after } => {
+                assert!(stage.contains("retrying"), "{stage}");
+                assert_eq!(after, Duration::from_millis(200));
+            }
+            other => panic!("{other:?}"),
+        }
+    })
+    .await;
+}

@@ -369,3 +369,30 @@ async fn escaped_strings_from_real_qemu() {
         .await;
     }
 }
+
+#[tokio::test]
+async fn wait_for_server_connects_to_a_qemu_just_started() {
+    for kind in SYSTEMS {
+        let dir = TempDir::new();
+        let socket = dir.join("late.sock");
+        let qmp = format!("unix:{},server=on,wait=off", socket.display());
+        // No waiting for the socket here: the client's retry is what is tested.
+        let Some(_qemu) = Qemu::start_bare(kind, &["-qmp".to_string(), qmp]) else {
+            return;
+        };
+        within(20, async {
+            let client = Client::builder()
+                .wait_for_server(true)
+                .timeout(Some(Duration::from_secs(15)))
+                .connect_unix(&socket)
+                .await
+                .unwrap_or_else(|e| panic!("{kind:?}: {e}"));
+            let status = client
+                .execute("query-status", ())
+                .await
+                .expect("query-status");
+            assert_eq!(status["status"], "running", "{kind:?}");
+        })
+        .await;
+    }
+}

@@ -60,6 +60,8 @@ pub(crate) const CLIENT_METHODS: &[&str] = &[
     "events",
     "events_named",
     "close",
+    "closed",
+    "greeting",
     "connect_unix",
     "from",
     "clone",
