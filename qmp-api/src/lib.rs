@@ -117,7 +117,8 @@ pub use qmp_core::{
 /// discriminator value and every member of the object, kept as JSON.
 #[derive(Debug, Clone, PartialEq)]
 pub struct UnknownVariant {
-    /// The discriminator value.
+    /// The discriminator value; empty when the object had none (a QEMU older than the
+    /// discriminator member, e.g. QEMU 7.2's `query-sev` reply).
     pub tag: String,
     /// The object's members (base members included).
     pub members: serde_json::Map<String, serde_json::Value>,

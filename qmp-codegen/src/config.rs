@@ -39,6 +39,18 @@ pub enum BuildError {
     /// Neither a schema path nor a set environment variable.
     #[error("no schema given: call Config::schema, or set the schema environment variable")]
     NoSchema,
+    /// The environment variable names a relative path. Build scripts run in their crate's
+    /// directory, not where cargo was started, so a relative path would silently point
+    /// elsewhere.
+    #[error("{var}={path} is a relative path, but build scripts run in {cwd}, not where cargo was started; give an absolute path (for example {var}=$PWD/{path})")]
+    RelativeSchemaPath {
+        /// The environment variable.
+        var: String,
+        /// Its value.
+        path: String,
+        /// The build script's working directory.
+        cwd: String,
+    },
     /// `OUT_DIR` is not set (not running as a build script) and no output directory was given.
     #[error("OUT_DIR is not set: run from a build script or call Config::out_dir")]
     NoOutDir,
@@ -92,8 +104,8 @@ impl Config {
         self
     }
 
-    /// An environment variable that, when set, names the schema instead; cargo reruns the
-    /// build script when it changes.
+    /// An environment variable that, when set, names the schema instead (an absolute path);
+    /// cargo reruns the build script when it changes.
     pub fn schema_env(mut self, var: impl Into<String>) -> Self {
         self.schema_env = Some(var.into());
         self
@@ -128,7 +140,17 @@ impl Config {
     pub fn schema_path(&self) -> Result<PathBuf, BuildError> {
         if let Some(var) = &self.schema_env {
             if let Some(v) = std::env::var_os(var).filter(|v| !v.is_empty()) {
-                return Ok(PathBuf::from(v));
+                let path = PathBuf::from(v);
+                if path.is_relative() {
+                    return Err(BuildError::RelativeSchemaPath {
+                        var: var.clone(),
+                        path: path.display().to_string(),
+                        cwd: std::env::current_dir()
+                            .map(|d| d.display().to_string())
+                            .unwrap_or_else(|_| "the crate's directory".into()),
+                    });
+                }
+                return Ok(path);
             }
         }
         self.schema.clone().ok_or(BuildError::NoSchema)

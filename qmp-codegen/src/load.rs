@@ -75,7 +75,7 @@ pub fn load_path(path: impl AsRef<Path>) -> Result<Schema, SchemaError> {
     })?;
     let head = String::from_utf8_lossy(&bytes[..bytes.len().min(4096)]);
     if detect(&head) == InputKind::QapiSource {
-        return crate::parse_qapi(path);
+        return not_empty(&display, crate::parse_qapi(path)?);
     }
     let text = std::str::from_utf8(&bytes).map_err(|e| {
         SchemaError::json(
@@ -84,31 +84,54 @@ pub fn load_path(path: impl AsRef<Path>) -> Result<Schema, SchemaError> {
             format!("JSON input is not UTF-8: {e}"),
         )
     })?;
-    let v: Value = serde_json::from_str(text).map_err(|e| {
-        SchemaError::json(
-            &display,
-            format!("line {} column {}", e.line(), e.column()),
-            format!("not valid JSON: {e}"),
-        )
-    })?;
+    let v: Value = serde_json::from_str(text).map_err(|e| json_syntax(&display, &e))?;
     let source = format!("query-qmp-schema output {}", parse::source_name(path));
-    from_json(&display, source, v)
+    not_empty(&display, from_json(&display, source, v)?)
+}
+
+/// A JSON syntax error, with the position once and a hint when the input ends early.
+pub(crate) fn json_syntax(name: &str, e: &serde_json::Error) -> SchemaError {
+    let text = e.to_string();
+    let what = text
+        .rsplit_once(" at line ")
+        .map_or(text.as_str(), |(w, _)| w);
+    let hint = if e.classify() == serde_json::error::Category::Eof {
+        " (the input ends too early: is the file truncated?)"
+    } else {
+        ""
+    };
+    SchemaError::json(
+        name,
+        format!("line {} column {}", e.line(), e.column()),
+        format!("not valid JSON: {what}{hint}"),
+    )
+}
+
+/// Rejects a schema that defines nothing: an empty file or `[]` is far more likely the wrong
+/// file than a schema, and would generate an API without a single command.
+fn not_empty(name: &str, schema: Schema) -> Result<Schema, SchemaError> {
+    let c = schema.counts();
+    if c.commands + c.events + c.structs + c.unions + c.alternates + c.enums == 0 {
+        return Err(SchemaError::json(
+            name,
+            "content",
+            "the schema defines nothing (no command, event or type); is this the right file?",
+        ));
+    }
+    Ok(schema)
 }
 
 /// Loads and checks a schema held in memory, of any kind (QAPI source cannot use `include`
 /// here). `name` names the input in messages.
 pub fn load_str(name: &str, text: &str) -> Result<Schema, SchemaError> {
     match detect(text) {
-        InputKind::QapiSource => crate::parse_qapi_str(name, text),
+        InputKind::QapiSource => not_empty(name, crate::parse_qapi_str(name, text)?),
         _ => {
-            let v: Value = serde_json::from_str(text).map_err(|e| {
-                SchemaError::json(
-                    name,
-                    format!("line {} column {}", e.line(), e.column()),
-                    format!("not valid JSON: {e}"),
-                )
-            })?;
-            from_json(name, format!("query-qmp-schema output {name}"), v)
+            let v: Value = serde_json::from_str(text).map_err(|e| json_syntax(name, &e))?;
+            not_empty(
+                name,
+                from_json(name, format!("query-qmp-schema output {name}"), v)?,
+            )
         }
     }
 }

@@ -711,7 +711,18 @@ impl Reader<'_> {
             Kind::Event => &["data", "boxed"],
         };
         let allowed: Vec<&str> = common.iter().chain(specific).copied().collect();
-        self.keys(o, &allowed, &format!("a {kind} definition"))?;
+        self.keys(
+            o,
+            &allowed,
+            &format!(
+                "{} {kind} definition",
+                if kind.to_string().starts_with(['a', 'e']) {
+                    "an"
+                } else {
+                    "a"
+                }
+            ),
+        )?;
         let implicit = self.flag(o, "implicit", true)?;
         let body = match kind {
             Kind::Enum => {
@@ -914,7 +925,7 @@ pub(crate) fn raw_from_value(name: &str, v: &Value) -> Result<RawSchema, SchemaE
         let dname = d.get("name").and_then(Value::as_str).unwrap_or("?");
         r.ctx = format!("definitions[{i}] '{dname}'");
         let o = r.obj(d, "a definition")?;
-        let loc = Location::new(Arc::from(format!("{name} definitions[{i}]")), 0, 0);
+        let loc = Location::new(Arc::from(format!("{name}: definitions[{i}]")), 0, 0);
         defs.push(r.definition(o, loc)?);
     }
     Ok(RawSchema {
@@ -927,12 +938,6 @@ pub(crate) fn raw_from_value(name: &str, v: &Value) -> Result<RawSchema, SchemaE
 
 /// Reads and checks a normalized schema. `name` names the input in messages (a file name).
 pub fn from_str(name: &str, text: &str) -> Result<Schema, SchemaError> {
-    let v: Value = serde_json::from_str(text).map_err(|e| {
-        SchemaError::json(
-            name,
-            format!("line {} column {}", e.line(), e.column()),
-            format!("not valid JSON: {e}"),
-        )
-    })?;
+    let v: Value = serde_json::from_str(text).map_err(|e| crate::load::json_syntax(name, &e))?;
     from_value(name, &v)
 }

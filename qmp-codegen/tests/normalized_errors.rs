@@ -32,7 +32,7 @@ fn normalized_errors_name_the_definition_and_the_problem() {
         ),
         (
             doc("{\"kind\": \"struct\", \"name\": \"Bad\", \"members\": [{\"name\": \"m\", \"type\": \"Nope\"}]}"),
-            "n.json definitions[0]: struct 'Bad', member 'm': unknown type 'Nope'",
+            "n.json: definitions[0]: struct 'Bad', member 'm': unknown type 'Nope'",
         ),
         (
             doc("{\"kind\": \"struct\", \"name\": \"Bad\", \"members\": [{\"name\": \"m\", \"type\": 5}]}"),
@@ -48,7 +48,7 @@ fn normalized_errors_name_the_definition_and_the_problem() {
         ),
         (
             doc("{\"kind\": \"struct\", \"name\": \"Dup\", \"members\": []}, {\"kind\": \"struct\", \"name\": \"Dup\", \"members\": []}"),
-            "n.json definitions[1]: struct 'Dup': 'Dup' is already defined as struct at n.json definitions[0]",
+            "n.json: definitions[1]: struct 'Dup': 'Dup' is already defined as struct at n.json: definitions[0]",
         ),
     ];
     for (text, want) in cases {

@@ -323,3 +323,29 @@ fn include_depth_is_bounded() {
         "{err}"
     );
 }
+
+/// Inputs that are clearly not the schema meant get an error that says so, not an empty API.
+#[test]
+fn empty_and_truncated_inputs_are_errors_that_say_why() {
+    for (name, text) in [
+        ("empty.json", ""),
+        ("blank.json", "  \n"),
+        ("dump.json", "[]"),
+        (
+            "normalized.json",
+            r#"{"format": "qmp-normalized-schema/1", "definitions": []}"#,
+        ),
+        ("comments-only.json", "# nothing here\n"),
+    ] {
+        let err = qmp_codegen::load_str(name, text).unwrap_err().to_string();
+        assert!(
+            err.starts_with(name) && err.contains("defines nothing"),
+            "{name}: {err}"
+        );
+    }
+    let err = qmp_codegen::load_str("cut.json", r#"[{"name": "query-status", "meta-"#)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("truncated"), "{err}");
+    assert_eq!(err.matches("column").count(), 1, "{err}");
+}

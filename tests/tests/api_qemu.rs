@@ -1,5 +1,6 @@
 //! The typed API (qmp-api, default schema QEMU 10.0.13) against real QEMU 10.0.2 and 7.2.
 
+use qmp_api::types::SevInfoVariant;
 use qmp_api::Qmp;
 use qmp_tests::qemu::{Kind, Qemu};
 use qmp_tests::within;
@@ -35,6 +36,25 @@ async fn typed_queries_decode_against_real_qemu() {
             assert!(types.len() > 100);
             let defs = qmp.query_cpu_definitions().await.unwrap();
             assert!(!defs.is_empty());
+            // `SevInfo` became a union on a new `sev-type` member in 9.1; QEMU 7.2 replies
+            // without it, which decodes as an untagged branch keeping every member.
+            match qmp.query_sev().await {
+                Ok(sev) => {
+                    assert!(!sev.enabled);
+                    if kind == Kind::System72 {
+                        match &sev.sev_type {
+                            SevInfoVariant::Other(v) => {
+                                assert!(v.tag.is_empty(), "{v:?}");
+                                assert!(v.members.contains_key("state"), "{v:?}");
+                            }
+                            other => panic!("{other:?}"),
+                        }
+                    }
+                }
+                Err(e) if kind == Kind::System72 => panic!("query-sev on 7.2: {e}"),
+                // QEMU 10 without SEV answers with an error, which must not be a decode error.
+                Err(e) => assert!(e.qmp_error().is_some(), "{e}"),
+            }
         })
         .await;
     }

@@ -54,7 +54,7 @@ fn command(plan: &Plan<'_>, opts: &Options, c: &Command) -> Result<TokenStream, 
         Arguments::Type(t) => {
             let fields = match schema.struct_type(t) {
                 Some(s) if !c.boxed => {
-                    Some(plan.fields(t, s.since.as_deref(), &s.members, true)?)
+                    Some(plan.fields(t, s.since.as_deref(), &s.members, plan.sent_by_qemu(t))?)
                 }
                 _ => None,
             };

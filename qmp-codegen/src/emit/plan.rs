@@ -10,7 +10,7 @@ use quote::quote;
 
 use super::EmitError;
 use crate::ident;
-use crate::model::{Builtin, Definition, Member, Schema, TypeRef};
+use crate::model::{Arguments, Builtin, Definition, Member, Schema, TypeRef};
 
 /// Which generated module code is written for: names resolve differently in each.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,6 +51,8 @@ pub(crate) struct Plan<'s> {
     methods: HashMap<&'s str, String>,
     /// The oldest QEMU the generated code should decode (see [`Plan::fields`]).
     oldest_qemu: (u32, u32, u32),
+    /// Types QEMU sends: reachable from a command's return type or an event's data.
+    sent_by_qemu: HashSet<&'s str>,
 }
 
 /// Method names the typed client has besides the generated ones.
@@ -160,6 +162,7 @@ impl<'s> Plan<'s> {
         Ok(Plan {
             schema,
             oldest_qemu: (oldest_qemu.0, oldest_qemu.1, 0),
+            sent_by_qemu: sent_by_qemu(schema),
             type_names,
             variant_types,
             boxed,
@@ -307,6 +310,13 @@ impl<'s> Plan<'s> {
         Ok(out)
     }
 
+    /// Whether QEMU ever sends values of type `qapi` (in a reply or an event), so that its
+    /// fields are planned `relaxed` (see [`Plan::fields`]). Types only ever sent to QEMU keep
+    /// the schema's optionality: a required argument stays required.
+    pub(crate) fn sent_by_qemu(&self, qapi: &str) -> bool {
+        self.sent_by_qemu.contains(qapi)
+    }
+
     /// Whether a member appeared after both its type and the oldest QEMU targeted.
     fn added_later(&self, owner: Option<&str>, member: Option<&str>) -> bool {
         let Some(m) = member.and_then(parse_version) else {
@@ -321,6 +331,43 @@ impl<'s> Plan<'s> {
         self.boxed
             .contains(&(owner.to_string(), member.to_string()))
     }
+}
+
+/// The named types reachable from command return types and event data, through members,
+/// union bases and branches, and alternate branches.
+fn sent_by_qemu(schema: &Schema) -> HashSet<&str> {
+    fn members(ms: &[Member]) -> impl Iterator<Item = &str> {
+        ms.iter().filter_map(|m| m.ty.named())
+    }
+    let mut seen: HashSet<&str> = HashSet::new();
+    let mut todo: Vec<&str> = Vec::new();
+    for c in schema.commands() {
+        todo.extend(c.returns.as_ref().and_then(|r| r.named()));
+    }
+    for e in schema.events() {
+        match &e.data {
+            Arguments::None => {}
+            Arguments::Members(ms) => todo.extend(members(ms)),
+            Arguments::Type(t) => todo.push(t),
+        }
+    }
+    while let Some(name) = todo.pop() {
+        if !seen.insert(name) {
+            continue;
+        }
+        match schema.get(name) {
+            Some(Definition::Struct(s)) => todo.extend(members(&s.members)),
+            Some(Definition::Union(u)) => {
+                todo.extend(members(&u.base_members));
+                todo.extend(u.branches.iter().map(|b| b.ty_name.as_str()));
+            }
+            Some(Definition::Alternate(a)) => {
+                todo.extend(a.branches.iter().filter_map(|b| b.ty.named()))
+            }
+            _ => {}
+        }
+    }
+    seen
 }
 
 fn parse_version(v: &str) -> Option<(u32, u32, u32)> {

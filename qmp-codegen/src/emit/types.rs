@@ -221,7 +221,12 @@ fn struct_type(plan: &Plan<'_>, opts: &Options, s: &Struct) -> Result<TokenStrea
     }
     let docs = d.tokens();
     let dep = deprecated(&s.features);
-    let fields = plan.fields(&s.name, s.since.as_deref(), &s.members, true)?;
+    let fields = plan.fields(
+        &s.name,
+        s.since.as_deref(),
+        &s.members,
+        plan.sent_by_qemu(&s.name),
+    )?;
     let decls = field_decls(plan, opts, &fields, M);
     let derives = struct_derives(&fields);
     let ctor = constructor(plan, &name, &fields, None);
@@ -287,13 +292,25 @@ fn union_type(plan: &Plan<'_>, opts: &Options, u: &Union) -> Result<TokenStream,
         .filter(|m| m.name != u.discriminator)
         .cloned()
         .collect();
-    let fields = plan.fields(&u.name, u.since.as_deref(), &base, true)?;
+    let sent = plan.sent_by_qemu(&u.name);
+    let fields = plan.fields(&u.name, u.since.as_deref(), &base, sent)?;
     let decls = field_decls(plan, opts, &fields, M);
     let disc = u
         .base_members
         .iter()
         .find(|m| m.name == u.discriminator)
         .ok_or_else(|| EmitError::Model(format!("union {} has no discriminator member", u.name)))?;
+    // QEMU has turned structs into unions (9.1 made `SevInfo` a union on a new `sev-type`
+    // member, without saying so in the schema), so an older QEMU's reply may lack the
+    // discriminator: such a value decodes as an untagged `Other` keeping every member.
+    let disc_relaxed = sent;
+    let tagged = |pat: TokenStream| {
+        if disc_relaxed {
+            quote!(Some(#pat))
+        } else {
+            pat
+        }
+    };
     let disc_ident = ident::ident(&ident::field_name(&disc.name));
     if fields.iter().any(|f| f.ident == disc_ident) {
         return Err(EmitError::Clash {
@@ -329,13 +346,15 @@ fn union_type(plan: &Plan<'_>, opts: &Options, u: &Union) -> Result<TokenStream,
                 variant_decls.push(quote!(#vdocs #tag(#ty),));
                 tag_arms.push(quote!(Self::#tag(_) => #disc_enum::#tag,));
                 put_arms.push(quote!(Self::#tag(v) => out.extend(v),));
-                decode_arms.push(quote!(#disc_enum::#tag => #variant_ty::#tag(crate::__private::decode_part::<_, D::Error>(&__raw)?),));
+                let pat = tagged(quote!(#disc_enum::#tag));
+                decode_arms.push(quote!(#pat => #variant_ty::#tag(crate::__private::decode_part::<_, D::Error>(&__raw)?),));
             }
             None => {
                 variant_decls.push(quote!(#vdocs #tag,));
                 tag_arms.push(quote!(Self::#tag => #disc_enum::#tag,));
                 put_arms.push(quote!(Self::#tag => {}));
-                decode_arms.push(quote!(#disc_enum::#tag => #variant_ty::#tag,));
+                let pat = tagged(quote!(#disc_enum::#tag));
+                decode_arms.push(quote!(#pat => #variant_ty::#tag,));
             }
         }
     }
@@ -360,7 +379,7 @@ fn union_type(plan: &Plan<'_>, opts: &Options, u: &Union) -> Result<TokenStream,
     base_plan.push(Field {
         member: &disc_member,
         ident: disc_ident.clone(),
-        optional: false,
+        optional: disc_relaxed,
         boxed: false,
     });
     let base_fields = base_plan.iter().map(|f| {
@@ -380,6 +399,24 @@ fn union_type(plan: &Plan<'_>, opts: &Options, u: &Union) -> Result<TokenStream,
         }
     });
     let ctor = constructor(plan, &name, &fields, Some((&disc_ident, &variant_ty)));
+    let other_pat = tagged(quote!(#disc_enum::Other(tag)));
+    let (untagged_arm, put_tag) = if disc_relaxed {
+        (
+            quote!(None => #variant_ty::Other(crate::__private::unknown_variant::<D::Error>(::std::string::String::new(), &__raw)?),),
+            quote! {
+                // An untagged value (from a QEMU older than the discriminator) stays untagged.
+                match &self.#disc_ident {
+                    #variant_ty::Other(v) if v.tag.is_empty() => {}
+                    branch => __out.put(#disc_wire, &branch.tag()),
+                }
+            },
+        )
+    } else {
+        (
+            TokenStream::new(),
+            quote!(__out.put(#disc_wire, &self.#disc_ident.tag());),
+        )
+    };
     Ok(quote! {
         #docs
         #dep
@@ -422,7 +459,7 @@ fn union_type(plan: &Plan<'_>, opts: &Options, u: &Union) -> Result<TokenStream,
             fn serialize<S: ::serde::Serializer>(&self, __s: S) -> ::core::result::Result<S::Ok, S::Error> {
                 let mut __out = crate::__private::FlatObject::new();
                 #(#puts)*
-                __out.put(#disc_wire, &self.#disc_ident.tag());
+                #put_tag
                 self.#disc_ident.put_members(&mut __out);
                 __out.serialize(__s)
             }
@@ -438,7 +475,8 @@ fn union_type(plan: &Plan<'_>, opts: &Options, u: &Union) -> Result<TokenStream,
                 let __base: Base = crate::__private::decode_part::<_, D::Error>(&__raw)?;
                 let #disc_ident = match __base.#disc_ident {
                     #(#decode_arms)*
-                    #disc_enum::Other(tag) => #variant_ty::Other(crate::__private::unknown_variant::<D::Error>(tag, &__raw)?),
+                    #other_pat => #variant_ty::Other(crate::__private::unknown_variant::<D::Error>(tag, &__raw)?),
+                    #untagged_arm
                 };
                 Ok(#name { #(#field_names: __base.#field_names,)* #disc_ident })
             }

@@ -1264,7 +1264,10 @@ impl ::serde::Serialize for Node {
     ) -> ::core::result::Result<S::Ok, S::Error> {
         let mut __out = crate::__private::FlatObject::new();
         __out.put_opt("node-name", &self.node_name);
-        __out.put("driver", &self.driver.tag());
+        match &self.driver {
+            NodeVariant::Other(v) if v.tag.is_empty() => {}
+            branch => __out.put("driver", &branch.tag()),
+        }
         self.driver.put_members(&mut __out);
         __out.serialize(__s)
     }
@@ -1276,7 +1279,7 @@ impl<'de> ::serde::Deserialize<'de> for Node {
     ) -> ::core::result::Result<Self, D::Error> {
         struct Base {
             node_name: Option<String>,
-            driver: NodeDriver,
+            driver: Option<NodeDriver>,
         }
         impl<'de> ::serde::Deserialize<'de> for Base {
             fn deserialize<D: ::serde::Deserializer<'de>>(
@@ -1302,16 +1305,13 @@ impl<'de> ::serde::Deserialize<'de> for Node {
                         {
                             match __key.as_str() {
                                 "node-name" => node_name = __map.next_value()?,
-                                "driver" => driver = Some(__map.next_value()?),
+                                "driver" => driver = __map.next_value()?,
                                 _ => {
                                     __map.next_value::<::serde::de::IgnoredAny>()?;
                                 }
                             }
                         }
-                        Ok(Base {
-                            node_name,
-                            driver: crate::__private::required(driver, "driver")?,
-                        })
+                        Ok(Base { node_name, driver })
                     }
                 }
                 __d.deserialize_map(Visitor)
@@ -1320,15 +1320,22 @@ impl<'de> ::serde::Deserialize<'de> for Node {
         let __raw = crate::__private::capture(__d)?;
         let __base: Base = crate::__private::decode_part::<_, D::Error>(&__raw)?;
         let driver = match __base.driver {
-            NodeDriver::File => {
+            Some(NodeDriver::File) => {
                 NodeVariant::File(crate::__private::decode_part::<_, D::Error>(&__raw)?)
             }
-            NodeDriver::Layer => {
+            Some(NodeDriver::Layer) => {
                 NodeVariant::Layer(crate::__private::decode_part::<_, D::Error>(&__raw)?)
             }
-            NodeDriver::Other(tag) => {
+            Some(NodeDriver::Other(tag)) => {
                 NodeVariant::Other(
                     crate::__private::unknown_variant::<D::Error>(tag, &__raw)?,
+                )
+            }
+            None => {
+                NodeVariant::Other(
+                    crate::__private::unknown_variant::<
+                        D::Error,
+                    >(::std::string::String::new(), &__raw)?,
                 )
             }
         };
