@@ -462,6 +462,25 @@ neg!(
     "documentation block is for 'Foo' but the definition that follows is 'Bar'"
 );
 neg!(
+    doc_describes_a_member_that_does_not_exist,
+    "##\n# @Job:\n#\n# @statuz: typo\n##\n{ 'struct': 'Job', 'data': { 'status': 'str' } }",
+    "t.json:6: documentation:",
+    "the doc comment of struct 'Job' describes '@statuz', which is not one of its members",
+    "it has: status"
+);
+neg!(
+    doc_describes_an_enum_value_that_does_not_exist,
+    "##\n# @Mode:\n#\n# @c: no such value\n##\n{ 'enum': 'Mode', 'data': [ 'a', 'b' ] }",
+    "t.json:6: documentation:",
+    "describes '@c', which is not one of its values (it has: a, b)"
+);
+neg!(
+    doc_describes_a_feature_that_does_not_exist,
+    "##\n# @go:\n#\n# Features:\n#\n# @unstabel: typo\n##\n{ 'command': 'go', 'features': [ 'unstable' ] }",
+    "t.json:8: documentation:",
+    "describes feature 'unstabel', which neither it nor its members have"
+);
+neg!(
     doc_not_followed,
     "##\n# @Foo:\n##\n{ 'pragma': { 'doc-required': false } }",
     "t.json:1: documentation:",

@@ -383,6 +383,11 @@ impl<'a> Checker<'a> {
                 return Err(err(&d.loc, &what, p));
             }
         }
+        if self.origin == Origin::Source {
+            if let Some(doc) = &d.doc {
+                documented_names_exist(d, doc)?;
+            }
+        }
         if self.origin == Origin::Source && self.pragmas.doc_required && d.doc.is_none() {
             return Err(SchemaError::Doc {
                 location: d.loc.line_only(),
@@ -1322,4 +1327,92 @@ impl<'a> Checker<'a> {
         }
         Ok(out)
     }
+}
+
+/// Every `@name:` of a doc block names something the definition has (a member, argument,
+/// enum value or branch), and every feature it describes is a feature of the definition or
+/// of one of its members. A typo there would otherwise silently drop the description.
+fn documented_names_exist(d: &RawDef, doc: &Doc) -> Result<(), SchemaError> {
+    let member_names = |ms: &[crate::raw::RawMember]| -> Vec<String> {
+        ms.iter().map(|m| m.name.clone()).collect()
+    };
+    let (role, names): (&str, Vec<String>) = match &d.body {
+        RawBody::Enum { values, .. } => ("value", values.iter().map(|v| v.name.clone()).collect()),
+        RawBody::Struct { members, .. } => ("member", member_names(members)),
+        RawBody::Union { base, branches, .. } => {
+            let mut names = match base {
+                Some(crate::raw::RawBase::Inline(ms)) => member_names(ms),
+                _ => Vec::new(),
+            };
+            names.extend(branches.iter().map(|b| b.name.clone()));
+            ("member or branch", names)
+        }
+        RawBody::Alternate { branches } => {
+            ("branch", branches.iter().map(|b| b.name.clone()).collect())
+        }
+        RawBody::Command { data, .. } | RawBody::Event { data, .. } => match data {
+            crate::raw::RawArgs::Members(ms) => ("argument", member_names(ms)),
+            crate::raw::RawArgs::None => ("argument", Vec::new()),
+            // The arguments are a named type's members, documented with that type; QEMU's
+            // docs of such commands name the type's members or the whole value freely.
+            crate::raw::RawArgs::Type(..) => return Ok(()),
+        },
+    };
+    for item in &doc.members {
+        if !names.contains(&item.name) {
+            let known = if names.is_empty() {
+                "it has none".to_string()
+            } else {
+                format!("it has: {}", names.join(", "))
+            };
+            return Err(SchemaError::Doc {
+                location: d.loc.line_only(),
+                message: format!(
+                    "the doc comment of {} describes '@{}', which is not one of its {role}s ({known})",
+                    d.what(),
+                    item.name
+                ),
+            });
+        }
+    }
+    let mut features: Vec<String> = d.features.iter().map(|f| f.feature.name.clone()).collect();
+    let mut member_features = |ms: &[crate::raw::RawMember]| {
+        for m in ms {
+            features.extend(m.features.iter().map(|f| f.feature.name.clone()));
+        }
+    };
+    match &d.body {
+        RawBody::Struct { members, .. } => member_features(members),
+        RawBody::Union {
+            base: Some(crate::raw::RawBase::Inline(ms)),
+            ..
+        } => member_features(ms),
+        RawBody::Command {
+            data: crate::raw::RawArgs::Members(ms),
+            ..
+        }
+        | RawBody::Event {
+            data: crate::raw::RawArgs::Members(ms),
+            ..
+        } => member_features(ms),
+        RawBody::Enum { values, .. } => {
+            for v in values {
+                features.extend(v.features.iter().map(|f| f.feature.name.clone()));
+            }
+        }
+        _ => {}
+    }
+    for item in &doc.features {
+        if !features.contains(&item.name) {
+            return Err(SchemaError::Doc {
+                location: d.loc.line_only(),
+                message: format!(
+                    "the doc comment of {} describes feature '{}', which neither it nor its members have",
+                    d.what(),
+                    item.name
+                ),
+            });
+        }
+    }
+    Ok(())
 }
