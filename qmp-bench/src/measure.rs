@@ -271,6 +271,31 @@ impl Summary {
     }
 }
 
+/// Memory per idle connection for the async clients: opens one connection (the process's
+/// baseline), then `n` more with `connect`, waits for them to settle, and divides the growth
+/// of resident memory by `n`.
+pub async fn idle_connections<C, E, F>(
+    n: u64,
+    mut connect: impl FnMut() -> F,
+) -> std::result::Result<Sample, E>
+where
+    F: std::future::Future<Output = std::result::Result<C, E>>,
+{
+    let mut conns = vec![connect().await?];
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let before = proc_status_kib("VmRSS");
+    let start = Start::now();
+    for _ in 0..n {
+        conns.push(connect().await?);
+    }
+    let mut sample = start.sample(n);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let after = proc_status_kib("VmRSS");
+    sample.kib_per_conn = Some(after.saturating_sub(before) as f64 / n as f64);
+    drop(conns);
+    Ok(sample)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,12 +2,12 @@
 //! shows (typed methods, typed events).
 
 use std::error::Error;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use futures_util::future::join_all;
 use qmp_api::{EventError, Qmp};
 
-use crate::measure::{proc_status_kib, Sample, Start};
+use crate::measure::{idle_connections, Sample, Start};
 use crate::workload::{Job, Workload};
 
 type Result<T> = std::result::Result<T, Box<dyn Error + Send + Sync>>;
@@ -135,17 +135,5 @@ async fn qemu_events(job: &Job) -> Result<Sample> {
 }
 
 async fn idle(job: &Job) -> Result<Sample> {
-    let mut conns = vec![connect(job).await?];
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    let before = proc_status_kib("VmRSS");
-    let start = Start::now();
-    for _ in 0..job.n {
-        conns.push(connect(job).await?);
-    }
-    let mut sample = start.sample(job.n);
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let after = proc_status_kib("VmRSS");
-    sample.kib_per_conn = Some(after.saturating_sub(before) as f64 / job.n as f64);
-    drop(conns);
-    Ok(sample)
+    idle_connections(job.n, || connect(job)).await
 }

@@ -10,7 +10,7 @@
 //! That is how it behaves against QEMU 10, measured as is.
 
 use std::error::Error;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use futures_util::future::join_all;
 use futures_util::StreamExt;
@@ -20,7 +20,7 @@ use serde::Serialize;
 use tokio::io::{ReadHalf, WriteHalf};
 use tokio::net::UnixStream;
 
-use crate::measure::{proc_status_kib, Sample, Start};
+use crate::measure::{idle_connections, Sample, Start};
 use crate::workload::{Job, Workload};
 
 type Result<T> = std::result::Result<T, Box<dyn Error + Send + Sync>>;
@@ -169,19 +169,7 @@ async fn qemu_events(job: &Job) -> Result<Sample> {
 }
 
 async fn idle(job: &Job) -> Result<Sample> {
-    let mut conns = vec![connect_spawned(job).await?];
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    let before = proc_status_kib("VmRSS");
-    let start = Start::now();
-    for _ in 0..job.n {
-        conns.push(connect_spawned(job).await?);
-    }
-    let mut sample = start.sample(job.n);
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let after = proc_status_kib("VmRSS");
-    sample.kib_per_conn = Some(after.saturating_sub(before) as f64 / job.n as f64);
-    drop(conns);
-    Ok(sample)
+    idle_connections(job.n, || connect_spawned(job)).await
 }
 
 #[cfg(test)]
