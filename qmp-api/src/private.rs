@@ -7,7 +7,6 @@
 //! and once for the branch ([`decode_part`]): each pass skips what it does not need, which is
 //! much cheaper than building an intermediate tree.
 
-use std::borrow::Cow;
 use std::fmt;
 
 use serde::de::{self, DeserializeOwned, Deserializer, Visitor};
@@ -77,37 +76,8 @@ pub fn deserialize_enum<'de, D: Deserializer<'de>, T>(
     d.deserialize_str(WireName(from_wire))
 }
 
-/// An object member name, borrowed from the input when it has no escapes.
-pub struct Key<'de>(Cow<'de, str>);
-
-impl Key<'_> {
-    /// The name.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl<'de> serde::Deserialize<'de> for Key<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct KeyVisitor;
-        impl<'de> Visitor<'de> for KeyVisitor {
-            type Value = Key<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a member name")
-            }
-            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Key<'de>, E> {
-                Ok(Key(Cow::Borrowed(v)))
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Key<'de>, E> {
-                Ok(Key(Cow::Owned(v.to_string())))
-            }
-            fn visit_string<E: de::Error>(self, v: String) -> Result<Key<'de>, E> {
-                Ok(Key(Cow::Owned(v)))
-            }
-        }
-        d.deserialize_str(KeyVisitor)
-    }
-}
+/// An object member name, borrowed from the input when it has no escapes (qmp-core's).
+pub use qmp_core::Key;
 
 /// A required member's value, or serde's "missing field" error naming it.
 pub fn required<T, E: de::Error>(value: Option<T>, name: &'static str) -> Result<T, E> {

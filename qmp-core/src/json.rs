@@ -60,8 +60,17 @@ impl<'de: 'a, 'a> serde::Deserialize<'de> for Object<'a> {
     }
 }
 
-/// A member name, borrowed unless it contains escapes.
-struct Key<'de>(Cow<'de, str>);
+/// A member name, borrowed unless it contains escapes. Public (hidden) for the code qmp-api
+/// generates, whose `visit_map`s match member names with it.
+#[doc(hidden)]
+pub struct Key<'de>(pub(crate) Cow<'de, str>);
+
+impl Key<'_> {
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
 
 impl<'de> serde::Deserialize<'de> for Key<'de> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -76,6 +85,9 @@ impl<'de> serde::Deserialize<'de> for Key<'de> {
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Key<'de>, E> {
                 Ok(Key(Cow::Owned(v.to_string())))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(v)))
             }
         }
         d.deserialize_str(KeyVisitor)

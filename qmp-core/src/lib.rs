@@ -66,6 +66,8 @@ mod framing;
 mod greeting;
 mod handshake;
 mod json;
+#[doc(hidden)]
+pub use json::Key;
 mod listener;
 mod message;
 mod pending;
