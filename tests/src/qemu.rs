@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use qmp_core::Client;
+use qmp_core::{Client, DisconnectReason, ExecuteError};
 
 use crate::{skip_or_fail, TempDir};
 
@@ -237,6 +237,53 @@ impl Qemu {
     /// True while the process has not exited.
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Freezes QEMU, puts `n` commands in flight on `client`, SIGKILLs QEMU, and checks that
+    /// every caller gets the disconnected error (the server closed, or the socket failed).
+    /// Returns how long after the kill each caller got it.
+    pub async fn kill_with_commands_in_flight(
+        &mut self,
+        client: &Client,
+        n: usize,
+    ) -> Vec<Duration> {
+        // Frozen, QEMU reads nothing, so the commands stay in flight until the kill.
+        self.signal("STOP");
+        let tasks: Vec<_> = (0..n)
+            .map(|_| {
+                let c = client.clone();
+                tokio::spawn(async move { (c.execute("query-status", ()).await, Instant::now()) })
+            })
+            .collect();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while client.stats().in_flight < n as u64 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        assert_eq!(
+            client.stats().in_flight,
+            n as u64,
+            "{:?}: commands not all in flight",
+            self.kind
+        );
+        let killed = Instant::now();
+        self.kill();
+        let mut delays = Vec::with_capacity(n);
+        for t in tasks {
+            let (res, at) = t.await.expect("caller task");
+            match res {
+                Err(ExecuteError::Disconnected { reason, .. }) => assert!(
+                    matches!(
+                        *reason,
+                        DisconnectReason::ServerClosed | DisconnectReason::Io(_)
+                    ),
+                    "{:?}: {reason}",
+                    self.kind
+                ),
+                other => panic!("{:?}: expected a disconnect, got {other:?}", self.kind),
+            }
+            delays.push(at.saturating_duration_since(killed));
+        }
+        delays
     }
 }
 

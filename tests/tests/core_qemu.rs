@@ -3,7 +3,7 @@
 use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
-use qmp_core::{Capability, Client, DisconnectReason, ExecuteError, Listener};
+use qmp_core::{Capability, Client, DisconnectReason, Listener};
 use qmp_tests::qemu::{Kind, Qemu};
 use qmp_tests::{within, TempDir};
 use serde_json::{json, Value};
@@ -258,38 +258,7 @@ async fn sigkill_with_100_commands_in_flight_fails_all_promptly() {
         within(30, async {
             let client = qemu.connect().await;
             client.execute("query-version", ()).await.unwrap();
-            // Freeze QEMU so the commands stay in flight, then kill it.
-            qemu.signal("STOP");
-            let mut tasks = Vec::new();
-            for _ in 0..100 {
-                let c = client.clone();
-                tasks.push(tokio::spawn(async move {
-                    let r = c.execute("query-status", ()).await;
-                    (r, Instant::now())
-                }));
-            }
-            let deadline = Instant::now() + Duration::from_secs(5);
-            while client.stats().in_flight < 100 && Instant::now() < deadline {
-                tokio::time::sleep(Duration::from_millis(1)).await;
-            }
-            assert_eq!(client.stats().in_flight, 100);
-            let killed_at = Instant::now();
-            qemu.kill();
-            for t in tasks {
-                let (res, at) = t.await.unwrap();
-                match res {
-                    Err(ExecuteError::Disconnected { reason, .. }) => {
-                        assert!(
-                            matches!(
-                                *reason,
-                                DisconnectReason::ServerClosed | DisconnectReason::Io(_)
-                            ),
-                            "{reason}"
-                        )
-                    }
-                    other => panic!("{kind:?}: {other:?}"),
-                }
-                let after = at.saturating_duration_since(killed_at);
+            for after in qemu.kill_with_commands_in_flight(&client, 100).await {
                 assert!(
                     after < Duration::from_secs(1),
                     "{kind:?}: failed after {after:?}"

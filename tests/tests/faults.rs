@@ -57,37 +57,7 @@ async fn sigkill_with_1000_commands_in_flight() {
         within(60, async {
             let client = qemu.connect().await;
             client.execute("query-version", ()).await.unwrap();
-            qemu.signal("STOP");
-            let mut tasks = Vec::new();
-            for _ in 0..1000 {
-                let c = client.clone();
-                tasks.push(tokio::spawn(async move {
-                    let r = c.execute("query-version", ()).await;
-                    (r, Instant::now())
-                }));
-            }
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while client.stats().in_flight < 1000 && Instant::now() < deadline {
-                tokio::time::sleep(Duration::from_millis(1)).await;
-            }
-            assert_eq!(
-                client.stats().in_flight,
-                1000,
-                "{kind:?}: commands not all in flight"
-            );
-            let killed = Instant::now();
-            qemu.kill();
-            for t in tasks {
-                let (res, at) = t.await.unwrap();
-                let reason = reason_of(res);
-                assert!(
-                    matches!(
-                        *reason,
-                        DisconnectReason::ServerClosed | DisconnectReason::Io(_)
-                    ),
-                    "{reason}"
-                );
-                let after = at.saturating_duration_since(killed);
+            for after in qemu.kill_with_commands_in_flight(&client, 1000).await {
                 worst = worst.max(after);
                 assert!(
                     after < Duration::from_millis(100),
