@@ -23,6 +23,7 @@
 //! | [`doc`] | doc comment blocks: overview, member and feature text, tagged sections |
 //! | [`introspect`] | `query-qmp-schema` output → model |
 //! | [`normalized`] | our normalized JSON: [`normalized::to_string`], [`normalized::from_str`] |
+//! | [`history`] | one schema merged from every version of a family, with its version history |
 //! | [`error`] | [`SchemaError`], [`Location`] |
 //!
 //! # Example
@@ -63,6 +64,7 @@ mod config;
 pub mod doc;
 pub mod emit;
 pub mod error;
+pub mod history;
 pub mod ident;
 pub mod introspect;
 mod load;

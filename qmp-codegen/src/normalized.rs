@@ -43,7 +43,8 @@ const WIDTH: usize = 100;
 // Writing
 
 /// An ordered JSON tree (key order as inserted).
-enum J {
+pub(crate) enum J {
+    Null,
     Str(String),
     Bool(bool),
     Arr(Vec<J>),
@@ -52,7 +53,7 @@ enum J {
     Obj(Vec<(&'static str, J)>),
 }
 
-fn s(x: &str) -> J {
+pub(crate) fn s(x: &str) -> J {
     J::Str(x.to_string())
 }
 
@@ -77,6 +78,7 @@ fn quote(out: &mut String, x: &str) {
 impl J {
     fn compact(&self, out: &mut String) {
         match self {
+            J::Null => out.push_str("null"),
             J::Str(x) => quote(out, x),
             J::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
             J::Arr(v) | J::Fill(v) => {
@@ -110,7 +112,7 @@ impl J {
         self.compact(&mut c);
         let empty = matches!(self, J::Arr(v) | J::Fill(v) if v.is_empty())
             || matches!(self, J::Obj(v) if v.is_empty());
-        if empty || col + c.len() < WIDTH || matches!(self, J::Str(_) | J::Bool(_)) {
+        if empty || col + c.len() < WIDTH || matches!(self, J::Null | J::Str(_) | J::Bool(_)) {
             out.push_str(&c);
             return;
         }
@@ -171,12 +173,12 @@ impl J {
                 out.push_str(&" ".repeat(indent));
                 out.push('}');
             }
-            J::Str(_) | J::Bool(_) => out.push_str(&c),
+            J::Null | J::Str(_) | J::Bool(_) => out.push_str(&c),
         }
     }
 }
 
-fn type_j(t: &TypeRef) -> J {
+pub(crate) fn type_j(t: &TypeRef) -> J {
     match t {
         TypeRef::Builtin(b) => s(b.name()),
         TypeRef::Named(n) => s(n),
@@ -184,7 +186,7 @@ fn type_j(t: &TypeRef) -> J {
     }
 }
 
-fn cond_j(c: &Cond) -> J {
+pub(crate) fn cond_j(c: &Cond) -> J {
     match c {
         Cond::Symbol(x) => s(x),
         Cond::All(v) => J::Obj(vec![("all", J::Arr(v.iter().map(cond_j).collect()))]),
@@ -381,6 +383,9 @@ pub fn to_string(schema: &Schema) -> String {
     top.push(("pragmas", pragmas_j(&schema.pragmas)));
     let defs = schema.definitions.iter().map(definition_j).collect();
     top.push(("definitions", J::Arr(defs)));
+    if let Some(h) = &schema.history {
+        top.push(("history", crate::history::json::to_j(h)));
+    }
     let mut out = String::with_capacity(schema.definitions.len() * 200);
     // Top level always expanded, each definition on its own line(s).
     out.push_str("{\n");
@@ -420,15 +425,15 @@ pub fn to_string(schema: &Schema) -> String {
 // ---------------------------------------------------------------------------------------
 // Reading
 
-struct Reader<'a> {
-    name: &'a str,
-    ctx: String,
+pub(crate) struct Reader<'a> {
+    pub(crate) name: &'a str,
+    pub(crate) ctx: String,
 }
 
 type Obj = serde_json::Map<String, Value>;
 
 impl Reader<'_> {
-    fn err(&self, msg: impl Into<String>) -> SchemaError {
+    pub(crate) fn err(&self, msg: impl Into<String>) -> SchemaError {
         SchemaError::json(self.name, self.ctx.clone(), msg)
     }
 
@@ -437,7 +442,7 @@ impl Reader<'_> {
             .ok_or_else(|| self.err(format!("{what} must be a JSON object, found {}", jkind(v))))
     }
 
-    fn keys(&self, o: &Obj, allowed: &[&str], what: &str) -> Result<(), SchemaError> {
+    pub(crate) fn keys(&self, o: &Obj, allowed: &[&str], what: &str) -> Result<(), SchemaError> {
         for k in o.keys() {
             if !allowed.contains(&k.as_str()) {
                 return Err(self.err(format!(
@@ -514,7 +519,7 @@ impl Reader<'_> {
         }
     }
 
-    fn cond(&self, v: &Value, depth: usize) -> Result<Cond, SchemaError> {
+    pub(crate) fn cond(&self, v: &Value, depth: usize) -> Result<Cond, SchemaError> {
         if depth > 32 {
             return Err(self.err("condition nested too deeply"));
         }
@@ -835,7 +840,7 @@ impl Reader<'_> {
     }
 }
 
-fn jkind(v: &Value) -> &'static str {
+pub(crate) fn jkind(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",
@@ -860,7 +865,11 @@ fn short(v: &Value) -> String {
 
 /// Reads a normalized schema already parsed as JSON. `name` names the input in messages.
 pub fn from_value(name: &str, v: &Value) -> Result<Schema, SchemaError> {
-    check(raw_from_value(name, v)?)
+    let mut schema = check(raw_from_value(name, v)?)?;
+    if let Some(h) = v.get("history") {
+        schema.history = Some(crate::history::json::read(name, h, &schema)?);
+    }
+    Ok(schema)
 }
 
 pub(crate) fn raw_from_value(name: &str, v: &Value) -> Result<RawSchema, SchemaError> {
@@ -871,7 +880,7 @@ pub(crate) fn raw_from_value(name: &str, v: &Value) -> Result<RawSchema, SchemaE
     let top = r.obj(v, "the normalized schema")?;
     r.keys(
         top,
-        &["format", "source", "pragmas", "definitions"],
+        &["format", "source", "pragmas", "definitions", "history"],
         "the top-level object",
     )?;
     match top.get("format") {

@@ -4,10 +4,13 @@
 //! qmp-codegen import PATH -o FILE [--source-name NAME]
 //! qmp-codegen check PATH
 //! qmp-codegen generate PATH -o DIR [--no-docs]
+//! qmp-codegen merge [VERSION=]PATH... -o FILE [--report]
 //! ```
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+
+use qmp_codegen::history::{self, MergeInput, Merged, TypeChangeKind, Version};
 
 const USAGE: &str = "\
 Usage:
@@ -23,6 +26,12 @@ Usage:
       Generate the typed API's Rust files (types.rs, commands.rs, events.rs, schema.rs) from
       PATH (any input kind) into DIR, as qmp-api's build script does. Files already up to date
       are left untouched. --no-docs leaves the schema's doc prose out.
+  qmp-codegen merge [VERSION=]PATH... -o FILE [--report]
+      Merge the schemas of several versions of one family (e.g. every
+      qemu-X.Y.Z/qapi/qapi-schema.json) into one normalized schema with a version history
+      (see schema/README.md). A version is taken from the qemu-X.Y.Z/qga-X.Y.Z directory in
+      its PATH, or given as 9.2=PATH. --report prints what changed between versions: type
+      changes and how many members the requirement rules make optional.
   qmp-codegen --help
       Show this help.
 ";
@@ -43,11 +52,58 @@ enum Cmd {
         output: PathBuf,
         prose: bool,
     },
+    Merge {
+        inputs: Vec<(Version, PathBuf)>,
+        output: PathBuf,
+        report: bool,
+    },
+}
+
+/// The arguments of `merge`: `-o FILE`, `--report`, and one or more `[VERSION=]PATH`.
+fn parse_merge(args: &[String]) -> Result<Cmd, String> {
+    let mut inputs = Vec::new();
+    let mut output = None;
+    let mut report = false;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "-h" | "--help" => return Ok(Cmd::Help),
+            "-o" | "--output" => match it.next() {
+                Some(v) => output = Some(PathBuf::from(v)),
+                None => return Err(format!("option {a} needs a file name")),
+            },
+            "--report" => report = true,
+            s if s.starts_with('-') && s.len() > 1 => {
+                return Err(format!("merge: unknown option '{s}'"))
+            }
+            s => {
+                let (version, path) = match s.split_once('=') {
+                    Some((v, p)) if Version::parse(v).is_some() => (Version::parse(v), p),
+                    _ => (Version::from_path(s), s),
+                };
+                let Some(version) = version else {
+                    return Err(format!(
+                        "merge: cannot tell the version of '{s}': its path has no \
+                         qemu-X.Y.Z or qga-X.Y.Z directory; write it as X.Y={s}"
+                    ));
+                };
+                inputs.push((version, PathBuf::from(path)));
+            }
+        }
+    }
+    if inputs.is_empty() {
+        return Err("merge: missing input PATHs (one per version)".into());
+    }
+    Ok(Cmd::Merge {
+        inputs,
+        output: output.ok_or("merge: missing -o FILE")?,
+        report,
+    })
 }
 
 fn parse_args(args: &[String]) -> Result<Cmd, String> {
     let Some((sub, rest)) = args.split_first() else {
-        return Err("missing subcommand (import, check or generate)".into());
+        return Err("missing subcommand (import, check, generate or merge)".into());
     };
     match sub.as_str() {
         "-h" | "--help" | "help" => Ok(Cmd::Help),
@@ -101,8 +157,9 @@ fn parse_args(args: &[String]) -> Result<Cmd, String> {
                 prose,
             })
         }
+        "merge" => parse_merge(rest),
         other => Err(format!(
-            "unknown subcommand '{other}' (expected import, check or generate)"
+            "unknown subcommand '{other}' (expected import, check, generate or merge)"
         )),
     }
 }
@@ -208,7 +265,101 @@ fn run(cmd: Cmd) -> Result<(), String> {
             eprintln!("{changed} of {} files changed", written.len());
             Ok(())
         }
+        Cmd::Merge {
+            inputs,
+            output,
+            report,
+        } => merge(inputs, output, report),
     }
+}
+
+fn merge(inputs: Vec<(Version, PathBuf)>, output: PathBuf, report: bool) -> Result<(), String> {
+    let mut loaded = Vec::with_capacity(inputs.len());
+    for (version, path) in inputs {
+        let schema = qmp_codegen::load_path(&path).map_err(|e| e.to_string())?;
+        let source = schema
+            .source
+            .clone()
+            .unwrap_or_else(|| qmp_codegen::source_name(&path));
+        loaded.push(MergeInput::new(version, source, schema));
+    }
+    let merged = history::merge(loaded).map_err(|e| e.to_string())?;
+    let text = qmp_codegen::normalized::to_string(&merged);
+    std::fs::write(&output, text)
+        .map_err(|e| format!("{}: cannot write: {e}", output.display()))?;
+    let m = Merged::new(&merged).ok_or("merge produced no history")?;
+    let h = m.history();
+    eprintln!(
+        "{}: {} versions ({} to {}), {}",
+        output.display(),
+        h.versions.len(),
+        h.versions
+            .first()
+            .map(|v| v.version.to_string())
+            .unwrap_or_default(),
+        h.versions
+            .last()
+            .map(|v| v.version.to_string())
+            .unwrap_or_default(),
+        merged.counts()
+    );
+    if report {
+        print_report(&m);
+    }
+    Ok(())
+}
+
+/// What `merge --report` prints: type changes by kind, then requirement figures.
+fn print_report(m: &Merged<'_>) {
+    let h = m.history();
+    println!("type changes (merged type; other types with their versions):");
+    for c in m.type_changes() {
+        let merged = c
+            .merged
+            .as_ref()
+            .map_or("none".to_string(), |t| t.to_string());
+        for (t, set, kind) in &c.others {
+            let t = t.as_ref().map_or("none".to_string(), |t| t.to_string());
+            let kind = match kind {
+                TypeChangeKind::Integer { covered: true } => "integer, covered",
+                TypeChangeKind::Integer { covered: false } => "integer, NOT covered",
+                TypeChangeKind::String => "string",
+                TypeChangeKind::Object => "object",
+                TypeChangeKind::Widened => "widened",
+                TypeChangeKind::Incompatible => "INCOMPATIBLE",
+            };
+            let sent = c.sent.intersection(*set);
+            let accepted = c.accepted.intersection(*set);
+            println!(
+                "  {}: {merged}; {t} in {} [{kind}; sent by QEMU in {}, accepted in {}]",
+                c.path,
+                h.format_set(*set),
+                h.format_set(sent),
+                h.format_set(accepted)
+            );
+        }
+    }
+    let reqs = m.requirements();
+    let mut replies = (0, 0);
+    let mut arguments = (0, 0);
+    for (p, r) in &reqs {
+        let declared = m.schema().get(p.owner()).map(|_| ()).is_some();
+        if !declared {
+            continue;
+        }
+        if let Some(x) = r.in_replies {
+            replies.0 += 1;
+            replies.1 += usize::from(!x);
+        }
+        if let Some(x) = r.in_arguments {
+            arguments.0 += 1;
+            arguments.1 += usize::from(!x);
+        }
+    }
+    println!(
+        "members in what QEMU sends: {} ({} optional); in arguments: {} ({} optional)",
+        replies.0, replies.1, arguments.0, arguments.1
+    );
 }
 
 fn main() -> ExitCode {

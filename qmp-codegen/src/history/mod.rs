@@ -1,0 +1,887 @@
+//! Version history: one merged schema built from every version of a schema family.
+//!
+//! [`merge`] takes the checked schemas of several versions of one family (QEMU's QMP schema
+//! 2.12 to 10.0, or the storage daemon's, or the guest agent's) and returns one [`Schema`]
+//! whose definitions hold everything any of them had, plus a [`History`] side table
+//! (`Schema::history`) that records, for every definition, member, enum value, union branch,
+//! alternate branch and feature, in which versions it exists and how it differed there. The
+//! rules (which name is canonical, where a removed member goes, which type a member whose
+//! type changed gets) are written down in `schema/README.md`.
+//!
+//! Versions are compared on the checked model, not on source text: bases are flattened (a
+//! member moved into a new base struct is not a change), legacy simple unions are already in
+//! their flat form, and type names are mapped to one canonical name per definition (renamed
+//! types are followed by position, see [`merge`]).
+//!
+//! [`Merged`] answers questions about a merged schema: the [`Lifetime`] of anything (first
+//! version, removed after, deprecated since), [`Merged::supports`] for a given QEMU version,
+//! old names, and whether a member is required in what QEMU sends or in arguments
+//! ([`Merged::requirement`]).
+//!
+//! # Example
+//!
+//! ```
+//! use qmp_codegen::history::{self, MergeInput, Merged, Path, Support, Version};
+//!
+//! let old = qmp_codegen::parse_qapi_str("a", concat!(
+//!     "{ 'struct': 'Job', 'data': { 'id': 'str' } }\n",
+//!     "{ 'command': 'query-jobs', 'returns': ['Job'] }\n",
+//! ))?;
+//! let new = qmp_codegen::parse_qapi_str("b", concat!(
+//!     "{ 'struct': 'Job', 'data': { 'id': 'str', 'busy': 'bool' } }\n",
+//!     "{ 'command': 'query-jobs', 'returns': ['Job'] }\n",
+//! ))?;
+//! let merged = history::merge(vec![
+//!     MergeInput::new(Version::new(7, 2), "a", old),
+//!     MergeInput::new(Version::new(8, 0), "b", new),
+//! ])?;
+//! let m = Merged::new(&merged).expect("a merged schema has a history");
+//!
+//! let busy = Path::member("Job", "busy");
+//! assert_eq!(m.lifetime(&busy).expect("known").added, Some(Version::new(8, 0)));
+//! assert_eq!(m.supports(&busy, Version::new(7, 2)), Support::No);
+//! // QEMU 7.2 sends jobs without `busy`: not required in replies.
+//! assert_eq!(m.requirement("Job", "busy").in_replies, Some(false));
+//! assert_eq!(m.requirement("Job", "id").in_replies, Some(true));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod facts;
+pub(crate) mod json;
+mod merge;
+mod rules;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::str::FromStr;
+
+use crate::model::{Cond, Feature, Kind, Schema, TypeRef};
+
+pub use merge::{merge, MergeError, MergeInput};
+pub use rules::{Requirement, TypeChange, TypeChangeKind};
+
+pub(crate) use facts::Facts;
+
+/// The most versions one merged schema can hold.
+pub const MAX_VERSIONS: usize = 128;
+
+/// A QEMU release, as `major.minor` (`7.2`). Micro versions do not change the schema.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Version {
+    /// Major version (`7` in 7.2).
+    pub major: u32,
+    /// Minor version (`2` in 7.2).
+    pub minor: u32,
+}
+
+impl Version {
+    /// The version `major.minor`.
+    pub const fn new(major: u32, minor: u32) -> Version {
+        Version { major, minor }
+    }
+
+    /// Parses `7.2`, `7.2.0`, `9.2.0-rc2` or `10.0.13` (micro versions and release-candidate
+    /// suffixes are dropped). `None` if it does not start with `major.minor`.
+    pub fn parse(text: &str) -> Option<Version> {
+        let mut parts = text.trim().splitn(3, '.');
+        let major = parts.next()?.parse().ok()?;
+        let minor_text = parts.next()?;
+        let digits = minor_text
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(minor_text.len());
+        let minor = minor_text[..digits].parse().ok()?;
+        Some(Version { major, minor })
+    }
+
+    /// The version in a path such as `.../qemu-9.2.0-rc2/qapi/qapi-schema.json` or
+    /// `qga-10.0.13/qapi-schema.json`: the last component named `qemu-X.Y...`, `qga-X.Y...` or
+    /// `qemu-storage-daemon-X.Y...`.
+    pub fn from_path(path: &str) -> Option<Version> {
+        path.rsplit(['/', '\\']).find_map(|c| {
+            ["qemu-storage-daemon-", "qemu-", "qga-"]
+                .iter()
+                .find_map(|p| c.strip_prefix(p))
+                .and_then(Version::parse)
+        })
+    }
+}
+
+impl fmt::Display for Version {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.major, self.minor)
+    }
+}
+
+impl FromStr for Version {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Version, String> {
+        Version::parse(s).ok_or_else(|| format!("'{s}' is not a version like 7.2 or 10.0.13"))
+    }
+}
+
+/// A set of merged versions, as indices into [`History::versions`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct VersionSet(u128);
+
+impl VersionSet {
+    /// No version.
+    pub const EMPTY: VersionSet = VersionSet(0);
+
+    /// The first `n` versions.
+    pub fn all(n: usize) -> VersionSet {
+        if n >= 128 {
+            VersionSet(u128::MAX)
+        } else {
+            VersionSet((1u128 << n) - 1)
+        }
+    }
+
+    /// The one version `i`.
+    pub fn one(i: usize) -> VersionSet {
+        let mut s = VersionSet::EMPTY;
+        s.insert(i);
+        s
+    }
+
+    /// Whether version `i` is in the set.
+    pub fn contains(self, i: usize) -> bool {
+        i < 128 && self.0 & (1u128 << i) != 0
+    }
+
+    /// Adds version `i` (ignored beyond [`MAX_VERSIONS`]).
+    pub fn insert(&mut self, i: usize) {
+        if i < 128 {
+            self.0 |= 1u128 << i;
+        }
+    }
+
+    /// Whether the set is empty.
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// The number of versions in the set.
+    pub fn len(self) -> usize {
+        self.0.count_ones() as usize
+    }
+
+    /// The lowest index.
+    pub fn first(self) -> Option<usize> {
+        (self.0 != 0).then(|| self.0.trailing_zeros() as usize)
+    }
+
+    /// The highest index.
+    pub fn last(self) -> Option<usize> {
+        (self.0 != 0).then(|| 127 - self.0.leading_zeros() as usize)
+    }
+
+    /// The indices, in increasing order.
+    pub fn iter(self) -> impl Iterator<Item = usize> {
+        (0..128).filter(move |&i| self.contains(i))
+    }
+
+    /// Versions in both sets.
+    pub fn intersection(self, other: VersionSet) -> VersionSet {
+        VersionSet(self.0 & other.0)
+    }
+
+    /// Versions in either set.
+    pub fn union(self, other: VersionSet) -> VersionSet {
+        VersionSet(self.0 | other.0)
+    }
+
+    /// Versions in `self` but not in `other`.
+    pub fn difference(self, other: VersionSet) -> VersionSet {
+        VersionSet(self.0 & !other.0)
+    }
+
+    /// Whether every version of `self` is in `other`.
+    pub fn is_subset(self, other: VersionSet) -> bool {
+        self.0 & !other.0 == 0
+    }
+
+    /// Whether the set has holes between its first and last version.
+    pub fn has_gaps(self) -> bool {
+        match (self.first(), self.last()) {
+            (Some(a), Some(b)) => self.len() != b - a + 1,
+            _ => false,
+        }
+    }
+}
+
+/// One version that went into a merged schema.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MergedVersion {
+    /// The release.
+    pub version: Version,
+    /// Where its schema came from (`qemu-9.2.0-rc2/qapi/qapi-schema.json`).
+    pub source: String,
+}
+
+/// Something a schema has: a definition, or one item of a definition.
+///
+/// Owners are canonical definition names (the newest name of a renamed type). Members are
+/// those on the wire: a struct's members with its bases flattened, a union's base members
+/// (branch members belong to the branch type), or a command's or event's inline arguments.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Path {
+    /// A type, command or event.
+    Definition(String),
+    /// A member of a struct, union base, or inline command/event arguments.
+    Member(String, String),
+    /// A value of an enum.
+    Value(String, String),
+    /// A branch of a union, by discriminator value.
+    Branch(String, String),
+    /// A branch of an alternate, by branch name.
+    Alternative(String, String),
+}
+
+impl Path {
+    /// The definition `name`.
+    pub fn definition(name: impl Into<String>) -> Path {
+        Path::Definition(name.into())
+    }
+
+    /// Member `member` of `owner` (a struct, union, command or event).
+    pub fn member(owner: impl Into<String>, member: impl Into<String>) -> Path {
+        Path::Member(owner.into(), member.into())
+    }
+
+    /// Value `value` of enum `owner`.
+    pub fn value(owner: impl Into<String>, value: impl Into<String>) -> Path {
+        Path::Value(owner.into(), value.into())
+    }
+
+    /// The branch of union `owner` for discriminator value `value`.
+    pub fn branch(owner: impl Into<String>, value: impl Into<String>) -> Path {
+        Path::Branch(owner.into(), value.into())
+    }
+
+    /// Branch `name` of alternate `owner`.
+    pub fn alternative(owner: impl Into<String>, name: impl Into<String>) -> Path {
+        Path::Alternative(owner.into(), name.into())
+    }
+
+    /// The definition it is, or belongs to.
+    pub fn owner(&self) -> &str {
+        match self {
+            Path::Definition(o)
+            | Path::Member(o, _)
+            | Path::Value(o, _)
+            | Path::Branch(o, _)
+            | Path::Alternative(o, _) => o,
+        }
+    }
+
+    /// The item's name (member, value, discriminator value, branch), `None` for a definition.
+    pub fn item(&self) -> Option<&str> {
+        match self {
+            Path::Definition(_) => None,
+            Path::Member(_, n)
+            | Path::Value(_, n)
+            | Path::Branch(_, n)
+            | Path::Alternative(_, n) => Some(n),
+        }
+    }
+
+    fn item_kind(&self) -> Option<ItemKind> {
+        match self {
+            Path::Definition(_) => None,
+            Path::Member(..) => Some(ItemKind::Member),
+            Path::Value(..) => Some(ItemKind::Value),
+            Path::Branch(..) => Some(ItemKind::Branch),
+            Path::Alternative(..) => Some(ItemKind::Alternative),
+        }
+    }
+
+    fn with_owner(&self, owner: String) -> Path {
+        match self {
+            Path::Definition(_) => Path::Definition(owner),
+            Path::Member(_, n) => Path::Member(owner, n.clone()),
+            Path::Value(_, n) => Path::Value(owner, n.clone()),
+            Path::Branch(_, n) => Path::Branch(owner, n.clone()),
+            Path::Alternative(_, n) => Path::Alternative(owner, n.clone()),
+        }
+    }
+}
+
+impl fmt::Display for Path {
+    /// `BlockInfo`, `BlockInfo.device`, `RunState value 'paused'`, `BlockdevOptions branch
+    /// 'file'`, `BlockdevRef alternative 'reference'`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Path::Definition(o) => f.write_str(o),
+            Path::Member(o, n) => write!(f, "{o}.{n}"),
+            Path::Value(o, n) => write!(f, "{o} value '{n}'"),
+            Path::Branch(o, n) => write!(f, "{o} branch '{n}'"),
+            Path::Alternative(o, n) => write!(f, "{o} alternative '{n}'"),
+        }
+    }
+}
+
+/// The kinds of items a definition has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) enum ItemKind {
+    Member,
+    Value,
+    Branch,
+    Alternative,
+}
+
+impl ItemKind {
+    pub(crate) const ALL: [ItemKind; 4] = [
+        ItemKind::Member,
+        ItemKind::Value,
+        ItemKind::Branch,
+        ItemKind::Alternative,
+    ];
+
+    /// The key of the item list in a history entry (and in definitions).
+    pub(crate) fn list_key(self) -> &'static str {
+        match self {
+            ItemKind::Member => "members",
+            ItemKind::Value => "values",
+            ItemKind::Branch => "branches",
+            ItemKind::Alternative => "alternatives",
+        }
+    }
+
+    /// The key naming an item.
+    pub(crate) fn name_key(self) -> &'static str {
+        match self {
+            ItemKind::Branch => "value",
+            _ => "name",
+        }
+    }
+
+    pub(crate) fn path(self, owner: &str, name: &str) -> Path {
+        let (o, n) = (owner.to_string(), name.to_string());
+        match self {
+            ItemKind::Member => Path::Member(o, n),
+            ItemKind::Value => Path::Value(o, n),
+            ItemKind::Branch => Path::Branch(o, n),
+            ItemKind::Alternative => Path::Alternative(o, n),
+        }
+    }
+
+    /// The attributes an item of this kind has.
+    pub(crate) fn attrs(self) -> &'static [Attr] {
+        match self {
+            ItemKind::Member => &[Attr::If, Attr::Features, Attr::Type, Attr::Optional],
+            ItemKind::Value => &[Attr::If, Attr::Features],
+            ItemKind::Branch | ItemKind::Alternative => &[Attr::If, Attr::Type],
+        }
+    }
+}
+
+/// A fact about a definition or item that may differ between versions. The names are the
+/// keys of the normalized format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Attr {
+    /// `kind` of a definition (a struct may become a union).
+    Kind,
+    /// `if`: the condition.
+    If,
+    /// `features`.
+    Features,
+    /// `implicit`: synthesized by the importer (enums and structs).
+    Implicit,
+    /// `prefix` of an enum.
+    Prefix,
+    /// `discriminator` of a union.
+    Discriminator,
+    /// `simple-legacy` of a union.
+    SimpleLegacy,
+    /// `data` of a command or event: none, inline members, or a type.
+    Data,
+    /// `returns` of a command.
+    Returns,
+    /// `boxed` of a command or event.
+    Boxed,
+    /// `success-response` of a command.
+    SuccessResponse,
+    /// `gen` of a command.
+    Gen,
+    /// `allow-oob` of a command.
+    AllowOob,
+    /// `allow-preconfig` of a command.
+    AllowPreconfig,
+    /// `coroutine` of a command.
+    Coroutine,
+    /// `type` of a member, branch or alternative.
+    Type,
+    /// `optional` of a member.
+    Optional,
+}
+
+impl Attr {
+    const ALL: [Attr; 17] = [
+        Attr::Kind,
+        Attr::If,
+        Attr::Features,
+        Attr::Implicit,
+        Attr::Prefix,
+        Attr::Discriminator,
+        Attr::SimpleLegacy,
+        Attr::Data,
+        Attr::Returns,
+        Attr::Boxed,
+        Attr::SuccessResponse,
+        Attr::Gen,
+        Attr::AllowOob,
+        Attr::AllowPreconfig,
+        Attr::Coroutine,
+        Attr::Type,
+        Attr::Optional,
+    ];
+
+    /// The normalized format's key.
+    pub fn key(self) -> &'static str {
+        match self {
+            Attr::Kind => "kind",
+            Attr::If => "if",
+            Attr::Features => "features",
+            Attr::Implicit => "implicit",
+            Attr::Prefix => "prefix",
+            Attr::Discriminator => "discriminator",
+            Attr::SimpleLegacy => "simple-legacy",
+            Attr::Data => "data",
+            Attr::Returns => "returns",
+            Attr::Boxed => "boxed",
+            Attr::SuccessResponse => "success-response",
+            Attr::Gen => "gen",
+            Attr::AllowOob => "allow-oob",
+            Attr::AllowPreconfig => "allow-preconfig",
+            Attr::Coroutine => "coroutine",
+            Attr::Type => "type",
+            Attr::Optional => "optional",
+        }
+    }
+
+    /// The attributes a definition of `kind` has.
+    pub(crate) fn of_definition(kind: Kind) -> &'static [Attr] {
+        match kind {
+            Kind::Enum => &[
+                Attr::Kind,
+                Attr::If,
+                Attr::Features,
+                Attr::Implicit,
+                Attr::Prefix,
+            ],
+            Kind::Struct => &[Attr::Kind, Attr::If, Attr::Features, Attr::Implicit],
+            Kind::Union => &[
+                Attr::Kind,
+                Attr::If,
+                Attr::Features,
+                Attr::Discriminator,
+                Attr::SimpleLegacy,
+            ],
+            Kind::Alternate => &[Attr::Kind, Attr::If, Attr::Features],
+            Kind::Command => &[
+                Attr::Kind,
+                Attr::If,
+                Attr::Features,
+                Attr::Data,
+                Attr::Returns,
+                Attr::Boxed,
+                Attr::SuccessResponse,
+                Attr::Gen,
+                Attr::AllowOob,
+                Attr::AllowPreconfig,
+                Attr::Coroutine,
+            ],
+            Kind::Event => &[
+                Attr::Kind,
+                Attr::If,
+                Attr::Features,
+                Attr::Data,
+                Attr::Boxed,
+            ],
+        }
+    }
+}
+
+/// The arguments of a command or the data of an event, as far as history cares.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Data {
+    /// None at all.
+    None,
+    /// Inline members (recorded as the definition's members).
+    Members,
+    /// A named struct or union.
+    Type(String),
+}
+
+/// The value of an [`Attr`] in one version.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum AttrValue {
+    /// [`Attr::Kind`].
+    Kind(Kind),
+    /// [`Attr::If`].
+    Cond(Option<Cond>),
+    /// [`Attr::Features`].
+    Features(Vec<Feature>),
+    /// The boolean attributes ([`Attr::Optional`], [`Attr::Boxed`], ...).
+    Flag(bool),
+    /// [`Attr::Prefix`] and [`Attr::Discriminator`].
+    Text(Option<String>),
+    /// [`Attr::Data`].
+    Data(Data),
+    /// [`Attr::Type`] (always `Some`) and [`Attr::Returns`].
+    Type(Option<TypeRef>),
+}
+
+/// How one attribute differed from the merged schema: each value with the versions that had
+/// it. Versions not listed had the merged value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttrHistory {
+    /// The attribute.
+    pub attr: Attr,
+    /// Values other than the merged one, with the versions that had them.
+    pub values: Vec<(AttrValue, VersionSet)>,
+}
+
+impl AttrHistory {
+    /// The value in version `i`, if it differed from the merged one.
+    pub fn at(&self, i: usize) -> Option<&AttrValue> {
+        self.values
+            .iter()
+            .find(|(_, s)| s.contains(i))
+            .map(|(v, _)| v)
+    }
+}
+
+/// The history of one item (member, value, branch, alternative) of a definition.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ItemHistory {
+    /// Its name (for a branch: the discriminator value).
+    pub name: String,
+    /// The versions that have it; `None`: every version that has its definition.
+    pub present: Option<VersionSet>,
+    /// Attributes that differed from the merged schema.
+    pub attrs: Vec<AttrHistory>,
+}
+
+/// The history of one definition and its items. Only what differs from the default is
+/// recorded: a definition without an entry exists in every merged version exactly as the
+/// merged schema has it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DefHistory {
+    /// Its canonical name.
+    pub name: String,
+    /// The versions that have it; `None`: every merged version.
+    pub present: Option<VersionSet>,
+    /// Other names it had, with the versions that used them.
+    pub names: Vec<(String, VersionSet)>,
+    /// Attributes that differed from the merged schema.
+    pub attrs: Vec<AttrHistory>,
+    /// Members that differed (present in fewer versions, other type, optionality...).
+    pub members: Vec<ItemHistory>,
+    /// Enum values that differed.
+    pub values: Vec<ItemHistory>,
+    /// Union branches that differed.
+    pub branches: Vec<ItemHistory>,
+    /// Alternate branches that differed.
+    pub alternatives: Vec<ItemHistory>,
+}
+
+impl DefHistory {
+    pub(crate) fn new(name: String) -> DefHistory {
+        DefHistory {
+            name,
+            present: None,
+            names: Vec::new(),
+            attrs: Vec::new(),
+            members: Vec::new(),
+            values: Vec::new(),
+            branches: Vec::new(),
+            alternatives: Vec::new(),
+        }
+    }
+
+    pub(crate) fn items(&self, kind: ItemKind) -> &Vec<ItemHistory> {
+        match kind {
+            ItemKind::Member => &self.members,
+            ItemKind::Value => &self.values,
+            ItemKind::Branch => &self.branches,
+            ItemKind::Alternative => &self.alternatives,
+        }
+    }
+
+    pub(crate) fn items_mut(&mut self, kind: ItemKind) -> &mut Vec<ItemHistory> {
+        match kind {
+            ItemKind::Member => &mut self.members,
+            ItemKind::Value => &mut self.values,
+            ItemKind::Branch => &mut self.branches,
+            ItemKind::Alternative => &mut self.alternatives,
+        }
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.present.is_none()
+            && self.names.is_empty()
+            && self.attrs.is_empty()
+            && ItemKind::ALL.iter().all(|k| self.items(*k).is_empty())
+    }
+}
+
+/// The version history of a merged schema (see the [module docs](self)).
+#[derive(Debug, Clone, PartialEq)]
+pub struct History {
+    /// The merged versions, oldest first. [`VersionSet`]s index into this list.
+    pub versions: Vec<MergedVersion>,
+    /// One entry per definition that differed somewhere, in schema order.
+    pub definitions: Vec<DefHistory>,
+}
+
+impl History {
+    /// The index of `version` among the merged versions.
+    pub fn index_of(&self, version: Version) -> Option<usize> {
+        self.versions.iter().position(|v| v.version == version)
+    }
+
+    /// Every merged version.
+    pub fn all(&self) -> VersionSet {
+        VersionSet::all(self.versions.len())
+    }
+
+    /// The versions of a set, written as ranges: `2.12-8.1`, `8.2-` (to the newest), `5.0`,
+    /// several separated by commas; `none` for the empty set.
+    pub fn format_set(&self, set: VersionSet) -> String {
+        json::format_set(set, &self.versions)
+    }
+}
+
+/// When something appeared, disappeared and was deprecated, over the merged versions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lifetime {
+    /// The first merged version that has it; `None` if the oldest merged version already has
+    /// it (it may be older still: see the doc's since-version).
+    pub added: Option<Version>,
+    /// The last version that has it, if the newest merged version does not.
+    pub removed_after: Option<Version>,
+    /// Whether it was missing from some version between its first and its last.
+    pub gaps: bool,
+    /// When it became deprecated, if it is deprecated in the last version that has it: the
+    /// first version of that unbroken run (`None` inside it if that is the oldest merged
+    /// version, like `added`).
+    pub deprecated: Option<Option<Version>>,
+}
+
+/// Whether a version has something ([`Merged::supports`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Support {
+    /// It does.
+    Yes,
+    /// It does not.
+    No,
+    /// The merged versions do not tell: older than the oldest, newer than the newest, or
+    /// between two merged versions that disagree.
+    Unknown,
+}
+
+/// Questions about a merged schema: a [`Schema`] with its [`History`].
+pub struct Merged<'s> {
+    schema: &'s Schema,
+    history: &'s History,
+    /// Facts of the merged schema itself.
+    facts: Facts,
+    /// Definition name → index in `history.definitions`.
+    entries: HashMap<&'s str, usize>,
+    /// Every version's facts, built on first use by the rules.
+    versions: std::cell::OnceCell<rules::Versions>,
+}
+
+impl<'s> Merged<'s> {
+    /// The merged view of `schema`, `None` if it has no history (not a merged schema).
+    pub fn new(schema: &'s Schema) -> Option<Merged<'s>> {
+        let history = schema.history.as_ref()?;
+        let entries = history
+            .definitions
+            .iter()
+            .enumerate()
+            .map(|(i, d)| (d.name.as_str(), i))
+            .collect();
+        Some(Merged {
+            schema,
+            history,
+            facts: Facts::of(schema),
+            entries,
+            versions: std::cell::OnceCell::new(),
+        })
+    }
+
+    /// The merged schema.
+    pub fn schema(&self) -> &'s Schema {
+        self.schema
+    }
+
+    /// Its history.
+    pub fn history(&self) -> &'s History {
+        self.history
+    }
+
+    pub(crate) fn merged_facts(&self) -> &Facts {
+        &self.facts
+    }
+
+    fn entry(&self, def: &str) -> Option<&'s DefHistory> {
+        self.entries
+            .get(def)
+            .and_then(|&i| self.history.definitions.get(i))
+    }
+
+    fn item_entry(&self, path: &Path) -> Option<&'s ItemHistory> {
+        let kind = path.item_kind()?;
+        let name = path.item()?;
+        self.entry(path.owner())?
+            .items(kind)
+            .iter()
+            .find(|it| it.name == name)
+    }
+
+    /// The versions that have `path`; `None` if neither the merged schema nor its history
+    /// knows it.
+    pub fn presence(&self, path: &Path) -> Option<VersionSet> {
+        let all = self.history.all();
+        let def_presence = |name: &str| -> Option<VersionSet> {
+            self.schema.get(name)?;
+            Some(self.entry(name).and_then(|e| e.present).unwrap_or(all))
+        };
+        match path {
+            Path::Definition(name) => def_presence(name),
+            _ => {
+                let owner = def_presence(path.owner())?;
+                if let Some(item) = self.item_entry(path) {
+                    return Some(item.present.unwrap_or(owner));
+                }
+                self.facts.items.contains_key(path).then_some(owner)
+            }
+        }
+    }
+
+    /// When `path` appeared, was removed and was deprecated; `None` if unknown.
+    pub fn lifetime(&self, path: &Path) -> Option<Lifetime> {
+        let present = self.presence(path)?;
+        let first = present.first()?;
+        let last = present.last()?;
+        let n = self.history.versions.len();
+        let version = |i: usize| self.history.versions[i].version;
+        let deprecated = self
+            .deprecated_run(path, present)
+            .map(|start| (start > 0).then(|| version(start)));
+        Some(Lifetime {
+            added: (first > 0).then(|| version(first)),
+            removed_after: (last + 1 < n).then(|| version(last)),
+            gaps: present.has_gaps(),
+            deprecated,
+        })
+    }
+
+    /// The first version of the unbroken run of versions with the `deprecated` feature that
+    /// ends in the last version having `path`.
+    fn deprecated_run(&self, path: &Path, present: VersionSet) -> Option<usize> {
+        let deprecated_in = |i: usize| -> bool {
+            match self.features_at(path, i) {
+                Some(f) => f.iter().any(Feature::is_deprecated),
+                None => false,
+            }
+        };
+        let last = present.last()?;
+        if !deprecated_in(last) {
+            return None;
+        }
+        let mut start = last;
+        for i in (0..last).rev() {
+            if !present.contains(i) {
+                continue;
+            }
+            if !deprecated_in(i) {
+                break;
+            }
+            start = i;
+        }
+        Some(start)
+    }
+
+    /// The features of `path` in version `i` (assumes it is present there).
+    fn features_at(&self, path: &Path, i: usize) -> Option<Vec<Feature>> {
+        let history = match path {
+            Path::Definition(name) => self.entry(name).map(|e| &e.attrs),
+            _ => self.item_entry(path).map(|e| &e.attrs),
+        };
+        if let Some(AttrValue::Features(f)) = history
+            .and_then(|h| h.iter().find(|a| a.attr == Attr::Features))
+            .and_then(|a| a.at(i))
+        {
+            return Some(f.clone());
+        }
+        match self.facts.items.get(path)?.get(&Attr::Features)? {
+            AttrValue::Features(f) => Some(f.clone()),
+            _ => None,
+        }
+    }
+
+    /// Whether QEMU `version` has `path` (a command, event, type, member, enum value or
+    /// branch). Exact for merged versions; between two merged versions, `Yes` or `No` only
+    /// when both agree; `Unknown` outside the merged range or for an unknown path.
+    pub fn supports(&self, path: &Path, version: Version) -> Support {
+        let Some(present) = self.presence(path) else {
+            return Support::Unknown;
+        };
+        let versions = &self.history.versions;
+        if let Some(i) = self.history.index_of(version) {
+            return if present.contains(i) {
+                Support::Yes
+            } else {
+                Support::No
+            };
+        }
+        let after = versions.iter().position(|v| v.version > version);
+        match after {
+            Some(b) if b > 0 => match (present.contains(b - 1), present.contains(b)) {
+                (true, true) => Support::Yes,
+                (false, false) => Support::No,
+                _ => Support::Unknown,
+            },
+            _ => Support::Unknown,
+        }
+    }
+
+    /// The other names definition `name` had, with the versions that used each.
+    pub fn old_names(&self, name: &str) -> Vec<(&'s str, VersionSet)> {
+        self.entry(name)
+            .map(|e| e.names.iter().map(|(n, s)| (n.as_str(), *s)).collect())
+            .unwrap_or_default()
+    }
+
+    /// The canonical (merged) name of a definition called `name` in some version, if any. A
+    /// merged definition of that name wins over an old name of another one.
+    pub fn canonical_name(&self, name: &str) -> Option<&'s str> {
+        let schema: &'s Schema = self.schema;
+        if let Some(d) = schema.get(name) {
+            return Some(d.name());
+        }
+        self.history
+            .definitions
+            .iter()
+            .find(|e| e.names.iter().any(|(n, _)| n == name))
+            .map(|e| e.name.as_str())
+    }
+
+    /// The name definition `canonical` had in version index `i`, if it existed there.
+    pub fn name_at(&self, canonical: &str, i: usize) -> Option<&'s str> {
+        let present = self.presence(&Path::definition(canonical))?;
+        if !present.contains(i) {
+            return None;
+        }
+        let def = self.schema.get(canonical)?;
+        Some(
+            self.entry(canonical)
+                .and_then(|e| e.names.iter().find(|(_, s)| s.contains(i)))
+                .map_or(def.name(), |(n, _)| n.as_str()),
+        )
+    }
+}
