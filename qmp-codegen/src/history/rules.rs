@@ -87,11 +87,13 @@ enum Held {
     Nothing,
 }
 
-/// Precomputed facts of every version for the rules.
+/// Precomputed facts of every version for the rules, and the positions of every object type
+/// of the merged schema.
 pub(crate) struct Versions {
     facts: Vec<Facts>,
     sent: Vec<HashSet<String>>,
     accepted: Vec<HashSet<String>>,
+    positions: HashMap<String, Vec<Pos>>,
 }
 
 impl Versions {
@@ -110,6 +112,7 @@ impl Versions {
             sent: facts.iter().map(|f| reach(f, true)).collect(),
             accepted: facts.iter().map(|f| reach(f, false)).collect(),
             facts,
+            positions: positions(m.schema()),
         }
     }
 
@@ -140,76 +143,51 @@ impl Merged<'_> {
     fn versions_cache(&self) -> &Versions {
         self.versions.get_or_init(|| Versions::new(self))
     }
+}
 
-    /// Every position of every object type of the merged schema.
-    fn positions(&self) -> HashMap<String, Vec<Pos>> {
-        let schema: &Schema = self.schema();
-        let mut out: HashMap<String, Vec<Pos>> = HashMap::new();
-        let typed = |out: &mut HashMap<String, Vec<Pos>>, path: Path, t: &TypeRef| {
-            let (array, name) = match t {
-                TypeRef::Named(n) => (false, n.as_str()),
-                TypeRef::Array(e) => match e.as_ref() {
-                    TypeRef::Named(n) => (true, n.as_str()),
-                    _ => return,
-                },
-                TypeRef::Builtin(_) => return,
-            };
-            if schema.is_object_type(name) {
-                out.entry(name.to_string())
-                    .or_default()
-                    .push(Pos::Typed(path, array));
-            }
+/// Every position of every object type of `schema`.
+fn positions(schema: &Schema) -> HashMap<String, Vec<Pos>> {
+    let mut out: HashMap<String, Vec<Pos>> = HashMap::new();
+    let typed = |out: &mut HashMap<String, Vec<Pos>>, path: Path, t: &TypeRef| {
+        let (array, name) = match t {
+            TypeRef::Named(n) => (false, n.as_str()),
+            TypeRef::Array(e) => match e.as_ref() {
+                TypeRef::Named(n) => (true, n.as_str()),
+                _ => return,
+            },
+            TypeRef::Builtin(_) => return,
         };
-        for d in &schema.definitions {
-            let name = d.name();
-            match d {
-                Definition::Struct(s) => {
-                    for m in &s.members {
-                        typed(&mut out, Path::member(name, &m.name), &m.ty);
-                    }
+        if schema.is_object_type(name) {
+            out.entry(name.to_string())
+                .or_default()
+                .push(Pos::Typed(path, array));
+        }
+    };
+    for d in &schema.definitions {
+        let name = d.name();
+        match d {
+            Definition::Struct(s) => {
+                for m in &s.members {
+                    typed(&mut out, Path::member(name, &m.name), &m.ty);
                 }
-                Definition::Union(u) => {
-                    for m in &u.base_members {
-                        typed(&mut out, Path::member(name, &m.name), &m.ty);
-                    }
-                    for b in &u.branches {
-                        out.entry(b.ty_name.clone())
-                            .or_default()
-                            .push(Pos::Branch(name.to_string(), b.value.clone()));
-                    }
+            }
+            Definition::Union(u) => {
+                for m in &u.base_members {
+                    typed(&mut out, Path::member(name, &m.name), &m.ty);
                 }
-                Definition::Alternate(a) => {
-                    for b in &a.branches {
-                        typed(&mut out, Path::alternative(name, &b.name), &b.ty);
-                    }
+                for b in &u.branches {
+                    out.entry(b.ty_name.clone())
+                        .or_default()
+                        .push(Pos::Branch(name.to_string(), b.value.clone()));
                 }
-                Definition::Command(c) => {
-                    match &c.arguments {
-                        Arguments::Members(ms) => {
-                            for m in ms {
-                                typed(&mut out, Path::member(name, &m.name), &m.ty);
-                            }
-                        }
-                        Arguments::Type(t) => {
-                            out.entry(t.clone())
-                                .or_default()
-                                .push(Pos::Data(name.to_string()));
-                        }
-                        Arguments::None => {}
-                    }
-                    if let Some(r) = &c.returns {
-                        let (array, t) = match r {
-                            TypeRef::Array(e) => (true, e.as_ref()),
-                            t => (false, t),
-                        };
-                        if let TypeRef::Named(n) = t {
-                            out.entry(n.clone())
-                                .or_default()
-                                .push(Pos::Returns(name.to_string(), array));
-                        }
-                    }
+            }
+            Definition::Alternate(a) => {
+                for b in &a.branches {
+                    typed(&mut out, Path::alternative(name, &b.name), &b.ty);
                 }
-                Definition::Event(e) => match &e.data {
+            }
+            Definition::Command(c) => {
+                match &c.arguments {
                     Arguments::Members(ms) => {
                         for m in ms {
                             typed(&mut out, Path::member(name, &m.name), &m.ty);
@@ -221,26 +199,52 @@ impl Merged<'_> {
                             .push(Pos::Data(name.to_string()));
                     }
                     Arguments::None => {}
-                },
-                Definition::Enum(_) => {}
+                }
+                if let Some(r) = &c.returns {
+                    let (array, t) = match r {
+                        TypeRef::Array(e) => (true, e.as_ref()),
+                        t => (false, t),
+                    };
+                    if let TypeRef::Named(n) = t {
+                        out.entry(n.clone())
+                            .or_default()
+                            .push(Pos::Returns(name.to_string(), array));
+                    }
+                }
             }
+            Definition::Event(e) => match &e.data {
+                Arguments::Members(ms) => {
+                    for m in ms {
+                        typed(&mut out, Path::member(name, &m.name), &m.ty);
+                    }
+                }
+                Arguments::Type(t) => {
+                    out.entry(t.clone())
+                        .or_default()
+                        .push(Pos::Data(name.to_string()));
+                }
+                Arguments::None => {}
+            },
+            Definition::Enum(_) => {}
         }
-        // Inline arguments and event data: the command or event is its own position.
-        for d in &schema.definitions {
-            let inline = match d {
-                Definition::Command(c) => matches!(c.arguments, Arguments::Members(_)),
-                Definition::Event(e) => matches!(e.data, Arguments::Members(_)),
-                _ => false,
-            };
-            if inline {
-                out.entry(d.name().to_string())
-                    .or_default()
-                    .push(Pos::Data(d.name().to_string()));
-            }
-        }
-        out
     }
+    // Inline arguments and event data: the command or event is its own position.
+    for d in &schema.definitions {
+        let inline = match d {
+            Definition::Command(c) => matches!(c.arguments, Arguments::Members(_)),
+            Definition::Event(e) => matches!(e.data, Arguments::Members(_)),
+            _ => false,
+        };
+        if inline {
+            out.entry(d.name().to_string())
+                .or_default()
+                .push(Pos::Data(d.name().to_string()));
+        }
+    }
+    out
+}
 
+impl Merged<'_> {
     /// What position `pos` holds in version `i`, in direction `sent`; `None` if the position
     /// does not exist there or carries nothing in that direction.
     fn held(&self, v: &Versions, pos: &Pos, i: usize, sent: bool) -> Option<Held> {
@@ -351,8 +355,7 @@ impl Merged<'_> {
     /// Both are `None` for a direction in which the owner never travels.
     pub fn requirement(&self, owner: &str, member: &str) -> Requirement {
         let v = self.versions_cache();
-        let positions = self.positions();
-        let Some(pos) = positions.get(owner) else {
+        let Some(pos) = v.positions.get(owner) else {
             return Requirement::default();
         };
         Requirement {
@@ -364,13 +367,12 @@ impl Merged<'_> {
     /// [`Merged::requirement`] for every member of the merged schema.
     pub fn requirements(&self) -> BTreeMap<Path, Requirement> {
         let v = self.versions_cache();
-        let positions = self.positions();
         let mut out = BTreeMap::new();
         for (p, _) in self.merged_facts().items.iter() {
             let Path::Member(owner, member) = p else {
                 continue;
             };
-            let r = match positions.get(owner.as_str()) {
+            let r = match v.positions.get(owner.as_str()) {
                 Some(pos) => Requirement {
                     in_replies: self.required(v, pos, member, true),
                     in_arguments: self.required(v, pos, member, false),
