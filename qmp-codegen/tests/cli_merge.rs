@@ -52,7 +52,9 @@ fn merge_writes_a_file_with_history() {
         "qemu-7.2.0/qapi/qapi-schema.json"
     );
     assert_eq!(
-        m.lifetime(&Path::definition("stop")).expect("known").added,
+        m.lifetime(&Path::definition("stop"))
+            .expect("known")
+            .added(),
         Some(Version::new(8, 0))
     );
     // `check` reads it like any normalized file.

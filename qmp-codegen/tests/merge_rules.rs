@@ -74,19 +74,19 @@ fn added_items_record_their_first_version() {
     let s = merge(&[("7.2", JOBS_OLD), ("8.0", JOBS_NEW)]);
     let m = merged(&s);
     let busy = lifetime(&m, Path::member("JobInfo", "busy"));
-    assert_eq!(busy.added, Some(v("8.0")));
-    assert_eq!(busy.removed_after, None);
-    assert_eq!(lifetime(&m, Path::member("JobInfo", "id")).added, None);
+    assert_eq!(busy.added(), Some(v("8.0")));
+    assert_eq!(busy.removed_after(), None);
+    assert_eq!(lifetime(&m, Path::member("JobInfo", "id")).added(), None);
     assert_eq!(
-        lifetime(&m, Path::value("JobType", "backup")).added,
+        lifetime(&m, Path::value("JobType", "backup")).added(),
         Some(v("8.0"))
     );
     assert_eq!(
-        lifetime(&m, Path::definition("job-finalize")).added,
+        lifetime(&m, Path::definition("job-finalize")).added(),
         Some(v("8.0"))
     );
     assert_eq!(
-        lifetime(&m, Path::definition("JOB_READY")).added,
+        lifetime(&m, Path::definition("JOB_READY")).added(),
         Some(v("8.0"))
     );
     assert_eq!(
@@ -153,7 +153,11 @@ fn removed_items_stay_with_their_last_version() {
         Path::branch("Opts", "vxhs"),
         Path::member("Status", "singlestep"),
     ] {
-        assert_eq!(lifetime(&m, p.clone()).removed_after, Some(v("5.0")), "{p}");
+        assert_eq!(
+            lifetime(&m, p.clone()).removed_after(),
+            Some(v("5.0")),
+            "{p}"
+        );
         assert_eq!(m.supports(&p, v("5.1")), Support::No, "{p}");
         assert_eq!(m.supports(&p, v("5.0")), Support::Yes, "{p}");
     }
@@ -208,7 +212,7 @@ fn renamed_types_take_the_newest_name_by_position() {
     assert_eq!(m.name_at("HashAlgo", 1), Some("HashAlgo"));
     assert!(m.type_changes().is_empty(), "a rename is not a type change");
     assert_eq!(
-        lifetime(&m, Path::value("HashAlgo", "sha512")).added,
+        lifetime(&m, Path::value("HashAlgo", "sha512")).added(),
         Some(v("9.2"))
     );
 }
@@ -300,7 +304,7 @@ fn ambiguous_renames_are_not_followed() {
     let m = merged(&s);
     assert_eq!(m.canonical_name("Old"), Some("Old"));
     assert_eq!(
-        lifetime(&m, Path::definition("Old")).removed_after,
+        lifetime(&m, Path::definition("Old")).removed_after(),
         Some(v("1.0"))
     );
     assert_eq!(m.type_changes().len(), 2);
@@ -377,7 +381,7 @@ fn a_branch_added_for_an_old_discriminator_value_is_not_required_in_replies() {
     assert_eq!(change.path, Path::member("BlockJobInfo", "type"));
     assert_eq!(change.others[0].2, TypeChangeKind::String);
     assert_eq!(
-        lifetime(&m, Path::branch("BlockJobInfo", "mirror")).added,
+        lifetime(&m, Path::branch("BlockJobInfo", "mirror")).added(),
         Some(v("8.2"))
     );
 }
@@ -463,7 +467,7 @@ fn a_struct_turned_union_on_a_new_discriminator() {
         Some(true)
     );
     let policy = lifetime(&m, Path::member("SevInfo", "policy"));
-    assert_eq!(policy.removed_after, Some(v("9.0")));
+    assert_eq!(policy.removed_after(), Some(v("9.0")));
     assert_eq!(
         m.supports(&Path::member("SevInfo", "policy"), v("9.0")),
         Support::Yes
@@ -496,7 +500,7 @@ fn members_moved_into_a_new_base_are_no_change() {
         .iter()
         .all(|d| d.name != "ImageInfo"));
     assert_eq!(
-        lifetime(&m, Path::definition("BlockNodeInfo")).added,
+        lifetime(&m, Path::definition("BlockNodeInfo")).added(),
         Some(v("8.0"))
     );
     assert_eq!(
@@ -530,7 +534,7 @@ fn arguments_moved_from_inline_members_to_a_union() {
     let m = merged(&s);
     // The old inline arguments live in the history only.
     assert_eq!(
-        lifetime(&m, Path::member("object-add", "props")).removed_after,
+        lifetime(&m, Path::member("object-add", "props")).removed_after(),
         Some(v("5.2"))
     );
     assert!(s.struct_type("ObjectOptions").is_none());
@@ -672,13 +676,16 @@ fn features_over_time_give_deprecated_since() {
     ]);
     let m = merged(&s);
     let old = lifetime(&m, Path::definition("old-cmd"));
-    assert_eq!(old.deprecated, Some(Some(v("8.0"))));
-    assert_eq!(old.removed_after, Some(v("8.0")));
+    assert_eq!(old.deprecated_since, Some(v("8.0")));
+    assert_eq!(old.removed_after(), Some(v("8.0")));
     assert_eq!(
-        lifetime(&m, Path::member("Info", "b")).deprecated,
-        Some(Some(v("8.0")))
+        lifetime(&m, Path::member("Info", "b")).deprecated_since,
+        Some(v("8.0"))
     );
-    assert_eq!(lifetime(&m, Path::member("Info", "a")).deprecated, None);
+    assert_eq!(
+        lifetime(&m, Path::member("Info", "a")).deprecated_since,
+        None
+    );
     // Hidden by -compat deprecated-output=hide: not required in replies.
     assert_eq!(m.requirement("Info", "b").in_replies, Some(false));
     assert_eq!(m.requirement("Info", "a").in_replies, Some(true));
@@ -720,7 +727,7 @@ fn removed_and_readded_items_have_gaps() {
     for p in [Path::value("Display", "sdl"), Path::definition("x-test")] {
         let l = lifetime(&m, p.clone());
         assert!(l.gaps, "{p}");
-        assert_eq!((l.added, l.removed_after), (None, None), "{p}");
+        assert_eq!((l.added(), l.removed_after()), (None, None), "{p}");
         assert_eq!(m.supports(&p, v("3.1")), Support::No);
         assert_eq!(m.supports(&p, v("4.1")), Support::Yes);
         assert_eq!(
@@ -788,7 +795,7 @@ fn a_name_clash_keeps_the_old_member_in_the_history_only() {
     let m = merged(&s);
     assert_eq!(s.struct_type("Merge").expect("struct").members.len(), 1);
     assert_eq!(
-        lifetime(&m, Path::member("Merge", "dst_name")).removed_after,
+        lifetime(&m, Path::member("Merge", "dst_name")).removed_after(),
         Some(v("3.1"))
     );
 }

@@ -165,7 +165,7 @@ fn committed_merged_qemu_answers_the_issue_cases() {
     let mirror = m
         .lifetime(&Path::branch("BlockJobInfo", "mirror"))
         .expect("known");
-    assert_eq!(mirror.added, Some(Version::new(8, 2)));
+    assert_eq!(mirror.added(), Some(Version::new(8, 2)));
     assert_eq!(
         m.supports(&Path::branch("BlockJobInfo", "mirror"), Version::new(7, 2)),
         Support::No
@@ -188,7 +188,7 @@ fn committed_merged_qemu_answers_the_issue_cases() {
 
     // Removed commands, values and branches stay, with their last version.
     let cpus = m.lifetime(&Path::definition("query-cpus")).expect("known");
-    assert_eq!(cpus.removed_after, Some(Version::new(5, 2)));
+    assert_eq!(cpus.removed_after(), Some(Version::new(5, 2)));
     assert_eq!(
         m.supports(&Path::definition("query-cpus"), Version::new(6, 0)),
         Support::No
@@ -196,7 +196,7 @@ fn committed_merged_qemu_answers_the_issue_cases() {
     assert_eq!(
         m.lifetime(&Path::value("BlockdevDriver", "vxhs"))
             .expect("known")
-            .removed_after,
+            .removed_after(),
         Some(Version::new(5, 0))
     );
     assert!(schema
@@ -213,12 +213,12 @@ fn committed_merged_qemu_answers_the_issue_cases() {
     let reconnect = m
         .lifetime(&Path::member("ChardevSocket", "reconnect"))
         .expect("known");
-    assert_eq!(reconnect.deprecated, Some(Some(Version::new(9, 2))));
+    assert_eq!(reconnect.deprecated_since, Some(Version::new(9, 2)));
     let disk = m
         .lifetime(&Path::member("MigrationInfo", "disk"))
         .expect("known");
-    assert_eq!(disk.deprecated, Some(Some(Version::new(8, 2))));
-    assert_eq!(disk.removed_after, Some(Version::new(9, 0)));
+    assert_eq!(disk.deprecated_since, Some(Version::new(8, 2)));
+    assert_eq!(disk.removed_after(), Some(Version::new(9, 0)));
     // Between merged versions: none are missing for QEMU, so 7.2.5 is 7.2.
     assert_eq!(
         m.supports(

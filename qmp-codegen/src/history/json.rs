@@ -538,3 +538,46 @@ pub(crate) fn read(name: &str, v: &Value, schema: &Schema) -> Result<History, Sc
         definitions,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn versions(list: &[&str]) -> Vec<MergedVersion> {
+        list.iter()
+            .map(|v| MergedVersion {
+                version: Version::parse(v).expect("version"),
+                source: String::new(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn version_sets_as_text() {
+        let vs = versions(&["2.12", "3.0", "3.1", "4.0", "4.1"]);
+        let set = |idx: &[usize]| {
+            let mut s = VersionSet::EMPTY;
+            for i in idx {
+                s.insert(*i);
+            }
+            s
+        };
+        for (idx, text) in [
+            (&[][..], "none"),
+            (&[0, 1, 2, 3, 4][..], "2.12-"),
+            (&[0, 1][..], "2.12-3.0"),
+            (&[2][..], "3.1"),
+            (&[4][..], "4.1-"),
+            (&[0, 2, 3, 4][..], "2.12,3.1-"),
+            (&[0, 2, 4][..], "2.12,3.1,4.1-"),
+        ] {
+            assert_eq!(format_set(set(idx), &vs), text);
+            assert_eq!(parse_set(text, &vs), Ok(set(idx)), "{text}");
+        }
+        assert_eq!(parse_set("3.0-4.0", &vs), Ok(set(&[1, 2, 3])));
+        assert!(parse_set("4.0-3.0", &vs).is_err());
+        assert!(parse_set("5.0", &vs).is_err());
+        assert!(parse_set("3.0.0", &vs).is_err());
+        assert!(parse_set("", &vs).is_err());
+    }
+}

@@ -248,7 +248,8 @@ fn canonical_names(inputs: &[MergeInput]) -> Result<Vec<HashMap<String, String>>
                 let owner = map.get(d.name());
                 for (role, t) in positions(d) {
                     let Some(old) = t.named() else { continue };
-                    let Some((old, _)) = cur.get(old).map(|od| (od.name(), od)) else {
+                    // The definition's own name, borrowed from the schema rather than `t`.
+                    let Some(old) = cur.get(old).map(|od| od.name()) else {
                         continue;
                     };
                     if map.contains_key(old) || next.get(old).is_some() {
@@ -1276,5 +1277,25 @@ fn build_history(
             })
             .collect(),
         definitions,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn integer_covering() {
+        use Builtin::*;
+        assert_eq!(covering_integer(&[Uint32, Int]), Some(Int));
+        assert_eq!(covering_integer(&[Uint64, Uint32]), Some(Uint64));
+        assert_eq!(covering_integer(&[Int8, Uint8]), Some(Int16));
+        assert_eq!(covering_integer(&[Size, Uint32]), Some(Size));
+        // Nothing holds both int64 and uint64: the newest stays.
+        assert_eq!(covering_integer(&[Int, Size]), Some(Size));
+        assert_eq!(covering_integer(&[Str, Int]), None);
+        assert!(integer_covers(Int, Uint32));
+        assert!(!integer_covers(Size, Int));
+        assert!(integer_covers(Uint64, Size));
     }
 }

@@ -38,7 +38,7 @@
 //! let m = Merged::new(&merged).expect("a merged schema has a history");
 //!
 //! let busy = Path::member("Job", "busy");
-//! assert_eq!(m.lifetime(&busy).expect("known").added, Some(Version::new(8, 0)));
+//! assert_eq!(m.lifetime(&busy).expect("known").added(), Some(Version::new(8, 0)));
 //! assert_eq!(m.supports(&busy, Version::new(7, 2)), Support::No);
 //! // QEMU 7.2 sends jobs without `busy`: not required in replies.
 //! assert_eq!(m.requirement("Job", "busy").in_replies, Some(false));
@@ -657,17 +657,33 @@ impl History {
 /// When something appeared, disappeared and was deprecated, over the merged versions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Lifetime {
-    /// The first merged version that has it; `None` if the oldest merged version already has
-    /// it (it may be older still: see the doc's since-version).
-    pub added: Option<Version>,
-    /// The last version that has it, if the newest merged version does not.
-    pub removed_after: Option<Version>,
-    /// Whether it was missing from some version between its first and its last.
+    /// The first merged version that has it.
+    pub first: Version,
+    /// The last merged version that has it.
+    pub last: Version,
+    /// Whether `first` is the oldest merged version: it may then be older still (the doc's
+    /// since-version tells).
+    pub since_oldest: bool,
+    /// Whether `last` is not the newest merged version: it was removed after `last`.
+    pub removed: bool,
+    /// Whether it was missing from some version between `first` and `last` (removed and
+    /// added again).
     pub gaps: bool,
-    /// When it became deprecated, if it is deprecated in the last version that has it: the
-    /// first version of that unbroken run (`None` inside it if that is the oldest merged
-    /// version, like `added`).
-    pub deprecated: Option<Option<Version>>,
+    /// If it carries the `deprecated` feature in `last`: the first version of that unbroken
+    /// run of deprecation (the oldest merged version if it was deprecated all along).
+    pub deprecated_since: Option<Version>,
+}
+
+impl Lifetime {
+    /// The version that added it, `None` if the oldest merged version already has it.
+    pub fn added(&self) -> Option<Version> {
+        (!self.since_oldest).then_some(self.first)
+    }
+
+    /// The last version that has it, if it was removed.
+    pub fn removed_after(&self) -> Option<Version> {
+        self.removed.then_some(self.last)
+    }
 }
 
 /// Whether a version has something ([`Merged::supports`]).
@@ -769,14 +785,13 @@ impl<'s> Merged<'s> {
         let last = present.last()?;
         let n = self.history.versions.len();
         let version = |i: usize| self.history.versions[i].version;
-        let deprecated = self
-            .deprecated_run(path, present)
-            .map(|start| (start > 0).then(|| version(start)));
         Some(Lifetime {
-            added: (first > 0).then(|| version(first)),
-            removed_after: (last + 1 < n).then(|| version(last)),
+            first: version(first),
+            last: version(last),
+            since_oldest: first == 0,
+            removed: last + 1 < n,
             gaps: present.has_gaps(),
-            deprecated,
+            deprecated_since: self.deprecated_run(path, present).map(version),
         })
     }
 
