@@ -25,6 +25,11 @@ fn merge(versions: &[(&str, &str)]) -> Schema {
         .collect();
     let merged = history::merge(inputs.clone()).unwrap_or_else(|e| panic!("{e}"));
     let text = normalized::to_string(&merged);
+    // Deterministic: the same inputs (in any order) give the same text.
+    let mut reversed = inputs.clone();
+    reversed.reverse();
+    let again = history::merge(reversed).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(normalized::to_string(&again), text, "deterministic");
     let back = normalized::from_str("merged.json", &text).unwrap_or_else(|e| panic!("{e}\n{text}"));
     assert_eq!(back.history, merged.history, "history round trip");
     assert_eq!(
@@ -337,6 +342,14 @@ fn optionality_changes_follow_both_rules() {
     // Made required: older QEMU may leave it out; older QEMU does not require it.
     assert_eq!(m.requirement("Info", "b").in_replies, Some(false));
     assert_eq!(m.requirement("migrate", "detach").in_arguments, Some(false));
+    // Code for 9.0 and newer only sees 9.0's rules.
+    let newer = m.versions_from(v("9.0"));
+    assert_eq!(m.history().format_set(newer), "9.0-");
+    assert_eq!(
+        m.requirement_in("migrate", "detach", newer).in_arguments,
+        Some(true)
+    );
+    assert_eq!(m.requirement_in("Info", "b", newer).in_replies, Some(true));
     // The merged definition keeps the newest optionality; the history has the rest.
     let info = s.struct_type("Info").expect("struct");
     assert!(info.members[0].optional && !info.members[1].optional);

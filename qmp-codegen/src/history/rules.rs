@@ -14,7 +14,7 @@ use crate::model::{Arguments, Builtin, Definition, Feature, JsonType, Kind, Sche
 
 use super::facts::{facts_at, Facts};
 use super::merge::integer_covers;
-use super::{Attr, AttrValue, Data, Merged, Path, VersionSet};
+use super::{Attr, AttrValue, Data, Merged, Path, Version, VersionSet};
 
 /// Whether a member must be present, in each direction ([`Merged::requirement`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -307,11 +307,17 @@ impl Merged<'_> {
         }
     }
 
-    fn required(&self, v: &Versions, positions: &[Pos], member: &str, sent: bool) -> Option<bool> {
-        let n = self.history().versions.len();
+    fn required(
+        &self,
+        v: &Versions,
+        positions: &[Pos],
+        member: &str,
+        sent: bool,
+        versions: VersionSet,
+    ) -> Option<bool> {
         let mut any = false;
         for pos in positions {
-            for i in 0..n {
+            for i in versions.iter() {
                 let Some(held) = self.held(v, pos, i, sent) else {
                     continue;
                 };
@@ -354,18 +360,29 @@ impl Merged<'_> {
     ///
     /// Both are `None` for a direction in which the owner never travels.
     pub fn requirement(&self, owner: &str, member: &str) -> Requirement {
+        self.requirement_in(owner, member, self.history().all())
+    }
+
+    /// [`Merged::requirement`] counting only `versions` (for code that supports only newer
+    /// QEMU: [`Merged::versions_from`]).
+    pub fn requirement_in(&self, owner: &str, member: &str, versions: VersionSet) -> Requirement {
         let v = self.versions_cache();
         let Some(pos) = v.positions.get(owner) else {
             return Requirement::default();
         };
         Requirement {
-            in_replies: self.required(v, pos, member, true),
-            in_arguments: self.required(v, pos, member, false),
+            in_replies: self.required(v, pos, member, true, versions),
+            in_arguments: self.required(v, pos, member, false, versions),
         }
     }
 
     /// [`Merged::requirement`] for every member of the merged schema.
     pub fn requirements(&self) -> BTreeMap<Path, Requirement> {
+        self.requirements_in(self.history().all())
+    }
+
+    /// [`Merged::requirement_in`] for every member of the merged schema.
+    pub fn requirements_in(&self, versions: VersionSet) -> BTreeMap<Path, Requirement> {
         let v = self.versions_cache();
         let mut out = BTreeMap::new();
         for (p, _) in self.merged_facts().items.iter() {
@@ -374,14 +391,25 @@ impl Merged<'_> {
             };
             let r = match v.positions.get(owner.as_str()) {
                 Some(pos) => Requirement {
-                    in_replies: self.required(v, pos, member, true),
-                    in_arguments: self.required(v, pos, member, false),
+                    in_replies: self.required(v, pos, member, true, versions),
+                    in_arguments: self.required(v, pos, member, false, versions),
                 },
                 None => Requirement::default(),
             };
             out.insert(p.clone(), r);
         }
         out
+    }
+
+    /// The merged versions from `oldest` on (all of them if `oldest` is older than every one).
+    pub fn versions_from(&self, oldest: Version) -> VersionSet {
+        let mut s = VersionSet::EMPTY;
+        for (i, v) in self.history().versions.iter().enumerate() {
+            if v.version >= oldest {
+                s.insert(i);
+            }
+        }
+        s
     }
 
     /// The JSON types a value of `t` can take (all of them for `any`).
