@@ -402,9 +402,8 @@ impl Reader {
             end: self.text.len() as u32,
         });
         self.token_start = self.text.len();
-        // QEMU waits while anything is open, and (as QEMU does) only looks at the bracket
-        // count being negative, not the brace count.
-        if (self.braces > 0 || self.brackets > 0) && self.brackets >= 0 {
+        // Wait while anything is open, unless something was closed that was not open.
+        if (self.braces > 0 || self.brackets > 0) && self.braces >= 0 && self.brackets >= 0 {
             return None;
         }
         let message = Parser {
