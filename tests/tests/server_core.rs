@@ -16,8 +16,8 @@ use qmp_tests::{within, TempDir};
 use serde_json::{json, Value};
 use tokio::sync::Notify;
 
-fn status(_: Call) -> impl std::future::Future<Output = Result<Value, QmpError>> {
-    async { Ok(json!({"status": "running", "running": true})) }
+async fn status(_: Call) -> Result<Value, QmpError> {
+    Ok(json!({"status": "running", "running": true}))
 }
 
 /// A server on a fresh unix socket; the directory lives as long as the returned guard.

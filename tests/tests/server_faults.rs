@@ -190,7 +190,8 @@ async fn flooding_client_does_not_starve_others() {
                     sent += chunk.len() as u64;
                 }
                 drop(wr);
-                let _ = reader;
+                // Detached: it reads until the server closes the connection.
+                drop(reader);
                 sent
             }));
         }
@@ -344,7 +345,8 @@ async fn lower_limits_bound_memory() {
             &format!("+{}", mib(growth)),
         );
         peer.send(&"[".repeat(33).into_bytes()).await;
-        peer.send(b"\n{\"execute\": \"query-status\", \"id\": \"end2\"}\n").await;
+        peer.send(b"\n{\"execute\": \"query-status\", \"id\": \"end2\"}\n")
+            .await;
         let lines = peer.lines_until("end2", 10).await;
         assert_eq!(lines.len(), 2, "{lines:?}");
         assert!(lines[0].contains("JSON nesting depth limit exceeded"));

@@ -320,11 +320,9 @@ impl SessionTask {
             let mut progress = false;
 
             // A close request (Session::close, server shutdown).
-            if self.closing.is_none() {
-                if let Poll::Ready(_) = self.close.poll_recv(cx) {
-                    self.begin_close();
-                    progress = true;
-                }
+            if self.closing.is_none() && self.close.poll_recv(cx).is_ready() {
+                self.begin_close();
+                progress = true;
             }
 
             // Events queued for this client, while there is room to write.
@@ -398,10 +396,9 @@ impl SessionTask {
         let mut progress = false;
         while let Poll::Ready(Some(done)) = self.oob.poll_join_next(cx) {
             progress = true;
-            match done {
-                Ok(f) => self.finish(f.result, &f.name, f.id.as_deref(), &f.after),
-                // Aborted on close; a panic is caught inside the task.
-                Err(_) => {}
+            // An error is an abort on close; a handler's panic is caught inside the task.
+            if let Ok(f) = done {
+                self.finish(f.result, &f.name, f.id.as_deref(), &f.after);
             }
             if self.closing.is_some() {
                 return true;
