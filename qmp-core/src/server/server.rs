@@ -24,6 +24,8 @@ use crate::transport::{AsyncStream, Transport};
 
 /// Nesting the reader accepts at most, whatever is configured: parsing recurses once per level.
 const MAX_DEPTH_CAP: usize = 2048;
+/// Message size the reader accepts at most, whatever is configured (token offsets are 32-bit).
+const MAX_SIZE_CAP: usize = 1 << 30;
 
 #[derive(Clone)]
 pub(crate) struct Config {
@@ -169,9 +171,10 @@ impl ServerBuilder {
     }
 
     /// The most bytes of tokens one message may have (whitespace not counted); QEMU's limit,
-    /// 64 MiB, is the default. Beyond it the client gets `JSON token size limit exceeded`.
+    /// 64 MiB, is the default, 1 GiB the most. Beyond it the client gets `JSON token size limit
+    /// exceeded`. A session holds up to this much per message it has read ahead (at most 8).
     pub fn max_message_size(mut self, bytes: usize) -> Self {
-        self.config.limits.max_size = bytes.max(1);
+        self.config.limits.max_size = bytes.clamp(1, MAX_SIZE_CAP);
         self
     }
 
