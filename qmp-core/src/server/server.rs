@@ -220,7 +220,7 @@ impl ServerBuilder {
             addresses: Mutex::new(Vec::new()),
         });
         Server {
-            guard: Arc::new(Guard(inner.clone())),
+            _guard: Arc::new(Guard(inner.clone())),
             inner,
         }
     }
@@ -425,7 +425,8 @@ impl Drop for Guard {
 #[derive(Clone)]
 pub struct Server {
     inner: Arc<ServerInner>,
-    guard: Arc<Guard>,
+    /// Shared by the clones; stops the server when the last one goes.
+    _guard: Arc<Guard>,
 }
 
 impl fmt::Debug for Server {
@@ -600,7 +601,6 @@ impl Server {
 
     /// True once [`shutdown`](Self::shutdown) was called (or every handle dropped).
     pub fn is_shut_down(&self) -> bool {
-        let _ = &self.guard;
         self.inner.stopping.load(Relaxed)
     }
 }
