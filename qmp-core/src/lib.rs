@@ -55,6 +55,10 @@
 //! - Limits on message size and nesting depth; every fault is a specific error, never a panic
 //!   or a hang.
 //!
+//! The other side of the wire is here too: [`server::Server`] serves QMP like QEMU's monitor
+//! (greeting, negotiation, QEMU's errors and framing, events) with your command handlers, for
+//! testing code that drives QEMU without starting one.
+//!
 //! Logging goes through [`tracing`]: connects and negotiation at debug/info, each command's id
 //! and name at debug, discarded replies and malformed messages at warn.
 
@@ -71,6 +75,7 @@ pub use json::Key;
 mod listener;
 mod message;
 mod pending;
+pub mod server;
 mod slot;
 #[cfg(feature = "tls")]
 pub mod tls;
