@@ -6,6 +6,7 @@ use std::sync::Mutex;
 use crate::error::{excerpt, ConnectError, ProtocolError};
 use crate::framing::ReadBuffer;
 use crate::greeting::{Capability, Greeting};
+use crate::json::Object;
 use crate::message::{classify, Id, Incoming};
 use crate::transport::Transport;
 
@@ -37,27 +38,53 @@ impl Stage {
 pub(crate) const STAGE_GREETING: &str = "waiting for the QMP greeting (a monitor serves one client at a time: is another client connected to it?)";
 pub(crate) const STAGE_NEGOTIATION: &str = "negotiating capabilities (qmp_capabilities)";
 
-/// Reads the greeting and enables the requested capabilities that the server offers.
-/// Returns the greeting and the enabled capabilities. Bytes that arrive after the negotiation
-/// reply stay in `rb` for the connection task.
+/// The outcome of a handshake.
+pub(crate) struct Negotiated {
+    pub(crate) greeting: Greeting,
+    pub(crate) enabled: Vec<Capability>,
+    /// Messages skipped as stray output (see [`handshake`]).
+    pub(crate) skipped: u64,
+    /// The first id for the connection's commands.
+    pub(crate) first_id: u64,
+}
+
+/// Reads the greeting and enables the requested capabilities that the server offers. Bytes
+/// that arrive after the negotiation reply stay in `rb` for the connection task.
+///
+/// A monitor sends each reply to whichever client holds it when the command finishes, so a
+/// new client can receive what an earlier one asked for: replies (even the negotiation reply
+/// of an earlier attempt) before the greeting, replies and events during negotiation. Those
+/// are skipped, logged and counted, never fatal: before the greeting anything shaped like a
+/// reply or an event, during negotiation anything but the reply carrying our id. That id
+/// starts the connection's random range of ids (see [`random_id_base`]), so no earlier
+/// client's reply can be mistaken for ours. A message that is no QMP message at all (valid
+/// JSON, but neither greeting, reply nor event) before the greeting still fails the connect:
+/// that is not a QMP server.
 pub(crate) async fn handshake(
     io: &mut Transport,
     rb: &mut ReadBuffer,
     requested: &[Capability],
     stage: &Stage,
-) -> Result<(Greeting, Vec<Capability>), ConnectError> {
+) -> Result<Negotiated, ConnectError> {
     stage.set(STAGE_GREETING);
-    let first = read_message(io, rb)
-        .await?
-        .ok_or(ConnectError::ClosedBeforeGreeting)?;
-    let greeting = match classify(&first).map_err(ConnectError::Protocol)? {
-        Incoming::Greeting(body) => Greeting::parse(body)?,
-        _ => {
-            return Err(ConnectError::MalformedGreeting {
-                reason: "the first message has no `QMP` member".into(),
-                excerpt: excerpt(&first),
-            })
+    let mut skipped = 0u64;
+    let greeting = loop {
+        let msg = read_message(io, rb)
+            .await?
+            .ok_or(ConnectError::ClosedBeforeGreeting)?;
+        match classify(&msg).map_err(ConnectError::Protocol)? {
+            Incoming::Greeting(body) => break Greeting::parse(body)?,
+            Incoming::Reply { .. } | Incoming::Event { .. } => {}
+            Incoming::Malformed { .. } if looks_like_reply_or_event(&msg) => {}
+            Incoming::Malformed { .. } => {
+                return Err(ConnectError::MalformedGreeting {
+                    reason: "the first message is neither a greeting (no `QMP` member) nor a reply or event left over from an earlier client".into(),
+                    excerpt: excerpt(&msg),
+                })
+            }
         }
+        skipped += 1;
+        tracing::warn!(message = %excerpt(&msg), "skipping a message that arrived before the greeting (output for an earlier client of this monitor?)");
     };
     tracing::debug!(
         version = %greeting.version,
@@ -76,6 +103,7 @@ pub(crate) async fn handshake(
     }
 
     stage.set(STAGE_NEGOTIATION);
+    let id = random_id_base();
     let mut request = String::from(r#"{"execute":"qmp_capabilities""#);
     if !enable.is_empty() {
         let names: Vec<&str> = enable.iter().map(Capability::name).collect();
@@ -83,7 +111,7 @@ pub(crate) async fn handshake(
         request.push_str(&serde_json::Value::from(names).to_string());
         request.push('}');
     }
-    request.push_str(",\"id\":0}\n");
+    request.push_str(&format!(",\"id\":{id}}}\n"));
     io.write_all(request.as_bytes())
         .await
         .map_err(ConnectError::Io)?;
@@ -94,26 +122,81 @@ pub(crate) async fn handshake(
             .ok_or(ConnectError::Io(std::io::ErrorKind::UnexpectedEof.into()))?;
         match classify(&msg).map_err(ConnectError::Protocol)? {
             Incoming::Reply {
-                id: Id::Ours(0) | Id::Missing,
+                id: Id::Ours(n),
                 result,
-            } => {
+            } if n == id => {
                 result.map_err(ConnectError::NegotiationRefused)?;
-                tracing::debug!(enabled = ?enable, "capabilities negotiated");
-                return Ok((greeting, enable));
+                tracing::debug!(enabled = ?enable, skipped, "capabilities negotiated");
+                return Ok(Negotiated {
+                    greeting,
+                    enabled: enable,
+                    skipped,
+                    first_id: id + 1,
+                });
             }
-            Incoming::Event { name, .. } => {
-                // QEMU sends no events before negotiation completes; a server that does has
-                // no subscriber to deliver them to yet.
-                tracing::debug!(event = name, "event before negotiation completed, ignored");
-            }
-            _ => {
+            Incoming::Malformed {
+                id: Id::Ours(n),
+                error,
+            } if n == id => {
                 return Err(ConnectError::MalformedGreeting {
-                    reason: "unexpected message while negotiating capabilities".into(),
+                    reason: format!("malformed reply to qmp_capabilities: {error}"),
                     excerpt: excerpt(&msg),
                 })
             }
+            Incoming::Event { name, .. } => {
+                // QEMU sends no events before negotiation completes: this one was meant for
+                // an earlier client (and there is no subscriber yet anyway).
+                tracing::debug!(
+                    event = name,
+                    "skipping an event that arrived during negotiation"
+                );
+            }
+            _ => {
+                tracing::warn!(message = %excerpt(&msg), "skipping a message that arrived during negotiation (output for an earlier client of this monitor?)")
+            }
         }
+        skipped += 1;
     }
+}
+
+/// Whether a message that is not a valid reply or event at least tries to be one (it has
+/// `return`, `error` or `event`): stray output, not a sign of a non-QMP server.
+fn looks_like_reply_or_event(msg: &[u8]) -> bool {
+    std::str::from_utf8(msg)
+        .ok()
+        .and_then(|text| Object::parse(text).ok())
+        .is_some_and(|o| {
+            o.get("return").is_some() || o.get("error").is_some() || o.get("event").is_some()
+        })
+}
+
+/// Lowest id a connection uses: every id has [`ID_DIGITS`](crate::limits::ID_DIGITS) (16)
+/// digits from here on.
+const ID_MIN: u64 = 1_000_000_000_000_000;
+/// Ids start below `ID_MIN + ID_SPAN` (4 * 10^15), far below 2^53 (about 9 * 10^15), so they
+/// stay exact for servers that store numbers as doubles.
+const ID_SPAN: u64 = 3_000_000_000_000_000;
+
+/// A random starting point for a connection's ids, in [10^15, 4 * 10^15).
+///
+/// A monitor delivers replies to whoever holds it when they are ready, so a new client can
+/// receive replies to an earlier client's commands. Other clients number from 0 or 1 (or use
+/// strings); an earlier connection of ours picked its own random start, so the chance that a
+/// leftover reply carries an id of ours is negligible (its range would have to overlap ours).
+/// Randomness comes from std's randomly keyed hasher (seeded from the OS once per thread,
+/// then varied per use), fed the time, the process id and a counter.
+pub(crate) fn random_id_base() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+    static CONNECTIONS: AtomicU64 = AtomicU64::new(0);
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    h.write_u128(now);
+    h.write_u32(std::process::id());
+    h.write_u64(CONNECTIONS.fetch_add(1, Relaxed));
+    ID_MIN + h.finish() % ID_SPAN
 }
 
 /// Reads until one complete message is buffered and returns a copy of it; `None` at a clean
@@ -136,5 +219,26 @@ async fn read_message(
             return Ok(None);
         }
         rb.advance(n);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn id_bases_are_16_digits_below_2_pow_53_and_differ() {
+        let bases: Vec<u64> = (0..1000).map(|_| random_id_base()).collect();
+        for &b in &bases {
+            assert_eq!(b.to_string().len(), crate::limits::ID_DIGITS, "{b}");
+            assert!(b < 4_000_000_000_000_000, "{b}"); // < 2^53 / 2
+        }
+        let mut unique = bases.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), bases.len());
+        // Spread over the range, not clustered.
+        assert!(bases.iter().any(|&b| b < 2_000_000_000_000_000));
+        assert!(bases.iter().any(|&b| b > 3_000_000_000_000_000));
     }
 }

@@ -66,6 +66,7 @@ mod framing;
 mod greeting;
 mod handshake;
 mod json;
+mod limits;
 #[doc(hidden)]
 pub use json::Key;
 mod listener;
@@ -78,7 +79,7 @@ mod transport;
 
 pub use client::{Client, ClientBuilder, Stats};
 pub use error::{
-    ConnectError, DecodeError, DisconnectReason, EventError, ExecuteError, ListenError,
+    ConnectError, DecodeError, DisconnectReason, EventError, ExecuteError, JsonLimit, ListenError,
     ProtocolError, QmpError,
 };
 pub use event::{Event, EventStream, Timestamp};

@@ -99,6 +99,14 @@ impl<'a> Pending<'a> {
                 reason,
                 sent,
             }),
+            Ok(Err(ReplyError::Unanswered {
+                server_error,
+                errors_without_id,
+            })) => Err(ExecuteError::Unanswered {
+                command: command(),
+                server_error: server_error.map(|e| *e),
+                errors_without_id,
+            }),
             // The connection task dropped the slot: it ended, maybe after sending the command.
             Err(()) => Err(self.client.disconnected(self.command, true)),
         }

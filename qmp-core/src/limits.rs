@@ -1,0 +1,367 @@
+//! What QEMU's JSON parser accepts, checked before a command is sent.
+//!
+//! QEMU reads QMP input with a streaming JSON parser (`qobject/json-streamer.c`) that refuses a
+//! message once
+//!
+//! - it nests more than [`MAX_DEPTH`] levels of objects and arrays (the command object itself
+//!   is the first level),
+//! - it has more than [`MAX_TOKENS`] tokens (`{`, `:`, a string, a number... whitespace is not
+//!   a token),
+//! - its tokens add up to more than [`MAX_TOKEN_BYTES`] bytes,
+//!
+//! and its string decoder refuses Unicode noncharacters (U+FDD0 to U+FDEF, and U+xFFFE and
+//! U+xFFFF in every plane) and unpaired surrogates, raw or escaped. QEMU answers such input
+//! with errors that carry no `id`, several per message (it resumes parsing in the middle of the
+//! rejected object and rejects each fragment), and never answers the command itself. A client
+//! that sends it cannot tell whose errors those are; this one refuses it locally instead
+//! ([`ExecuteError::ExceedsJsonLimit`](crate::ExecuteError::ExceedsJsonLimit)). The numbers are
+//! those of QEMU 7.2 and 10.0, checked at the boundary against both by the test suite.
+//!
+//! The check walks the encoded command once. Short ASCII commands without escapes (nearly all
+//! of them) cannot break any rule and skip the walk.
+
+use crate::error::JsonLimit;
+
+/// Deepest nesting QEMU accepts, the command object included.
+pub(crate) const MAX_DEPTH: usize = 1024;
+/// Most tokens QEMU accepts in one message.
+pub(crate) const MAX_TOKENS: usize = 1 << 21;
+/// Largest total size of a message's tokens QEMU accepts, in bytes. QEMU refuses a token when
+/// the sizes so far, plus this token's, plus one, exceed 64 MiB.
+pub(crate) const MAX_TOKEN_BYTES: usize = (64 << 20) - 1;
+
+/// Every command id has this many digits (see `handshake::random_id_base`), so the suffix the
+/// connection appends, `,"id":NNNNNNNNNNNNNNNN}`, has a fixed cost.
+pub(crate) const ID_DIGITS: usize = 16;
+/// Tokens of that suffix: `,` `"id"` `:` the number `}`.
+const SUFFIX_TOKENS: usize = 5;
+/// Bytes of that suffix's tokens.
+const SUFFIX_TOKEN_BYTES: usize = 1 + 4 + 1 + ID_DIGITS + 1;
+
+/// Below this length an ASCII text without backslashes cannot break a limit: nesting beyond
+/// 1024 levels takes 1025 opening and 1024 closing brackets.
+const FAST_PATH_LEN: usize = 2 * MAX_DEPTH;
+
+/// Checks an encoded command: `{"execute":...` without the closing brace and id the
+/// connection appends.
+pub(crate) fn check(text: &[u8]) -> Result<(), JsonLimit> {
+    if text.len() <= FAST_PATH_LEN && text.is_ascii() && memchr::memchr(b'\\', text).is_none() {
+        return Ok(());
+    }
+    let mut walk = Walk::default();
+    walk.run(text)?;
+    let tokens = walk.tokens + SUFFIX_TOKENS;
+    if tokens > MAX_TOKENS {
+        return Err(JsonLimit::TokenCount {
+            count: tokens,
+            limit: MAX_TOKENS,
+        });
+    }
+    let bytes = walk.token_bytes + SUFFIX_TOKEN_BYTES;
+    if bytes > MAX_TOKEN_BYTES {
+        return Err(JsonLimit::TokenSize {
+            bytes,
+            limit: MAX_TOKEN_BYTES,
+        });
+    }
+    Ok(())
+}
+
+/// Counts while walking valid JSON text (what serde_json writes, raw values included).
+#[derive(Default)]
+struct Walk {
+    depth: usize,
+    tokens: usize,
+    token_bytes: usize,
+}
+
+impl Walk {
+    fn run(&mut self, text: &[u8]) -> Result<(), JsonLimit> {
+        let mut i = 0;
+        while i < text.len() {
+            let start = i;
+            match text[i] {
+                b' ' | b'\t' | b'\r' | b'\n' => {
+                    i += 1;
+                    continue;
+                }
+                b'{' | b'[' => {
+                    self.depth += 1;
+                    if self.depth > MAX_DEPTH {
+                        return Err(JsonLimit::NestingDepth {
+                            depth: self.depth + max_further_depth(&text[i + 1..]),
+                            limit: MAX_DEPTH,
+                        });
+                    }
+                    i += 1;
+                }
+                b'}' | b']' => {
+                    self.depth = self.depth.saturating_sub(1);
+                    i += 1;
+                }
+                b':' | b',' => i += 1,
+                b'"' => i = string_end(text, i + 1)?,
+                // A number or a keyword: one token up to the next delimiter.
+                _ => {
+                    i += 1;
+                    while i < text.len()
+                        && !matches!(
+                            text[i],
+                            b',' | b':' | b'}' | b']' | b' ' | b'\t' | b'\r' | b'\n'
+                        )
+                    {
+                        i += 1;
+                    }
+                }
+            }
+            self.tokens += 1;
+            self.token_bytes += i - start;
+        }
+        Ok(())
+    }
+}
+
+/// How much deeper the rest of `text` goes than where it starts (for the error message only).
+fn max_further_depth(text: &[u8]) -> usize {
+    let (mut depth, mut max, mut i) = (0usize, 0usize, 0usize);
+    while i < text.len() {
+        match text[i] {
+            b'{' | b'[' => {
+                depth += 1;
+                max = max.max(depth);
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            b'"' => {
+                // Skip the string; an invalid character does not matter here.
+                let mut j = i + 1;
+                while j < text.len() && text[j] != b'"' {
+                    j += if text[j] == b'\\' { 2 } else { 1 };
+                }
+                i = j;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    max
+}
+
+/// Finds the end of the string whose contents start at `i` (after the opening quote) and
+/// checks its characters. Returns the index after the closing quote.
+fn string_end(text: &[u8], mut i: usize) -> Result<usize, JsonLimit> {
+    loop {
+        let Some(off) = memchr::memchr2(b'"', b'\\', &text[i..]) else {
+            check_raw(&text[i..])?;
+            return Ok(text.len());
+        };
+        check_raw(&text[i..i + off])?;
+        i += off;
+        if text[i] == b'"' {
+            return Ok(i + 1);
+        }
+        // An escape: only \u can denote a character QEMU refuses.
+        if text.get(i + 1) == Some(&b'u') {
+            let (code_point, len) = escaped_code_point(&text[i..]);
+            if !is_valid(code_point) {
+                return Err(JsonLimit::InvalidCharacter { code_point });
+            }
+            i += len;
+        } else {
+            i += 2;
+        }
+    }
+}
+
+/// The character a `\uXXXX` escape (with its low surrogate, if paired) denotes, and the
+/// length of the escape. An unpaired surrogate is returned as itself (and refused).
+fn escaped_code_point(esc: &[u8]) -> (u32, usize) {
+    let hex = |at: usize| {
+        esc.get(at..at + 4)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u32::from_str_radix(h, 16).ok())
+    };
+    let Some(first) = hex(2) else {
+        return (0, 2); // not valid JSON; serde_json never writes it
+    };
+    if (0xD800..0xDC00).contains(&first) && esc.get(6..8) == Some(b"\\u") {
+        if let Some(low @ 0xDC00..=0xDFFF) = hex(8) {
+            return (0x10000 + ((first - 0xD800) << 10) + (low - 0xDC00), 12);
+        }
+    }
+    (first, 6)
+}
+
+/// Checks unescaped string contents: only non-ASCII characters can be refused.
+fn check_raw(run: &[u8]) -> Result<(), JsonLimit> {
+    if run.is_ascii() {
+        return Ok(());
+    }
+    // Valid UTF-8: it comes from Rust strings and serde_json.
+    for c in String::from_utf8_lossy(run).chars() {
+        if !is_valid(u32::from(c)) {
+            return Err(JsonLimit::InvalidCharacter {
+                code_point: u32::from(c),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Whether QEMU's string decoder accepts this character: no noncharacter, no surrogate.
+fn is_valid(cp: u32) -> bool {
+    !(cp > 0x10FFFF
+        || (0xFDD0..=0xFDEF).contains(&cp)
+        || cp & 0xFFFE == 0xFFFE
+        || (0xD800..=0xDFFF).contains(&cp))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An encoded command as the client builds it: no closing brace, no id.
+    fn command(args: &str) -> Vec<u8> {
+        format!(r#"{{"execute":"x","arguments":{args}"#).into_bytes()
+    }
+
+    /// Nesting `n` levels inside the arguments object.
+    fn nested(n: usize) -> String {
+        format!(r#"{{"a":{}{}}}"#, "[".repeat(n), "]".repeat(n))
+    }
+
+    #[test]
+    fn ordinary_commands_pass() {
+        assert_eq!(check(br#"{"execute":"query-status""#), Ok(()));
+        assert_eq!(
+            check(&command(
+                r#"{"path":"/machine","s":"caf\u00e9 \"q\" é ☃ 😀"}"#
+            )),
+            Ok(())
+        );
+        assert_eq!(
+            check(&command(
+                r#"{"n":-1.5e10,"t":true,"f":false,"z":null,"e":[],"o":{}}"#
+            )),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn nesting_boundary() {
+        // The command object is level 1 and the arguments object level 2, so the arguments
+        // may hold 1022 more levels.
+        assert_eq!(check(&command(&nested(1022))), Ok(()));
+        assert_eq!(
+            check(&command(&nested(1023))),
+            Err(JsonLimit::NestingDepth {
+                depth: 1025,
+                limit: 1024
+            })
+        );
+        match check(&command(&nested(1100))) {
+            Err(JsonLimit::NestingDepth { depth, .. }) => assert_eq!(depth, 1102),
+            other => panic!("{other:?}"),
+        }
+        // Whitespace and brackets inside strings do not count.
+        let spaced = format!(
+            r#"{{ "a" : "[[[[", "b": {}{} }}"#,
+            "[ ".repeat(1022),
+            " ]".repeat(1022)
+        );
+        assert_eq!(check(&command(&spaced)), Ok(()));
+    }
+
+    /// Arguments `{"a":[{},0,0,...]}` with `k` zeros: 20 + 2k tokens in all (the command's
+    /// 11 up to `[`, `{` `}` `,`, the zeros and their commas, `]` `}`, and the id's 5).
+    fn token_args(k: usize, extra_object: bool) -> Vec<u8> {
+        let zeros = vec!["0"; k].join(",");
+        let more = if extra_object { "{}," } else { "" };
+        command(&format!(r#"{{"a":[{{}},{more}{zeros}]}}"#))
+    }
+
+    #[test]
+    fn token_count_boundary() {
+        let k = (MAX_TOKENS - 20) / 2;
+        let at = token_args(k, false);
+        let mut w = Walk::default();
+        w.run(&at).unwrap();
+        assert_eq!(w.tokens + SUFFIX_TOKENS, MAX_TOKENS);
+        assert_eq!(check(&at), Ok(()));
+        // One zero becomes `{}`: one token more.
+        assert_eq!(
+            check(&token_args(k - 1, true)),
+            Err(JsonLimit::TokenCount {
+                count: MAX_TOKENS + 1,
+                limit: MAX_TOKENS
+            })
+        );
+    }
+
+    #[test]
+    fn token_size_boundary() {
+        // One long string: the tokens besides it are fixed, so find the string length that
+        // puts the total exactly at the limit.
+        let probe = command(r#"{"a":""}"#);
+        let mut w = Walk::default();
+        w.run(&probe).unwrap();
+        let fixed = w.token_bytes + SUFFIX_TOKEN_BYTES;
+        let n = MAX_TOKEN_BYTES - fixed;
+        let at = command(&format!(r#"{{"a":"{}"}}"#, "a".repeat(n)));
+        assert_eq!(check(&at), Ok(()));
+        let over = command(&format!(r#"{{"a":"{}"}}"#, "a".repeat(n + 1)));
+        assert_eq!(
+            check(&over),
+            Err(JsonLimit::TokenSize {
+                bytes: MAX_TOKEN_BYTES + 1,
+                limit: MAX_TOKEN_BYTES
+            })
+        );
+        // Whitespace is free.
+        let spaced = command(&format!(r#"{{ "a" :  "{}" }}"#, "a".repeat(n)));
+        assert_eq!(check(&spaced), Ok(()));
+    }
+
+    #[test]
+    fn characters_qemu_refuses() {
+        for (s, cp) in [
+            ("\u{FFFF}", 0xFFFF),
+            ("\u{FFFE}", 0xFFFE),
+            ("x\u{FDD0}", 0xFDD0),
+            ("\u{FDEF}", 0xFDEF),
+            ("\u{1FFFF}", 0x1FFFF),
+            ("\u{10FFFE}", 0x10FFFE),
+        ] {
+            let json = serde_json::to_string(&serde_json::json!({ "s": s })).unwrap();
+            assert_eq!(
+                check(&command(&json)),
+                Err(JsonLimit::InvalidCharacter { code_point: cp }),
+                "{s:?}"
+            );
+        }
+        for (escaped, cp) in [
+            (r"\uffff", 0xFFFF),
+            (r"\uD800", 0xD800),
+            (r"\uDC00", 0xDC00),
+            (r"\ud800\u0041", 0xD800),
+            (r"\ud83f\udffe", 0x1FFFE),
+        ] {
+            let json = format!(r#"{{"s":"a{escaped}b"}}"#);
+            assert_eq!(
+                check(&command(&json)),
+                Err(JsonLimit::InvalidCharacter { code_point: cp }),
+                "{escaped}"
+            );
+        }
+        for fine in [
+            r"\u0000",
+            r"\ud83d\ude00",
+            r"\ufdcf",
+            r"\ufdf0",
+            r"\ufffd",
+            r#"\"\\\/\b\f\n\r\t"#,
+        ] {
+            let json = format!(r#"{{"s":"{fine}"}}"#);
+            assert_eq!(check(&command(&json)), Ok(()), "{fine}");
+        }
+    }
+}
