@@ -245,6 +245,10 @@ pub(crate) struct Connection {
     /// Every exec-oob command with a lower id is answered or known unanswered.
     oob_floor: u64,
     held_errors: Option<HeldErrors>,
+    /// Exec-oob commands failed as unanswered: their errors without id may still be on the
+    /// way (QEMU queues parse errors in-band), so such an error is not held for a later
+    /// command. Only entries at or above `in_band_floor` matter; older ones are pruned.
+    unanswered_oob: VecDeque<u64>,
     /// The id of the sync probe in flight.
     probe: Option<u64>,
     /// A probe waits for a free in-band slot (oob only).
@@ -284,6 +288,7 @@ impl Connection {
             in_band_floor: settings.first_id,
             oob_floor: settings.first_id,
             held_errors: None,
+            unanswered_oob: VecDeque::new(),
             probe: None,
             probe_wanted: false,
             shutdown_seen: false,
@@ -717,6 +722,16 @@ impl Connection {
             tracing::warn!(class = %error.class, desc = %error.desc, "dropping an error without id: no command is waiting");
             return;
         };
+        // QEMU queues parse errors with its in-band work, so this error is about input it read
+        // after the last in-band command it answered. An exec-oob command read there may
+        // already have failed as unanswered (a later reply overtook it before its errors
+        // arrived): the error may be about that one, so it must not go to a later command.
+        let floor = self.in_band_floor;
+        self.unanswered_oob.retain(|&id| id >= floor);
+        if self.unanswered_oob.iter().any(|&id| id < oldest) {
+            tracing::warn!(class = %error.class, desc = %error.desc, "dropping an error without id: it may be about an out-of-band command that already failed as unanswered");
+            return;
+        }
         tracing::warn!(class = %error.class, desc = %error.desc, oldest, "an error without id arrived; holding it for the oldest command waiting until the order of replies shows whose it is");
         match &mut self.held_errors {
             Some(held) if held.for_id == oldest => held.count += 1,
@@ -804,6 +819,9 @@ impl Connection {
             return;
         }
         bump(&self.shared.stats.commands_unanswered);
+        if pending.flags & OOB != 0 {
+            self.unanswered_oob.push_back(id);
+        }
         let held = self.held_errors.take_if(|h| h.for_id == id);
         tracing::warn!(
             id,
