@@ -302,9 +302,9 @@ impl ClientBuilder {
 /// then closes. Dropping the last handle closes the connection at once.
 ///
 /// **Replies reach their own caller, or none.** Each connection numbers its commands from a
-/// random point (16-digit ids, see [`Stats`]), so replies a monitor still owed an earlier
-/// client, which it delivers to whoever holds it now, never match a command of ours: they are
-/// dropped and counted (during the handshake too). The rest follows from the order in which
+/// random point (10-digit ids), so replies a monitor still owed an earlier client, which it
+/// delivers to whoever holds it now, never match a command of ours: they are dropped and
+/// counted in [`Stats`] (during the handshake too). The rest follows from the order in which
 /// QEMU answers: in-band commands in the order it reads them, `exec-oob` commands as soon as it
 /// reads them.
 ///
@@ -312,12 +312,13 @@ impl ClientBuilder {
 ///   in-band one, for an in-band command; any later one, for an `exec-oob` command), fails at
 ///   once with [`ExecuteError::Unanswered`] rather than waiting forever.
 /// - An error without an `id` (QEMU's answer to input it cannot parse, or output meant for an
-///   earlier client) is never handed to a caller by guessing. It can only be about the oldest
-///   command waiting when it arrives (anything sent later would be answered after it), so it is
-///   held for that command: if the command is then answered, the error was about something
-///   else and is dropped; if it is skipped, its `Unanswered` error carries the held error. So an
-///   id-less error reaches at most one caller, never one whose command was sent after the input
-///   that caused it. To settle the question when nothing later is in flight, the client sends a
+///   earlier client) is never handed to a caller by guessing. QEMU queues such errors with its
+///   in-band work, so one can only be about the oldest command waiting when it arrives (anything
+///   sent later would be answered after it), or about an `exec-oob` command that a later reply
+///   already showed unanswered (then it is dropped). It is held for that oldest command: if the
+///   command is then answered, the error was about something else and is dropped; if it is
+///   skipped, its `Unanswered` error carries the held error. So an id-less error reaches at
+///   most one caller, never one whose command was sent after the input that caused it. To settle the question when nothing later is in flight, the client sends a
 ///   sync probe, a command that cannot exist (`qmp-rs-sync`), whose error reply overtakes
 ///   everything sent before it; that reply is consumed here. Dropped id-less replies are counted
 ///   in [`Stats::replies_without_id`], unanswered commands in [`Stats::commands_unanswered`].

@@ -253,8 +253,10 @@ pub(crate) struct Connection {
     probe: Option<u64>,
     /// A probe waits for a free in-band slot (oob only).
     probe_wanted: bool,
-    /// The server announced its shutdown (`quit` answered, or a SHUTDOWN event).
-    shutdown_seen: bool,
+    /// `quit` was answered successfully: the server is shutting down.
+    quit_answered: bool,
+    /// A SHUTDOWN event arrived (and no RESUME since).
+    shutdown_event: bool,
     write_failure: Option<WriteFailure>,
 }
 
@@ -291,7 +293,8 @@ impl Connection {
             unanswered_oob: VecDeque::new(),
             probe: None,
             probe_wanted: false,
-            shutdown_seen: false,
+            quit_answered: false,
+            shutdown_event: false,
             write_failure: None,
             settings,
         }
@@ -355,7 +358,7 @@ impl Connection {
             match self.io.poll_read(cx, self.rb.spare()) {
                 Poll::Ready(Ok(0)) => {
                     let reason = match self.rb.partial_len() {
-                        0 if self.shutdown_seen => DisconnectReason::ServerShutDown,
+                        0 if self.shutdown_seen() => DisconnectReason::ServerShutDown,
                         0 => DisconnectReason::ServerClosed,
                         received => {
                             DisconnectReason::Protocol(ProtocolError::TruncatedMessage { received })
@@ -370,7 +373,7 @@ impl Connection {
                     }
                     progress = true;
                 }
-                Poll::Ready(Err(e)) if self.shutdown_seen && peer_gone(&e) => {
+                Poll::Ready(Err(e)) if self.shutdown_seen() && peer_gone(&e) => {
                     // QEMU resets the socket as it exits after `quit`: an orderly end.
                     tracing::debug!(error = %e, "connection reset after the server announced its shutdown");
                     return self.finish(DisconnectReason::ServerShutDown);
@@ -383,7 +386,7 @@ impl Connection {
             if let Some(failure) = &mut self.write_failure {
                 if failure.deadline.as_mut().poll(cx).is_ready() {
                     let reason = match self.write_failure.take() {
-                        _ if self.shutdown_seen => DisconnectReason::ServerShutDown,
+                        _ if self.shutdown_seen() => DisconnectReason::ServerShutDown,
                         Some(failure) => DisconnectReason::Io(failure.error),
                         None => DisconnectReason::ServerClosed,
                     };
@@ -495,6 +498,11 @@ impl Connection {
             .store(self.pending.len().saturating_sub(probes) as u64, Relaxed);
     }
 
+    /// The server announced that it shuts down, so the end of the connection is orderly.
+    fn shutdown_seen(&self) -> bool {
+        self.quit_answered || self.shutdown_event
+    }
+
     /// Bytes written to the socket since the connection task started.
     fn written(&self) -> u64 {
         self.out_offset + self.out_pos as u64
@@ -502,10 +510,19 @@ impl Connection {
 
     /// Forgets calls whose caller went away (cancelled or timed out), so a server that never
     /// answers them cannot make the table grow without bound. Amortized: runs when the table
-    /// doubles. Not with oob, where each entry also counts against QEMU's in-band queue.
+    /// doubles. Not with oob, where each entry also counts against QEMU's in-band queue. A
+    /// sync probe stays (nobody waits for it, but its reply settles older commands); errors
+    /// without id held for a forgotten call are dropped with it.
     fn prune(&mut self) {
         if !self.settings.oob {
-            self.pending.retain(|_, p| !p.reply.is_closed());
+            self.pending
+                .retain(|_, p| p.flags & PROBE != 0 || !p.reply.is_closed());
+            if let Some(held) = self
+                .held_errors
+                .take_if(|h| !self.pending.contains_key(&h.for_id))
+            {
+                tracing::debug!(count = held.count, first = %held.first, "dropping errors without id held for a cancelled command");
+            }
         }
         self.prune_at = (self.pending.len() * 2).max(1024);
     }
@@ -602,8 +619,12 @@ impl Connection {
                     } => {
                         bump(&self.shared.stats.events_received);
                         tracing::trace!(event = name, "event received");
-                        if name == "SHUTDOWN" {
-                            self.shutdown_seen = true;
+                        // A guest shutdown under `-no-shutdown` leaves QEMU running: a later
+                        // RESUME withdraws the notice.
+                        match name {
+                            "SHUTDOWN" => self.shutdown_event = true,
+                            "RESUME" => self.shutdown_event = false,
+                            _ => {}
                         }
                         if deliver_events {
                             self.events.push(Event::from_parts(
@@ -664,6 +685,11 @@ impl Connection {
         };
         let Some(pending) = self.pending.remove(&n) else {
             bump(&self.shared.stats.replies_received);
+            if !self.settings.oob && (self.settings.first_id..self.next_id).contains(&n) {
+                // The late reply of a command forgotten after its caller gave up: still a
+                // sign that every older command was answered or skipped.
+                self.overtake(n, 0);
+            }
             return self.discard(id, &result);
         };
         // The server answered `n`: older commands it would have answered first never will be.
@@ -686,7 +712,7 @@ impl Connection {
         bump(&self.shared.stats.replies_received);
         self.update_in_flight();
         if pending.flags & QUIT != 0 && result.is_ok() {
-            self.shutdown_seen = true;
+            self.quit_answered = true;
         }
         if pending.reply.send(result).is_err() {
             bump(&self.shared.stats.replies_discarded);

@@ -145,8 +145,9 @@ pub enum DisconnectReason {
     /// The server closed the connection (end of stream) without announcing a shutdown.
     #[error("the server closed the connection")]
     ServerClosed,
-    /// The server shut down: it had answered `quit` or sent a `SHUTDOWN` event, then closed or
-    /// reset the connection. The normal end of a QEMU told to quit.
+    /// The server shut down: it had answered `quit` or sent a `SHUTDOWN` event (not followed
+    /// by `RESUME`, as when a guest shuts down under `-no-shutdown` and is restarted), then
+    /// closed or reset the connection. The normal end of a QEMU told to quit.
     #[error("the server shut down (after `quit` or a SHUTDOWN event) and closed the connection")]
     ServerShutDown,
     /// Reading from or writing to the socket failed.

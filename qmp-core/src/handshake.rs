@@ -170,19 +170,24 @@ fn looks_like_reply_or_event(msg: &[u8]) -> bool {
         })
 }
 
-/// Lowest id a connection uses: every id has [`ID_DIGITS`](crate::limits::ID_DIGITS) (16)
-/// digits from here on.
-const ID_MIN: u64 = 1_000_000_000_000_000;
-/// Ids start below `ID_MIN + ID_SPAN` (4 * 10^15), far below 2^53 (about 9 * 10^15), so they
-/// stay exact for servers that store numbers as doubles.
-const ID_SPAN: u64 = 3_000_000_000_000_000;
+/// Lowest id a connection uses: every id has [`ID_DIGITS`](crate::limits::ID_DIGITS) (10)
+/// digits, for the first 8 * 10^9 commands of a connection at least.
+const ID_MIN: u64 = 1_000_000_000;
+/// Ids start below `ID_MIN + ID_SPAN` (2 * 10^9).
+const ID_SPAN: u64 = 1_000_000_000;
 
-/// A random starting point for a connection's ids, in [10^15, 4 * 10^15).
+/// A random starting point for a connection's ids, in [10^9, 2 * 10^9).
 ///
 /// A monitor delivers replies to whoever holds it when they are ready, so a new client can
 /// receive replies to an earlier client's commands. Other clients number from 0 or 1 (or use
-/// strings); an earlier connection of ours picked its own random start, so the chance that a
-/// leftover reply carries an id of ours is negligible (its range would have to overlap ours).
+/// strings); an earlier connection of ours picked its own random start among 10^9, so the
+/// chance that a leftover reply carries an id we are waiting for is negligible: its last ids
+/// would have to fall among our first ones. (With QEMU, leftover replies come before the reply
+/// to our `qmp_capabilities`, which carries the start itself: QEMU runs in-band commands one
+/// at a time, so the earlier client's last command is answered before our first.) Why not
+/// more digits: QEMU reads its monitor one byte per `read`, a few microseconds each, so every
+/// digit of every id costs QEMU time; ten keep that close to the short ids of other clients.
+///
 /// Randomness comes from std's randomly keyed hasher (seeded from the OS once per thread,
 /// then varied per use), fed the time, the process id and a counter.
 pub(crate) fn random_id_base() -> u64 {
@@ -232,18 +237,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn id_bases_are_16_digits_below_2_pow_53_and_differ() {
+    fn id_bases_have_10_digits_and_differ() {
         let bases: Vec<u64> = (0..1000).map(|_| random_id_base()).collect();
         for &b in &bases {
             assert_eq!(b.to_string().len(), crate::limits::ID_DIGITS, "{b}");
-            assert!(b < 4_000_000_000_000_000, "{b}"); // < 2^53 / 2
+            assert!(b < 2_000_000_000, "{b}");
+            // Ten digits for the next 8 * 10^9 ids.
+            assert_eq!(
+                (b + 8_000_000_000).to_string().len(),
+                crate::limits::ID_DIGITS
+            );
         }
         let mut unique = bases.clone();
         unique.sort_unstable();
         unique.dedup();
         assert_eq!(unique.len(), bases.len());
         // Spread over the range, not clustered.
-        assert!(bases.iter().any(|&b| b < 2_000_000_000_000_000));
-        assert!(bases.iter().any(|&b| b > 3_000_000_000_000_000));
+        assert!(bases.iter().any(|&b| b < 1_250_000_000));
+        assert!(bases.iter().any(|&b| b > 1_750_000_000));
     }
 }

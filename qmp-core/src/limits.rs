@@ -31,8 +31,8 @@ pub(crate) const MAX_TOKENS: usize = 1 << 21;
 pub(crate) const MAX_TOKEN_BYTES: usize = (64 << 20) - 1;
 
 /// Every command id has this many digits (see `handshake::random_id_base`), so the suffix the
-/// connection appends, `,"id":NNNNNNNNNNNNNNNN}`, has a fixed cost.
-pub(crate) const ID_DIGITS: usize = 16;
+/// connection appends, `,"id":NNNNNNNNNN}`, has a fixed cost.
+pub(crate) const ID_DIGITS: usize = 10;
 /// Tokens of that suffix: `,` `"id"` `:` the number `}`.
 const SUFFIX_TOKENS: usize = 5;
 /// Bytes of that suffix's tokens.

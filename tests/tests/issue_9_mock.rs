@@ -80,9 +80,9 @@ async fn issue_9_stray_output_around_the_handshake_is_skipped_and_counted() {
         assert_eq!(stats.stray_during_handshake, 6, "{stats:?}");
         assert_eq!(stats.replies_discarded, 1, "{stats:?}");
         assert_eq!(stats.in_flight, 0);
-        // The negotiation id is a 16-digit number no other client uses.
+        // The negotiation id is a 10-digit number no other client uses.
         let neg_id = id_of(&neg);
-        assert_eq!(neg_id.to_string().len(), 16, "{neg_id}");
+        assert_eq!(neg_id.to_string().len(), 10, "{neg_id}");
     })
     .await;
 }
@@ -354,7 +354,7 @@ async fn issue_9_a_command_cut_off_before_its_end_was_never_sent() {
 /// without either it is still an I/O error.
 #[tokio::test]
 async fn issue_9_a_reset_after_quit_or_shutdown_is_an_orderly_end() {
-    for notice in ["quit", "SHUTDOWN", "none"] {
+    for notice in ["quit", "SHUTDOWN", "SHUTDOWN then RESUME", "none"] {
         within(10, async {
             let (client, mut peer, _s) = connected(Client::builder()).await;
             let c = client.clone();
@@ -363,8 +363,16 @@ async fn issue_9_a_reset_after_quit_or_shutdown_is_an_orderly_end() {
                 c.execute(cmd, ()).await
             });
             let req = peer.next_request().await.unwrap();
-            if notice == "SHUTDOWN" {
-                peer.event("SHUTDOWN", Some(json!({"guest": true, "reason": "guest-shutdown"}))).await;
+if notice.starts_with("SHUTDOWN") {
+                peer.event(
+                    "SHUTDOWN",
+                    Some(json!({"guest": true, "reason": "guest-shutdown"})),
+                )
+                .await;
+            }
+            if notice.ends_with("RESUME") {
+                // -no-shutdown: the guest was reset and runs again.
+                peer.event("RESUME", None).await;
             }
             peer.reply(&req.id, json!({})).await;
             first.await.unwrap().unwrap();
@@ -379,7 +387,7 @@ async fn issue_9_a_reset_after_quit_or_shutdown_is_an_orderly_end() {
             drop(peer);
             let reason = client.closed().await;
             match notice {
-                "none" => assert!(
+                "none" | "SHUTDOWN then RESUME" => assert!(
                     matches!(&*reason, DisconnectReason::Io(e) if e.kind() == std::io::ErrorKind::ConnectionReset),
                     "{reason}"
                 ),
@@ -707,6 +715,55 @@ async fn issue_9_cancelled_calls_and_close_with_a_probe_in_flight() {
         let stats = client.stats();
         assert_eq!(stats.in_flight, 0, "{stats:?}");
         assert_eq!(stats.commands_unanswered, 1, "{stats:?}");
+    })
+    .await;
+}
+
+/// The pending table forgets calls whose callers gave up once it grows past 1024 entries; the
+/// probe (which nobody waits for) must survive that, or no probe would ever be sent again.
+#[tokio::test]
+async fn issue_9_pruning_keeps_the_probe() {
+    within(30, async {
+        let (client, mut peer, _s) = connected(Client::builder()).await;
+        let c = client.clone();
+        let a = tokio::spawn(async move { c.execute("a", ()).await });
+        let a_req = peer.expect("a").await;
+        peer.error_without_id("JSON parse error, stray '#'").await;
+        let probe = peer.expect(PROBE).await;
+        // 1,100 calls given up at once: the table is pruned on the way.
+        for i in 0..1100 {
+            let call = client.execute("gone", json!({ "i": i }));
+            let _ = tokio::time::timeout(Duration::ZERO, call).await;
+        }
+        for _ in 0..1100 {
+            peer.expect("gone").await;
+        }
+        // In order: `a`, then the probe.
+        peer.reply(&a_req.id, json!("a")).await;
+        peer.reply_error(
+            &probe.id,
+            "CommandNotFound",
+            "The command qmp-rs-sync has not been found",
+        )
+        .await;
+        assert_eq!(a.await.unwrap().unwrap(), json!("a"));
+        // The next error without id gets a probe of its own.
+        let c = client.clone();
+        let b = tokio::spawn(async move { c.execute("b", ()).await });
+        let b_req = peer.expect("b").await;
+        peer.error_without_id("JSON parse error, stray '%'").await;
+        // In order: `b`, then the probe sent after the error.
+        let probe = peer.expect(PROBE).await;
+        peer.reply(&b_req.id, json!("b")).await;
+        peer.reply_error(
+            &probe.id,
+            "CommandNotFound",
+            "The command qmp-rs-sync has not been found",
+        )
+        .await;
+        assert_eq!(b.await.unwrap().unwrap(), json!("b"));
+        assert_eq!(client.stats().sync_probes, 2);
+        assert_eq!(client.stats().in_flight, 0);
     })
     .await;
 }
