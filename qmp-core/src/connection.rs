@@ -96,11 +96,29 @@ pub(crate) enum ReplyError {
     },
     FdPassingUnsupported,
     /// The server answered a later command first, so it will never answer this one. Carries
-    /// the errors without id held for this command, if any (the first, and how many).
-    Unanswered {
-        server_error: Option<Box<QmpError>>,
-        errors_without_id: u64,
-    },
+    /// the errors without id held for this command, if any: the first, and how many (boxed,
+    /// so that every reply slot stays small).
+    Unanswered(Option<Box<(QmpError, u64)>>),
+}
+
+impl ReplyError {
+    /// The caller's error for [`ReplyError::Unanswered`] (out of line: rare, and it keeps the
+    /// reply path of every command small).
+    #[cold]
+    pub(crate) fn unanswered(
+        command: String,
+        held: Option<Box<(QmpError, u64)>>,
+    ) -> crate::ExecuteError {
+        let (server_error, errors_without_id) = match held.map(|h| *h) {
+            Some((error, count)) => (Some(error), count),
+            None => (None, 0),
+        };
+        crate::ExecuteError::Unanswered {
+            command,
+            server_error,
+            errors_without_id,
+        }
+    }
 }
 
 /// State shared between the connection task and every handle.
@@ -225,6 +243,8 @@ pub(crate) struct Connection {
     /// Prune cancelled calls from `pending` when it reaches this size (see `prune`).
     prune_at: usize,
     next_id: u64,
+    /// `next_id` in decimal.
+    next_id_text: IdText,
     out: Vec<u8>,
     out_pos: usize,
     /// Stream offset of `out[0]`: bytes written and dropped from `out` before.
@@ -277,6 +297,7 @@ impl Connection {
             pending: HashMap::default(),
             prune_at: 1024,
             next_id: settings.first_id,
+            next_id_text: IdText::new(settings.first_id),
             out: Vec::new(),
             out_pos: 0,
             out_offset: 0,
@@ -472,7 +493,8 @@ impl Connection {
         }
         self.out.extend_from_slice(&text);
         self.out.extend_from_slice(b",\"id\":");
-        push_decimal(&mut self.out, id);
+        self.out.extend_from_slice(self.next_id_text.as_bytes());
+        self.next_id_text.increment();
         self.out.push(b'}');
         let end = self.out_offset + self.out.len() as u64;
         self.out.push(b'\n');
@@ -693,7 +715,12 @@ impl Connection {
             return self.discard(id, &result);
         };
         // The server answered `n`: older commands it would have answered first never will be.
-        self.overtake(n, pending.flags);
+        // (Without oob, replies come in order: the next one is for the oldest command.)
+        if n == self.in_band_floor && !self.settings.oob {
+            self.in_band_floor += 1;
+        } else {
+            self.overtake(n, pending.flags);
+        }
         self.release_in_band_slot(&pending);
         if let Some(held) = self.held_errors.take_if(|h| h.for_id == n) {
             tracing::info!(
@@ -854,10 +881,7 @@ impl Connection {
             errors_without_id = held.as_ref().map_or(0, |h| h.count),
             "the server answered later commands but never this one"
         );
-        let error = ReplyError::Unanswered {
-            errors_without_id: held.as_ref().map_or(0, |h| h.count),
-            server_error: held.map(|h| h.first),
-        };
+        let error = ReplyError::Unanswered(held.map(|h| Box::new((*h.first, h.count))));
         let _ = pending.reply.send(Err(error));
     }
 
@@ -960,19 +984,48 @@ fn peer_gone(e: &io::Error) -> bool {
     )
 }
 
-/// Appends `n` in decimal (ids are written for every command; this avoids `fmt`).
-fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
+/// The next id in decimal, kept in step with the number: an id is written for every command,
+/// and incrementing its text in place (a carry now and then) is cheaper than formatting it.
+struct IdText {
+    /// `digits[start..]` is the decimal text.
+    digits: [u8; 20],
+    start: usize,
+}
+
+impl IdText {
+    fn new(mut n: u64) -> Self {
+        let mut digits = [b'0'; 20];
+        let mut start = digits.len();
+        loop {
+            start -= 1;
+            digits[start] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        IdText { digits, start }
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        &self.digits[self.start..]
+    }
+
+    fn increment(&mut self) {
+        for i in (self.start..self.digits.len()).rev() {
+            if self.digits[i] == b'9' {
+                self.digits[i] = b'0';
+            } else {
+                self.digits[i] += 1;
+                return;
+            }
+        }
+        // All nines: one digit more (u64 has 20 digits at most; ids never get near that).
+        if let Some(start) = self.start.checked_sub(1) {
+            self.start = start;
+            self.digits[start] = b'1';
         }
     }
-    out.extend_from_slice(&digits[i..]);
 }
 
 #[cfg(test)]
@@ -981,10 +1034,15 @@ mod tests {
 
     #[test]
     fn decimal_ids() {
-        for n in [0u64, 7, 10, 12345, u64::MAX] {
-            let mut out = Vec::new();
-            push_decimal(&mut out, n);
-            assert_eq!(out, n.to_string().as_bytes());
+        for n in [0u64, 7, 10, 12345, 1_999_999_999, u64::MAX] {
+            assert_eq!(IdText::new(n).as_bytes(), n.to_string().as_bytes());
+        }
+        for start in [0u64, 8, 99, 1_234_567_889, 9_999_999_998] {
+            let mut text = IdText::new(start);
+            for n in start..start + 25 {
+                assert_eq!(text.as_bytes(), n.to_string().as_bytes());
+                text.increment();
+            }
         }
     }
 }

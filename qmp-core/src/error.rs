@@ -704,6 +704,22 @@ mod tests {
                 command: "getfd".into(),
                 error: io(),
             }),
+            Box::new(ExecuteError::Unanswered {
+                command: "x".into(),
+                server_error: Some(QmpError::new("GenericError", "nope")),
+                errors_without_id: 3,
+            }),
+            Box::new(ExecuteError::ExceedsJsonLimit {
+                command: "x".into(),
+                limit: JsonLimit::NestingDepth {
+                    depth: 1025,
+                    limit: 1024,
+                },
+            }),
+            Box::new(ConnectError::Connect {
+                target: "/run/q.sock".into(),
+                error: io::Error::from(io::ErrorKind::WouldBlock),
+            }),
             Box::new(ListenError::Io {
                 target: "/run/l.sock".into(),
                 error: io(),
@@ -716,6 +732,8 @@ mod tests {
                 "nope",
                 "deeper than 4",
                 "has not been found",
+                "1024",
+                "listen queue",
             ] {
                 assert!(
                     text.matches(needle).count() <= 1,
@@ -727,7 +745,9 @@ mod tests {
                     "no such file",
                     "nope",
                     "deeper than 4",
-                    "has not been found"
+                    "has not been found",
+                    "1024",
+                    "listen queue",
                 ]
                 .iter()
                 .any(|n| text.contains(n)),

@@ -54,6 +54,11 @@
 //!   module). Plain TCP QMP has no authentication and no encryption.
 //! - Limits on message size and nesting depth; every fault is a specific error, never a panic
 //!   or a hang.
+//! - A command only ever receives its own reply: random ids per connection (a monitor hands a
+//!   new client what it still owed the previous one), commands the server skipped fail as soon
+//!   as the order of replies proves it, errors without `id` are never routed by guessing, and
+//!   what QEMU's JSON parser would reject is refused before sending. Nothing received is lost
+//!   when the server goes away, and `quit` ends as an orderly shutdown. See [`Client`].
 //!
 //! Logging goes through [`tracing`]: connects and negotiation at debug/info, each command's id
 //! and name at debug, discarded replies and malformed messages at warn.

@@ -38,16 +38,27 @@ const SUFFIX_TOKENS: usize = 5;
 /// Bytes of that suffix's tokens.
 const SUFFIX_TOKEN_BYTES: usize = 1 + 4 + 1 + ID_DIGITS + 1;
 
-/// Below this length an ASCII text without backslashes cannot break a limit: nesting beyond
-/// 1024 levels takes 1025 opening and 1024 closing brackets.
+/// Up to this length a text cannot break a size limit: nesting beyond 1024 levels takes 1025
+/// opening and 1024 closing brackets.
 const FAST_PATH_LEN: usize = 2 * MAX_DEPTH;
 
 /// Checks an encoded command: `{"execute":...` without the closing brace and id the
 /// connection appends.
+#[inline]
 pub(crate) fn check(text: &[u8]) -> Result<(), JsonLimit> {
-    if text.len() <= FAST_PATH_LEN && text.is_ascii() && memchr::memchr(b'\\', text).is_none() {
+    // A short text can only break the character rule, with an escape (`\uFFFF`, possible in a
+    // raw value) or a character encoded with a lead byte of 0xEF or more (every noncharacter
+    // is). Without either, nothing to walk.
+    if text.len() <= FAST_PATH_LEN && !has_escape_or_high_lead(text) {
         return Ok(());
     }
+    check_walking(text)
+}
+
+/// The full check: walks the text once, counting tokens, their bytes and the nesting.
+#[cold]
+#[inline(never)]
+fn check_walking(text: &[u8]) -> Result<(), JsonLimit> {
     let mut walk = Walk::default();
     walk.run(text)?;
     let tokens = walk.tokens + SUFFIX_TOKENS;
@@ -65,6 +76,40 @@ pub(crate) fn check(text: &[u8]) -> Result<(), JsonLimit> {
         });
     }
     Ok(())
+}
+
+/// Whether `text` holds a backslash or a byte of 0xEF or more. Eight bytes at a time: every
+/// command passes here, most of them a few dozen bytes of ASCII.
+#[inline]
+fn has_escape_or_high_lead(text: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let word_has = |w: u64| {
+        // Bytes of 0xEF or more: the high bit set, and the low seven bits plus 0x11 carry
+        // into it (no carry crosses bytes: each low part is at most 0x7F + 0x11).
+        let high_lead = w & HIGH & ((w & !HIGH) + 0x11 * ONES);
+        // Bytes equal to `\`: zero bytes of `w ^ '\'...` (the classic test; exact for "any").
+        let x = w ^ (u64::from(b'\\') * ONES);
+        let backslash = x.wrapping_sub(ONES) & !x & HIGH;
+        high_lead | backslash != 0
+    };
+    let word_at = |at: usize| {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(&text[at..at + 8]);
+        word_has(u64::from_le_bytes(word))
+    };
+    if text.len() < 8 {
+        return text.iter().any(|&b| b >= 0xEF || b == b'\\');
+    }
+    let mut at = 0;
+    while at + 8 <= text.len() {
+        if word_at(at) {
+            return true;
+        }
+        at += 8;
+    }
+    // The rest, as the last eight bytes (overlapping some already checked).
+    at < text.len() && word_at(text.len() - 8)
 }
 
 /// Counts while walking valid JSON text (what serde_json writes, raw values included).
@@ -227,6 +272,37 @@ mod tests {
     /// Nesting `n` levels inside the arguments object.
     fn nested(n: usize) -> String {
         format!(r#"{{"a":{}{}}}"#, "[".repeat(n), "]".repeat(n))
+    }
+
+    #[test]
+    fn fast_test_finds_backslashes_and_high_lead_bytes() {
+        for len in 0..40 {
+            for at in 0..len {
+                for (byte, expect) in [
+                    (b'\\', true),
+                    (0xEF, true),
+                    (0xF4, true),
+                    (0xFF, true),
+                    (0xEE, false),
+                    (0xC3, false),
+                    (0x80, false),
+                    (b'[', false),
+                    (0x5B, false),
+                    (0x5D, false),
+                    (0x7F, false),
+                ] {
+                    let mut text = vec![b'a'; len];
+                    text[at] = byte;
+                    assert_eq!(
+                        has_escape_or_high_lead(&text),
+                        expect,
+                        "{byte:#x} at {at} of {len}"
+                    );
+                }
+            }
+            assert!(!has_escape_or_high_lead(&vec![0xEE; len]));
+            assert!(!has_escape_or_high_lead(&vec![0x5B; len]));
+        }
     }
 
     #[test]

@@ -99,14 +99,7 @@ impl<'a> Pending<'a> {
                 reason,
                 sent,
             }),
-            Ok(Err(ReplyError::Unanswered {
-                server_error,
-                errors_without_id,
-            })) => Err(ExecuteError::Unanswered {
-                command: command(),
-                server_error: server_error.map(|e| *e),
-                errors_without_id,
-            }),
+            Ok(Err(ReplyError::Unanswered(held))) => Err(ReplyError::unanswered(command(), held)),
             // The connection task dropped the slot: it ended, maybe after sending the command.
             Err(()) => Err(self.client.disconnected(self.command, true)),
         }
