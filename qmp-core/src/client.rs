@@ -301,10 +301,10 @@ impl ClientBuilder {
 /// **Closing.** [`Client::close`] lets commands already sent finish (up to the close timeout),
 /// then closes. Dropping the last handle closes the connection at once.
 ///
-/// **Replies reach their own caller, or none.** Each connection numbers its commands from a
-/// random point (10-digit ids), so replies a monitor still owed an earlier client, which it
-/// delivers to whoever holds it now, never match a command of ours: they are dropped and
-/// counted in [`Stats`] (during the handshake too). The rest follows from the order in which
+/// **Replies reach their own caller, or none.** A monitor delivers what it still owed an
+/// earlier client to whoever holds it now. Each connection negotiates with a random 16-digit id
+/// and numbers its commands from a random point, so such leftovers match nothing of ours: they
+/// are dropped and counted in [`Stats`] (during the handshake too). The rest follows from the order in which
 /// QEMU answers: in-band commands in the order it reads them, `exec-oob` commands as soon as it
 /// reads them.
 ///
@@ -318,10 +318,11 @@ impl ClientBuilder {
 ///   already showed unanswered (then it is dropped). It is held for that oldest command: if the
 ///   command is then answered, the error was about something else and is dropped; if it is
 ///   skipped, its `Unanswered` error carries the held error. So an id-less error reaches at
-///   most one caller, never one whose command was sent after the input that caused it. To settle the question when nothing later is in flight, the client sends a
-///   sync probe, a command that cannot exist (`qmp-rs-sync`), whose error reply overtakes
-///   everything sent before it; that reply is consumed here. Dropped id-less replies are counted
-///   in [`Stats::replies_without_id`], unanswered commands in [`Stats::commands_unanswered`].
+///   most one caller, never one whose command was sent after the input that caused it. To
+///   settle the question when nothing later is in flight, the client sends a sync probe, a
+///   command that cannot exist (`qmp-rs-sync`), whose error reply overtakes everything sent
+///   before it; that reply is consumed here. Id-less replies are counted in
+///   [`Stats::replies_without_id`], unanswered commands in [`Stats::commands_unanswered`].
 /// - The client never sends what QEMU's JSON parser rejects (nesting beyond 1024 levels, more
 ///   than 2^21 tokens, 64 MiB of tokens, noncharacters): such a command fails before sending
 ///   with [`ExecuteError::ExceedsJsonLimit`]. With QEMU, id-less errors therefore only come from
@@ -385,7 +386,7 @@ pub struct Stats {
     pub stray_during_handshake: u64,
     /// Replies without an `id` received (included in `replies_received` and
     /// `replies_discarded`): errors about input the server could not parse, or replies to
-    /// another client. At most one of them is quoted in an [`ExecuteError::Unanswered`].
+    /// another client. Each is quoted in at most one [`ExecuteError::Unanswered`].
     pub replies_without_id: u64,
     /// Commands that failed with [`ExecuteError::Unanswered`]: the server answered later
     /// commands but never these.
@@ -540,7 +541,7 @@ impl Client {
         if self.inner.shared.closing.load(Relaxed) {
             return Err(self.disconnected(command, false));
         }
-        let (text, name_end) = encode(command, &arguments, false)?;
+        let (text, name_end) = encode(command, &arguments, false, self.id_digits())?;
         let (reply, rx) = slot::slot();
         drop(rx);
         let request = Request {
@@ -666,7 +667,7 @@ impl Client {
         let encoded = if self.inner.shared.closing.load(Relaxed) {
             Err(self.disconnected(command, false))
         } else {
-            encode(command, arguments, oob)
+            encode(command, arguments, oob, self.id_digits())
         };
         Pending::new(self, command, encoded, oob, fds)
     }
@@ -682,6 +683,11 @@ impl Client {
             .map_err(|_| self.disconnected(command, false))
     }
 
+    /// Digits of the id the next command gets (it affects what QEMU's parser accepts).
+    fn id_digits(&self) -> usize {
+        self.inner.shared.id_digits.load(Relaxed)
+    }
+
     /// The per-command timeout, if configured.
     pub(crate) fn command_timeout(&self) -> Option<Duration> {
         self.inner.command_timeout
@@ -695,6 +701,7 @@ fn encode(
     command: &str,
     arguments: &impl Serialize,
     oob: bool,
+    id_digits: usize,
 ) -> Result<(Vec<u8>, u32), ExecuteError> {
     let mut text = Vec::with_capacity(64 + command.len());
     text.extend_from_slice(if oob {
@@ -731,7 +738,7 @@ fn encode(
             })
         }
     }
-    crate::limits::check(&text).map_err(|limit| ExecuteError::ExceedsJsonLimit {
+    crate::limits::check(&text, id_digits).map_err(|limit| ExecuteError::ExceedsJsonLimit {
         command: command.to_string(),
         limit,
     })?;
@@ -818,7 +825,7 @@ mod tests {
     use super::*;
 
     fn enc(args: impl Serialize) -> Result<String, ExecuteError> {
-        encode("query-status", &args, false).map(|(t, _)| String::from_utf8(t).unwrap())
+        encode("query-status", &args, false, 6).map(|(t, _)| String::from_utf8(t).unwrap())
     }
 
     #[test]
@@ -831,7 +838,7 @@ mod tests {
         );
         let err = enc(5).unwrap_err();
         assert!(err.to_string().contains("JSON object"), "{err}");
-        let (text, end) = encode("x-oob", &(), true).unwrap();
+        let (text, end) = encode("x-oob", &(), true, 6).unwrap();
         assert_eq!(&text[13..end as usize], b"x-oob");
         assert!(text.starts_with(b"{\"exec-oob\":"));
     }

@@ -26,7 +26,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::io;
 use std::os::fd::OwnedFd;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
@@ -130,6 +130,8 @@ pub(crate) struct Shared {
     pub(crate) closed_notify: Notify,
     /// Set by a graceful close: new commands fail at once.
     pub(crate) closing: AtomicBool,
+    /// Digits of the next command id, for the JSON limit check of commands being encoded.
+    pub(crate) id_digits: AtomicUsize,
     pub(crate) stats: Counters,
 }
 
@@ -140,6 +142,7 @@ impl Shared {
             closed: OnceLock::new(),
             closed_notify: Notify::new(),
             closing: AtomicBool::new(false),
+            id_digits: AtomicUsize::new(0),
             stats: Counters::default(),
         }
     }
@@ -288,6 +291,10 @@ impl Connection {
         shared: Arc<Shared>,
         settings: Settings,
     ) -> Self {
+        let next_id_text = IdText::new(settings.first_id);
+        shared
+            .id_digits
+            .store(next_id_text.as_bytes().len(), Relaxed);
         Connection {
             io,
             rb,
@@ -297,7 +304,7 @@ impl Connection {
             pending: HashMap::default(),
             prune_at: 1024,
             next_id: settings.first_id,
-            next_id_text: IdText::new(settings.first_id),
+            next_id_text,
             out: Vec::new(),
             out_pos: 0,
             out_offset: 0,
@@ -494,7 +501,10 @@ impl Connection {
         self.out.extend_from_slice(&text);
         self.out.extend_from_slice(b",\"id\":");
         self.out.extend_from_slice(self.next_id_text.as_bytes());
-        self.next_id_text.increment();
+        if self.next_id_text.increment() {
+            let digits = self.next_id_text.as_bytes().len();
+            self.shared.id_digits.store(digits, Relaxed);
+        }
         self.out.push(b'}');
         let end = self.out_offset + self.out.len() as u64;
         self.out.push(b'\n');
@@ -1011,19 +1021,24 @@ impl IdText {
         &self.digits[self.start..]
     }
 
-    fn increment(&mut self) {
+    /// Adds one; true when the text got a digit longer.
+    fn increment(&mut self) -> bool {
         for i in (self.start..self.digits.len()).rev() {
             if self.digits[i] == b'9' {
                 self.digits[i] = b'0';
             } else {
                 self.digits[i] += 1;
-                return;
+                return false;
             }
         }
         // All nines: one digit more (u64 has 20 digits at most; ids never get near that).
-        if let Some(start) = self.start.checked_sub(1) {
-            self.start = start;
-            self.digits[start] = b'1';
+        match self.start.checked_sub(1) {
+            Some(start) => {
+                self.start = start;
+                self.digits[start] = b'1';
+                true
+            }
+            None => false,
         }
     }
 }
@@ -1041,7 +1056,8 @@ mod tests {
             let mut text = IdText::new(start);
             for n in start..start + 25 {
                 assert_eq!(text.as_bytes(), n.to_string().as_bytes());
-                text.increment();
+                let grew = (n + 1).to_string().len() > n.to_string().len();
+                assert_eq!(text.increment(), grew, "{n}");
             }
         }
     }

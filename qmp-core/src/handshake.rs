@@ -55,9 +55,9 @@ pub(crate) struct Negotiated {
 /// new client can receive what an earlier one asked for: replies (even the negotiation reply
 /// of an earlier attempt) before the greeting, replies and events during negotiation. Those
 /// are skipped, logged and counted, never fatal: before the greeting anything shaped like a
-/// reply or an event, during negotiation anything but the reply carrying our id. That id
-/// starts the connection's random range of ids (see [`random_id_base`]), so no earlier
-/// client's reply can be mistaken for ours. A message that is no QMP message at all (valid
+/// reply or an event, during negotiation anything but the reply carrying our id. That id is
+/// random and 16 digits long (see [`random_ids`]), so no earlier client's reply can be
+/// mistaken for ours. A message that is no QMP message at all (valid
 /// JSON, but neither greeting, reply nor event) before the greeting still fails the connect:
 /// that is not a QMP server.
 pub(crate) async fn handshake(
@@ -103,7 +103,8 @@ pub(crate) async fn handshake(
     }
 
     stage.set(STAGE_NEGOTIATION);
-    let id = random_id_base();
+    let ids = random_ids();
+    let id = ids.negotiation;
     let mut request = String::from(r#"{"execute":"qmp_capabilities""#);
     if !enable.is_empty() {
         let names: Vec<&str> = enable.iter().map(Capability::name).collect();
@@ -131,7 +132,7 @@ pub(crate) async fn handshake(
                     greeting,
                     enabled: enable,
                     skipped,
-                    first_id: id + 1,
+                    first_id: ids.first_command,
                 });
             }
             Incoming::Malformed {
@@ -170,43 +171,67 @@ fn looks_like_reply_or_event(msg: &[u8]) -> bool {
         })
 }
 
-/// Lowest id a connection uses: every id has [`ID_DIGITS`](crate::limits::ID_DIGITS) (10)
-/// digits, for the first 8 * 10^9 commands of a connection at least.
-const ID_MIN: u64 = 1_000_000_000;
-/// Ids start below `ID_MIN + ID_SPAN` (2 * 10^9).
-const ID_SPAN: u64 = 1_000_000_000;
+/// A connection's ids: one for `qmp_capabilities`, and where its commands start.
+pub(crate) struct Ids {
+    pub(crate) negotiation: u64,
+    pub(crate) first_command: u64,
+}
 
-/// A random starting point for a connection's ids, in [10^9, 2 * 10^9).
+/// Negotiation ids are drawn from [10^15, 4 * 10^15): 16 digits, below 2^53 (exact for servers
+/// that store numbers as doubles).
+const NEGOTIATION_IDS: std::ops::Range<u64> = 1_000_000_000_000_000..4_000_000_000_000_000;
+/// Command ids start at a point drawn from [10^5, 10^6): 6 digits (7 after at least 900,000
+/// commands).
+const FIRST_COMMAND_IDS: std::ops::Range<u64> = 100_000..1_000_000;
+
+/// Random ids for a new connection.
 ///
 /// A monitor delivers replies to whoever holds it when they are ready, so a new client can
-/// receive replies to an earlier client's commands. Other clients number from 0 or 1 (or use
-/// strings); an earlier connection of ours picked its own random start among 10^9, so the
-/// chance that a leftover reply carries an id we are waiting for is negligible: its last ids
-/// would have to fall among our first ones. (With QEMU, leftover replies come before the reply
-/// to our `qmp_capabilities`, which carries the start itself: QEMU runs in-band commands one
-/// at a time, so the earlier client's last command is answered before our first.) Why not
-/// more digits: QEMU reads its monitor one byte per `read`, a few microseconds each, so every
-/// digit of every id costs QEMU time; ten keep that close to the short ids of other clients.
+/// receive replies to an earlier client's commands. The negotiation id is drawn among 3 * 10^15
+/// and has 16 digits, while other clients number from 0 or 1 (or use strings) and our own
+/// commands have 6 or 7 digits: no leftover reply can be taken for the negotiation reply. With
+/// QEMU that settles it: it runs in-band commands one at a time and drops an earlier client's
+/// queued commands when it disconnects, so whatever it still owed that client arrives before
+/// the reply to our `qmp_capabilities` (none arrived after it in 2,000 reconnects with a
+/// command in flight, see the README). For a server that delivered leftovers later, command
+/// ids start at a random point among 900,000, so a leftover would most likely match no
+/// command of ours either.
 ///
-/// Randomness comes from std's randomly keyed hasher (seeded from the OS once per thread,
-/// then varied per use), fed the time, the process id and a counter.
-pub(crate) fn random_id_base() -> u64 {
+/// Why not longer command ids: QEMU reads its monitor one byte per `read`, a few microseconds
+/// each, so every digit of every command's id costs QEMU time; with 6 digits the ids cost about
+/// what the short ids of other clients cost (measured: ten digits made QEMU's round trips 12%
+/// slower than a client numbering from 0).
+///
+/// Randomness comes from std's randomly keyed hasher (seeded from the OS once per thread, then
+/// varied per use), fed the time, the process id and a counter.
+pub(crate) fn random_ids() -> Ids {
     use std::hash::{BuildHasher, Hasher};
+    use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
     if cfg!(fuzzing) {
         // Fuzz inputs are fixed bytes that name the ids they answer (0 for the negotiation,
         // then 1, 2, ...); cargo-fuzz builds with `--cfg fuzzing`.
-        return 0;
+        return Ids {
+            negotiation: 0,
+            first_command: 1,
+        };
     }
-    use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
     static CONNECTIONS: AtomicU64 = AtomicU64::new(0);
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
-    h.write_u128(now);
-    h.write_u32(std::process::id());
-    h.write_u64(CONNECTIONS.fetch_add(1, Relaxed));
-    ID_MIN + h.finish() % ID_SPAN
+    let connection = CONNECTIONS.fetch_add(1, Relaxed);
+    let draw = |range: std::ops::Range<u64>, salt: u8| {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u128(now);
+        h.write_u32(std::process::id());
+        h.write_u64(connection);
+        h.write_u8(salt);
+        range.start + h.finish() % (range.end - range.start)
+    };
+    Ids {
+        negotiation: draw(NEGOTIATION_IDS, 0),
+        first_command: draw(FIRST_COMMAND_IDS, 1),
+    }
 }
 
 /// Reads until one complete message is buffered and returns a copy of it; `None` at a clean
@@ -237,23 +262,26 @@ mod tests {
     use super::*;
 
     #[test]
-    fn id_bases_have_10_digits_and_differ() {
-        let bases: Vec<u64> = (0..1000).map(|_| random_id_base()).collect();
-        for &b in &bases {
-            assert_eq!(b.to_string().len(), crate::limits::ID_DIGITS, "{b}");
-            assert!(b < 2_000_000_000, "{b}");
-            // Ten digits for the next 8 * 10^9 ids.
-            assert_eq!(
-                (b + 8_000_000_000).to_string().len(),
-                crate::limits::ID_DIGITS
-            );
+    fn ids_are_random_16_and_6_digits() {
+        let ids: Vec<Ids> = (0..1000).map(|_| random_ids()).collect();
+        for i in &ids {
+            assert_eq!(i.negotiation.to_string().len(), 16, "{}", i.negotiation);
+            assert_eq!(i.first_command.to_string().len(), 6, "{}", i.first_command);
         }
-        let mut unique = bases.clone();
-        unique.sort_unstable();
-        unique.dedup();
-        assert_eq!(unique.len(), bases.len());
-        // Spread over the range, not clustered.
-        assert!(bases.iter().any(|&b| b < 1_250_000_000));
-        assert!(bases.iter().any(|&b| b > 1_750_000_000));
+        for (pick, low, high) in [
+            (
+                (|i: &Ids| i.negotiation) as fn(&Ids) -> u64,
+                1_750_000_000_000_000,
+                3_250_000_000_000_000,
+            ),
+            (|i: &Ids| i.first_command, 325_000, 775_000),
+        ] {
+            let mut values: Vec<u64> = ids.iter().map(pick).collect();
+            // Spread over the range, not clustered.
+            assert!(values.iter().any(|&v| v < low) && values.iter().any(|&v| v > high));
+            values.sort_unstable();
+            values.dedup();
+            assert!(values.len() > 990, "{} distinct of 1000", values.len());
+        }
     }
 }

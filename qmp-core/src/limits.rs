@@ -30,35 +30,35 @@ pub(crate) const MAX_TOKENS: usize = 1 << 21;
 /// the sizes so far, plus this token's, plus one, exceed 64 MiB.
 pub(crate) const MAX_TOKEN_BYTES: usize = (64 << 20) - 1;
 
-/// Every command id has this many digits (see `handshake::random_id_base`), so the suffix the
-/// connection appends, `,"id":NNNNNNNNNN}`, has a fixed cost.
-pub(crate) const ID_DIGITS: usize = 10;
-/// Tokens of that suffix: `,` `"id"` `:` the number `}`.
+/// Tokens of the suffix the connection appends, `,"id":N}`: `,` `"id"` `:` the number `}`.
 const SUFFIX_TOKENS: usize = 5;
-/// Bytes of that suffix's tokens.
-const SUFFIX_TOKEN_BYTES: usize = 1 + 4 + 1 + ID_DIGITS + 1;
+
+/// Bytes of that suffix's tokens for an id of `id_digits` digits.
+const fn suffix_token_bytes(id_digits: usize) -> usize {
+    1 + 4 + 1 + id_digits + 1
+}
 
 /// Up to this length a text cannot break a size limit: nesting beyond 1024 levels takes 1025
 /// opening and 1024 closing brackets.
 const FAST_PATH_LEN: usize = 2 * MAX_DEPTH;
 
-/// Checks an encoded command: `{"execute":...` without the closing brace and id the
-/// connection appends.
+/// Checks an encoded command: `{"execute":...` without the closing brace and the id of
+/// `id_digits` digits the connection appends.
 #[inline]
-pub(crate) fn check(text: &[u8]) -> Result<(), JsonLimit> {
+pub(crate) fn check(text: &[u8], id_digits: usize) -> Result<(), JsonLimit> {
     // A short text can only break the character rule, with an escape (`\uFFFF`, possible in a
     // raw value) or a character encoded with a lead byte of 0xEF or more (every noncharacter
     // is). Without either, nothing to walk.
     if text.len() <= FAST_PATH_LEN && !has_escape_or_high_lead(text) {
         return Ok(());
     }
-    check_walking(text)
+    check_walking(text, id_digits)
 }
 
 /// The full check: walks the text once, counting tokens, their bytes and the nesting.
 #[cold]
 #[inline(never)]
-fn check_walking(text: &[u8]) -> Result<(), JsonLimit> {
+fn check_walking(text: &[u8], id_digits: usize) -> Result<(), JsonLimit> {
     let mut walk = Walk::default();
     walk.run(text)?;
     let tokens = walk.tokens + SUFFIX_TOKENS;
@@ -68,7 +68,7 @@ fn check_walking(text: &[u8]) -> Result<(), JsonLimit> {
             limit: MAX_TOKENS,
         });
     }
-    let bytes = walk.token_bytes + SUFFIX_TOKEN_BYTES;
+    let bytes = walk.token_bytes + suffix_token_bytes(id_digits);
     if bytes > MAX_TOKEN_BYTES {
         return Err(JsonLimit::TokenSize {
             bytes,
@@ -264,6 +264,13 @@ fn is_valid(cp: u32) -> bool {
 mod tests {
     use super::*;
 
+    /// Ids of the length connections start with.
+    const DIGITS: usize = 6;
+
+    fn check_(text: &[u8]) -> Result<(), JsonLimit> {
+        check(text, DIGITS)
+    }
+
     /// An encoded command as the client builds it: no closing brace, no id.
     fn command(args: &str) -> Vec<u8> {
         format!(r#"{{"execute":"x","arguments":{args}"#).into_bytes()
@@ -307,15 +314,15 @@ mod tests {
 
     #[test]
     fn ordinary_commands_pass() {
-        assert_eq!(check(br#"{"execute":"query-status""#), Ok(()));
+        assert_eq!(check_(br#"{"execute":"query-status""#), Ok(()));
         assert_eq!(
-            check(&command(
+            check_(&command(
                 r#"{"path":"/machine","s":"caf\u00e9 \"q\" é ☃ 😀"}"#
             )),
             Ok(())
         );
         assert_eq!(
-            check(&command(
+            check_(&command(
                 r#"{"n":-1.5e10,"t":true,"f":false,"z":null,"e":[],"o":{}}"#
             )),
             Ok(())
@@ -326,15 +333,15 @@ mod tests {
     fn nesting_boundary() {
         // The command object is level 1 and the arguments object level 2, so the arguments
         // may hold 1022 more levels.
-        assert_eq!(check(&command(&nested(1022))), Ok(()));
+        assert_eq!(check_(&command(&nested(1022))), Ok(()));
         assert_eq!(
-            check(&command(&nested(1023))),
+            check_(&command(&nested(1023))),
             Err(JsonLimit::NestingDepth {
                 depth: 1025,
                 limit: 1024
             })
         );
-        match check(&command(&nested(1100))) {
+        match check_(&command(&nested(1100))) {
             Err(JsonLimit::NestingDepth { depth, .. }) => assert_eq!(depth, 1102),
             other => panic!("{other:?}"),
         }
@@ -344,7 +351,7 @@ mod tests {
             "[ ".repeat(1022),
             " ]".repeat(1022)
         );
-        assert_eq!(check(&command(&spaced)), Ok(()));
+        assert_eq!(check_(&command(&spaced)), Ok(()));
     }
 
     /// Arguments `{"a":[{},0,0,...]}` with `k` zeros: 20 + 2k tokens in all (the command's
@@ -362,10 +369,10 @@ mod tests {
         let mut w = Walk::default();
         w.run(&at).unwrap();
         assert_eq!(w.tokens + SUFFIX_TOKENS, MAX_TOKENS);
-        assert_eq!(check(&at), Ok(()));
+        assert_eq!(check_(&at), Ok(()));
         // One zero becomes `{}`: one token more.
         assert_eq!(
-            check(&token_args(k - 1, true)),
+            check_(&token_args(k - 1, true)),
             Err(JsonLimit::TokenCount {
                 count: MAX_TOKENS + 1,
                 limit: MAX_TOKENS
@@ -380,13 +387,13 @@ mod tests {
         let probe = command(r#"{"a":""}"#);
         let mut w = Walk::default();
         w.run(&probe).unwrap();
-        let fixed = w.token_bytes + SUFFIX_TOKEN_BYTES;
+        let fixed = w.token_bytes + suffix_token_bytes(DIGITS);
         let n = MAX_TOKEN_BYTES - fixed;
         let at = command(&format!(r#"{{"a":"{}"}}"#, "a".repeat(n)));
-        assert_eq!(check(&at), Ok(()));
+        assert_eq!(check_(&at), Ok(()));
         let over = command(&format!(r#"{{"a":"{}"}}"#, "a".repeat(n + 1)));
         assert_eq!(
-            check(&over),
+            check_(&over),
             Err(JsonLimit::TokenSize {
                 bytes: MAX_TOKEN_BYTES + 1,
                 limit: MAX_TOKEN_BYTES
@@ -394,7 +401,7 @@ mod tests {
         );
         // Whitespace is free.
         let spaced = command(&format!(r#"{{ "a" :  "{}" }}"#, "a".repeat(n)));
-        assert_eq!(check(&spaced), Ok(()));
+        assert_eq!(check_(&spaced), Ok(()));
     }
 
     #[test]
@@ -409,7 +416,7 @@ mod tests {
         ] {
             let json = serde_json::to_string(&serde_json::json!({ "s": s })).unwrap();
             assert_eq!(
-                check(&command(&json)),
+                check_(&command(&json)),
                 Err(JsonLimit::InvalidCharacter { code_point: cp }),
                 "{s:?}"
             );
@@ -423,7 +430,7 @@ mod tests {
         ] {
             let json = format!(r#"{{"s":"a{escaped}b"}}"#);
             assert_eq!(
-                check(&command(&json)),
+                check_(&command(&json)),
                 Err(JsonLimit::InvalidCharacter { code_point: cp }),
                 "{escaped}"
             );
@@ -437,7 +444,7 @@ mod tests {
             r#"\"\\\/\b\f\n\r\t"#,
         ] {
             let json = format!(r#"{{"s":"{fine}"}}"#);
-            assert_eq!(check(&command(&json)), Ok(()), "{fine}");
+            assert_eq!(check_(&command(&json)), Ok(()), "{fine}");
         }
     }
 }

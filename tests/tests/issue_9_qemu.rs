@@ -346,10 +346,10 @@ fn raw_send(socket: &std::path::Path, text: &str) -> Vec<String> {
 }
 
 /// `query-status` with `{"x": RAW}` as QEMU would receive it from a client that does not check
-/// (with a 10-digit id, like ours, so that the token sizes are the same).
+/// (with a 6-digit id, like ours, so that the token sizes are the same).
 fn raw_command(x: &RawValue) -> String {
     format!(
-        r#"{{"execute":"query-status","arguments":{{"x":{}}},"id":1000000001}}"#,
+        r#"{{"execute":"query-status","arguments":{{"x":{}}},"id":100001}}"#,
         x.get()
     )
 }
@@ -481,10 +481,10 @@ async fn issue_9_token_count_boundary_against_qemu() {
 #[tokio::test]
 #[ignore = "sends 64 MiB to each QEMU, which reads them in about 4.5 minutes"]
 async fn issue_9_token_size_boundary_against_qemu() {
-    // `query-status` with `{"x": "aaa..."}`: the tokens besides the string take 63 bytes
+    // `query-status` with `{"x": "aaa..."}`: the tokens besides the string take 59 bytes
     // (`{` `"execute"` `:` `"query-status"` `,` `"arguments"` `:` `{` `"x"` `:` the string's
-    // two quotes, `}` and the id's `,` `"id"` `:` 10 digits `}`).
-    let fixed = 1 + 9 + 1 + 14 + 1 + 11 + 1 + 1 + 3 + 1 + 2 + 1 + (1 + 4 + 1 + 10 + 1);
+    // two quotes, `}` and the id's `,` `"id"` `:` 6 digits `}`).
+    let fixed = 1 + 9 + 1 + 14 + 1 + 11 + 1 + 1 + 3 + 1 + 2 + 1 + (1 + 4 + 1 + 6 + 1);
     let n = (64 << 20) - 1 - fixed;
     let string = |len: usize| raw(format!("\"{}\"", "a".repeat(len)));
     let runs = SYSTEMS.map(|kind| {
