@@ -57,9 +57,9 @@ pub(crate) struct Negotiated {
 /// are skipped, logged and counted, never fatal: before the greeting anything shaped like a
 /// reply or an event, during negotiation anything but the reply carrying our id. That id is
 /// random and 16 digits long (see [`random_ids`]), so no earlier client's reply can be
-/// mistaken for ours. A message that is no QMP message at all (valid
-/// JSON, but neither greeting, reply nor event) before the greeting still fails the connect:
-/// that is not a QMP server.
+/// mistaken for ours. A message that is no QMP message at all (valid JSON, but neither
+/// greeting, reply nor event) before the greeting still fails the connect: that is not a QMP
+/// server.
 pub(crate) async fn handshake(
     io: &mut Transport,
     rb: &mut ReadBuffer,
