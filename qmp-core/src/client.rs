@@ -133,7 +133,7 @@ impl ClientBuilder {
     /// client holds the monitor and others wait, `connect(2)` fails with `EAGAIN`) is retried
     /// every 10 ms until the [`timeout`](Self::timeout) runs out, which then fails with
     /// [`ConnectError::Timeout`]. Meant for a QEMU you have just started, or a monitor another
-    /// client holds for a while; accept mode ([`Listener`](crate::Listener)) avoids the
+    /// client holds for a while; accept mode ([`Listener`]) avoids the
     /// start-up race altogether.
     ///
     /// ```no_run
