@@ -12,7 +12,8 @@
 //!
 //! Calls cycle through `execute`, `execute_raw`, `execute_as`, a call cancelled while in
 //! flight, and `execute_oob` (or `execute_without_reply`). Commands get ids 1, 2, 3... in that
-//! order (negotiation uses id 0), which the seeds use. A slow subscriber reads every event
+//! order (negotiation uses id 0; fuzz builds of qmp-core number from 0 instead of a random
+//! start), which the seeds use. A slow subscriber reads every event
 //! only at the end; another reads STOP/RESUME/JOB_STATUS_CHANGE as they come and decodes them
 //! with the typed API.
 #![no_main]

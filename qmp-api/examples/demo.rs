@@ -153,8 +153,8 @@ async fn run(qemu: &str, dir: &std::path::Path) -> Result<(), Error> {
     }
     println!("run state: {}", qmp.query_status().await?.status);
 
-    // quit: QEMU exits, and the client sees the connection end.
-    let _ = qmp.quit().await;
+    // quit: QEMU exits, and the client sees the connection end (an orderly shutdown).
+    qmp.quit().await?;
     let reason = tokio::time::timeout(Duration::from_secs(5), qmp.raw().closed()).await?;
     println!("connection ended: {reason}");
     let status = tokio::task::spawn_blocking(move || guard.0.wait()).await??;

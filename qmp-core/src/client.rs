@@ -20,7 +20,7 @@ use crate::error::{ConnectError, DecodeError, DisconnectReason, ExecuteError};
 use crate::event::EventStream;
 use crate::framing::ReadBuffer;
 use crate::greeting::{Capability, Greeting};
-use crate::handshake::{handshake, Stage, STAGE_GREETING};
+use crate::handshake::{handshake, Negotiated, Stage, STAGE_GREETING};
 use crate::listener::Listener;
 use crate::pending::Pending;
 use crate::slot;
@@ -128,10 +128,13 @@ impl ClientBuilder {
     }
 
     /// Whether connecting keeps retrying while the server is not there yet (default: no, fail
-    /// at once). When on, a socket path that does not exist yet or a refused connection (QEMU
-    /// still starting) is retried every 10 ms until the [`timeout`](Self::timeout) runs out,
-    /// which then fails with [`ConnectError::Timeout`]. Meant for a QEMU you have just started;
-    /// accept mode ([`Listener`](crate::Listener)) avoids the race altogether.
+    /// at once). When on, a socket path that does not exist yet, a refused connection (QEMU
+    /// still starting) or a full listen queue (QEMU listens with a backlog of 1: while one
+    /// client holds the monitor and others wait, `connect(2)` fails with `EAGAIN`) is retried
+    /// every 10 ms until the [`timeout`](Self::timeout) runs out, which then fails with
+    /// [`ConnectError::Timeout`]. Meant for a QEMU you have just started, or a monitor another
+    /// client holds for a while; accept mode ([`Listener`]) avoids the
+    /// start-up race altogether.
     ///
     /// ```no_run
     /// # async fn demo() -> Result<(), qmp_core::ConnectError> {
@@ -152,7 +155,7 @@ impl ClientBuilder {
     /// The stage named by a timeout while the socket is being opened.
     fn connect_stage(&self) -> &'static str {
         if self.wait_for_server {
-            "connecting (retrying while the socket was missing or refused connections)"
+            "connecting (retrying while the socket was missing, refused connections or had a full listen queue)"
         } else {
             "connecting"
         }
@@ -226,10 +229,9 @@ impl ClientBuilder {
             let (mut io, target) = open.await?;
             stage.set(STAGE_GREETING);
             let mut rb = ReadBuffer::new(self.max_message_size, self.max_depth);
-            let (greeting, enabled) =
-                handshake(&mut io, &mut rb, &self.capabilities, &stage).await?;
-            tracing::info!(peer = %target, version = %greeting.version, "connected to QMP server");
-            Ok(self.start(io, rb, greeting, enabled))
+            let negotiated = handshake(&mut io, &mut rb, &self.capabilities, &stage).await?;
+            tracing::info!(peer = %target, version = %negotiated.greeting.version, "connected to QMP server");
+            Ok(self.start(io, rb, negotiated))
         };
         match self.timeout {
             None => work.await,
@@ -243,15 +245,16 @@ impl ClientBuilder {
         }
     }
 
-    fn start(
-        &self,
-        io: Transport,
-        rb: ReadBuffer,
-        greeting: Greeting,
-        enabled: Vec<Capability>,
-    ) -> Client {
+    fn start(&self, io: Transport, rb: ReadBuffer, negotiated: Negotiated) -> Client {
+        let Negotiated {
+            greeting,
+            enabled,
+            skipped,
+            first_id,
+        } = negotiated;
         let (tx, rx) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared::new());
+        shared.stats.stray_during_handshake.store(skipped, Relaxed);
         let oob = enabled.contains(&Capability::Oob);
         let can_pass_fds = io.can_pass_fds();
         let conn = Connection::new(
@@ -262,6 +265,7 @@ impl ClientBuilder {
             Settings {
                 oob,
                 close_timeout: self.close_timeout,
+                first_id,
             },
         );
         tokio::spawn(conn.run());
@@ -296,6 +300,41 @@ impl ClientBuilder {
 ///
 /// **Closing.** [`Client::close`] lets commands already sent finish (up to the close timeout),
 /// then closes. Dropping the last handle closes the connection at once.
+///
+/// **Replies reach their own caller, or none.** A monitor delivers what it still owed an
+/// earlier client to whoever holds it now. Each connection negotiates with a random 16-digit id
+/// and numbers its commands from a random point, so such leftovers match nothing of ours: they
+/// are dropped and counted in [`Stats`] (during the handshake too). The rest follows from the order in which
+/// QEMU answers: in-band commands in the order it reads them, `exec-oob` commands as soon as it
+/// reads them.
+///
+/// - A command that the server skipped, shown by a reply to a command sent after it (a later
+///   in-band one, for an in-band command; any later one, for an `exec-oob` command), fails at
+///   once with [`ExecuteError::Unanswered`] rather than waiting forever.
+/// - An error without an `id` (QEMU's answer to input it cannot parse, or output meant for an
+///   earlier client) is never handed to a caller by guessing. QEMU queues such errors with its
+///   in-band work, so one can only be about the oldest command waiting when it arrives (anything
+///   sent later would be answered after it), or about an `exec-oob` command that a later reply
+///   already showed unanswered (then it is dropped). It is held for that oldest command: if the
+///   command is then answered, the error was about something else and is dropped; if it is
+///   skipped, its `Unanswered` error carries the held error. So an id-less error reaches at
+///   most one caller, never one whose command was sent after the input that caused it. To
+///   settle the question when nothing later is in flight, the client sends a sync probe, a
+///   command that cannot exist (`qmp-rs-sync`), whose error reply overtakes everything sent
+///   before it; that reply is consumed here. Id-less replies are counted in
+///   [`Stats::replies_without_id`], unanswered commands in [`Stats::commands_unanswered`].
+/// - The client never sends what QEMU's JSON parser rejects (nesting beyond 1024 levels, more
+///   than 2^21 tokens, 64 MiB of tokens, noncharacters): such a command fails before sending
+///   with [`ExecuteError::ExceedsJsonLimit`]. With QEMU, id-less errors therefore only come from
+///   elsewhere.
+///
+/// **Nothing received is lost.** When the server closes the connection, everything it sent
+/// before is dispatched first: replies reach their callers, events every subscriber, also when
+/// writing a later command failed because the server was already gone (that command then fails
+/// with `sent: false`). A command counts as sent once its closing brace was written (before
+/// that the server cannot have run it). After a successful `quit` or a `SHUTDOWN` event, the end
+/// of the connection (QEMU often resets the socket as it exits) is reported as
+/// [`DisconnectReason::ServerShutDown`].
 ///
 /// ```no_run
 /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -342,6 +381,19 @@ pub struct Stats {
     pub events_received: u64,
     /// Messages ignored because their structure was invalid.
     pub malformed_messages: u64,
+    /// Replies and events skipped while connecting (before the greeting and during
+    /// negotiation): output the monitor owed an earlier client.
+    pub stray_during_handshake: u64,
+    /// Replies without an `id` received (included in `replies_received` and
+    /// `replies_discarded`): errors about input the server could not parse, or replies to
+    /// another client. Each is quoted in at most one [`ExecuteError::Unanswered`].
+    pub replies_without_id: u64,
+    /// Commands that failed with [`ExecuteError::Unanswered`]: the server answered later
+    /// commands but never these.
+    pub commands_unanswered: u64,
+    /// Sync probes sent after errors without id (not counted as commands; their replies are
+    /// consumed internally and not counted as replies).
+    pub sync_probes: u64,
 }
 
 impl Client {
@@ -489,7 +541,7 @@ impl Client {
         if self.inner.shared.closing.load(Relaxed) {
             return Err(self.disconnected(command, false));
         }
-        let (text, name_end) = encode(command, &arguments, false)?;
+        let (text, name_end) = encode(command, &arguments, false, self.id_digits())?;
         let (reply, rx) = slot::slot();
         drop(rx);
         let request = Request {
@@ -576,6 +628,10 @@ impl Client {
             replies_discarded: c.replies_discarded.load(Relaxed),
             events_received: c.events_received.load(Relaxed),
             malformed_messages: c.malformed_messages.load(Relaxed),
+            stray_during_handshake: c.stray_during_handshake.load(Relaxed),
+            replies_without_id: c.replies_without_id.load(Relaxed),
+            commands_unanswered: c.commands_unanswered.load(Relaxed),
+            sync_probes: c.sync_probes.load(Relaxed),
         }
     }
 
@@ -611,7 +667,7 @@ impl Client {
         let encoded = if self.inner.shared.closing.load(Relaxed) {
             Err(self.disconnected(command, false))
         } else {
-            encode(command, arguments, oob)
+            encode(command, arguments, oob, self.id_digits())
         };
         Pending::new(self, command, encoded, oob, fds)
     }
@@ -627,6 +683,11 @@ impl Client {
             .map_err(|_| self.disconnected(command, false))
     }
 
+    /// Digits of the id the next command gets (it affects what QEMU's parser accepts).
+    fn id_digits(&self) -> usize {
+        self.inner.shared.id_digits.load(Relaxed)
+    }
+
     /// The per-command timeout, if configured.
     pub(crate) fn command_timeout(&self) -> Option<Duration> {
         self.inner.command_timeout
@@ -634,11 +695,13 @@ impl Client {
 }
 
 /// Encodes `{"execute":NAME[,"arguments":ARGS]` without the closing brace (the connection task
-/// appends the id). Arguments that serialize to `null` (`()`, `None`) are left out.
+/// appends the id). Arguments that serialize to `null` (`()`, `None`) are left out. A command
+/// QEMU's JSON parser would reject is refused here, before it is sent.
 fn encode(
     command: &str,
     arguments: &impl Serialize,
     oob: bool,
+    id_digits: usize,
 ) -> Result<(Vec<u8>, u32), ExecuteError> {
     let mut text = Vec::with_capacity(64 + command.len());
     text.extend_from_slice(if oob {
@@ -675,6 +738,10 @@ fn encode(
             })
         }
     }
+    crate::limits::check(&text, id_digits).map_err(|limit| ExecuteError::ExceedsJsonLimit {
+        command: command.to_string(),
+        limit,
+    })?;
     Ok((text, name_end))
 }
 
@@ -689,7 +756,7 @@ impl fmt::Debug for Client {
 }
 
 /// Runs `connect` once, or, with `wait`, until it fails with something other than "not there
-/// yet" (the caller's timeout bounds the wait).
+/// yet" or "busy" (the caller's timeout bounds the wait).
 async fn retrying<T, F: std::future::Future<Output = std::io::Result<T>>>(
     wait: bool,
     mut connect: impl FnMut() -> F,
@@ -700,7 +767,11 @@ async fn retrying<T, F: std::future::Future<Output = std::io::Result<T>>>(
                 if wait
                     && matches!(
                         e.kind(),
-                        std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
+                        std::io::ErrorKind::NotFound
+                            | std::io::ErrorKind::ConnectionRefused
+                            // EAGAIN: the listen queue is full (QEMU listens with a backlog of
+                            // 1 and accepts nobody while a client holds the monitor).
+                            | std::io::ErrorKind::WouldBlock
                     ) =>
             {
                 tokio::time::sleep(Duration::from_millis(10)).await;
@@ -754,7 +825,7 @@ mod tests {
     use super::*;
 
     fn enc(args: impl Serialize) -> Result<String, ExecuteError> {
-        encode("query-status", &args, false).map(|(t, _)| String::from_utf8(t).unwrap())
+        encode("query-status", &args, false, 6).map(|(t, _)| String::from_utf8(t).unwrap())
     }
 
     #[test]
@@ -767,7 +838,7 @@ mod tests {
         );
         let err = enc(5).unwrap_err();
         assert!(err.to_string().contains("JSON object"), "{err}");
-        let (text, end) = encode("x-oob", &(), true).unwrap();
+        let (text, end) = encode("x-oob", &(), true, 6).unwrap();
         assert_eq!(&text[13..end as usize], b"x-oob");
         assert!(text.starts_with(b"{\"exec-oob\":"));
     }

@@ -54,6 +54,11 @@
 //!   module). Plain TCP QMP has no authentication and no encryption.
 //! - Limits on message size and nesting depth; every fault is a specific error, never a panic
 //!   or a hang.
+//! - A command only ever receives its own reply: random ids per connection (a monitor hands a
+//!   new client what it still owed the previous one), commands the server skipped fail as soon
+//!   as the order of replies proves it, errors without `id` are never routed by guessing, and
+//!   what QEMU's JSON parser would reject is refused before sending. Nothing received is lost
+//!   when the server goes away, and `quit` ends as an orderly shutdown. See [`Client`].
 //!
 //! The other side of the wire is here too: [`server::Server`] serves QMP like QEMU's monitor
 //! (greeting, negotiation, QEMU's errors and framing, events) with your command handlers, for
@@ -70,6 +75,7 @@ mod framing;
 mod greeting;
 mod handshake;
 mod json;
+mod limits;
 #[doc(hidden)]
 pub use json::Key;
 mod listener;
@@ -83,7 +89,7 @@ mod transport;
 
 pub use client::{Client, ClientBuilder, Stats};
 pub use error::{
-    ConnectError, DecodeError, DisconnectReason, EventError, ExecuteError, ListenError,
+    ConnectError, DecodeError, DisconnectReason, EventError, ExecuteError, JsonLimit, ListenError,
     ProtocolError, QmpError,
 };
 pub use event::{Event, EventStream, Timestamp};

@@ -99,6 +99,7 @@ impl<'a> Pending<'a> {
                 reason,
                 sent,
             }),
+            Ok(Err(ReplyError::Unanswered(held))) => Err(ReplyError::unanswered(command(), held)),
             // The connection task dropped the slot: it ended, maybe after sending the command.
             Err(()) => Err(self.client.disconnected(self.command, true)),
         }
