@@ -412,9 +412,10 @@ async fn quit_closes_after_reply_and_event() {
         client.execute("quit", ()).await.unwrap();
         let shutdown = events.next().await.unwrap().unwrap();
         assert_eq!(shutdown.data_value()["reason"], "host-qmp-quit");
+        // After `quit` and SHUTDOWN the client names the end a shutdown.
         assert!(matches!(
             *client.closed().await,
-            DisconnectReason::ServerClosed
+            DisconnectReason::ServerShutDown
         ));
         assert!(events.next().await.unwrap().is_err());
         // The server itself goes on.
