@@ -412,6 +412,11 @@ impl Definition {
         each_def!(self, d => &d.location)
     }
 
+    /// The QAPI module it belongs to (e.g. `block-core`), if known.
+    pub fn module(&self) -> Option<&str> {
+        each_def!(self, d => d.module.as_deref())
+    }
+
     /// Whether it was synthesized by the check (not written in the schema).
     pub fn is_implicit(&self) -> bool {
         match self {
@@ -840,6 +845,9 @@ pub struct Enum {
     pub implicit: bool,
     /// Where it was defined.
     pub location: Location,
+    /// The QAPI module (schema file, e.g. `block-core` for `qapi/block-core.json`) it is
+    /// defined in; `None` when the input does not say (introspection).
+    pub module: Option<String>,
 }
 
 impl Enum {
@@ -872,6 +880,9 @@ pub struct Struct {
     pub implicit: bool,
     /// Where it was defined.
     pub location: Location,
+    /// The QAPI module (schema file, e.g. `block-core` for `qapi/block-core.json`) it is
+    /// defined in; `None` when the input does not say (introspection).
+    pub module: Option<String>,
 }
 
 /// The base of a union.
@@ -926,6 +937,9 @@ pub struct Union {
     pub doc: Option<Doc>,
     /// Where it was defined.
     pub location: Location,
+    /// The QAPI module (schema file, e.g. `block-core` for `qapi/block-core.json`) it is
+    /// defined in; `None` when the input does not say (introspection).
+    pub module: Option<String>,
 }
 
 impl Union {
@@ -979,6 +993,9 @@ pub struct Alternate {
     pub doc: Option<Doc>,
     /// Where it was defined.
     pub location: Location,
+    /// The QAPI module (schema file, e.g. `block-core` for `qapi/block-core.json`) it is
+    /// defined in; `None` when the input does not say (introspection).
+    pub module: Option<String>,
 }
 
 impl Alternate {
@@ -1049,6 +1066,9 @@ pub struct Command {
     pub doc: Option<Doc>,
     /// Where it was defined.
     pub location: Location,
+    /// The QAPI module (schema file, e.g. `block-core` for `qapi/block-core.json`) it is
+    /// defined in; `None` when the input does not say (introspection).
+    pub module: Option<String>,
 }
 
 impl Command {
@@ -1077,6 +1097,9 @@ pub struct Event {
     pub doc: Option<Doc>,
     /// Where it was defined.
     pub location: Location,
+    /// The QAPI module (schema file, e.g. `block-core` for `qapi/block-core.json`) it is
+    /// defined in; `None` when the input does not say (introspection).
+    pub module: Option<String>,
 }
 
 impl Event {

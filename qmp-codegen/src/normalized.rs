@@ -8,8 +8,10 @@
 //!   "source": "qemu-10.0.13/qapi/qapi-schema.json",
 //!   "pragmas": { "doc-required": true, "command-name-exceptions": ["..."] },
 //!   "definitions": [
-//!     {"kind": "enum", "name": "OnOffAuto", "since": "2.2", "values": ["auto", "on", "off"]},
-//!     {"kind": "struct", "name": "String", "members": [{"name": "str", "type": "str"}]}
+//!     {"kind": "enum", "name": "OnOffAuto", "module": "common", "since": "2.2",
+//!      "values": ["auto", "on", "off"]},
+//!     {"kind": "struct", "name": "String", "module": "common",
+//!      "members": [{"name": "str", "type": "str"}]}
 //!   ]
 //! }
 //! ```
@@ -248,6 +250,9 @@ fn args_j(o: &mut Vec<(&'static str, J)>, a: &Arguments) {
 
 fn definition_j(d: &Definition) -> J {
     let mut o = vec![("kind", s(d.kind().as_str())), ("name", s(d.name()))];
+    if let Some(m) = d.module() {
+        o.push(("module", s(m)));
+    }
     if d.is_implicit() {
         o.push(("implicit", J::Bool(true)));
     }
@@ -692,7 +697,9 @@ impl Reader<'_> {
                  command or event)"
             )));
         };
-        let common = ["kind", "name", "implicit", "if", "features", "since"];
+        let common = [
+            "kind", "name", "module", "implicit", "if", "features", "since",
+        ];
         let specific: &[&str] = match kind {
             Kind::Enum => &["prefix", "values"],
             Kind::Struct => &["base", "members"],
@@ -829,6 +836,7 @@ impl Reader<'_> {
             doc: None,
             since: self.opt_str(o, "since", "a definition")?,
             implicit,
+            module: self.opt_str(o, "module", "a definition")?,
             body,
             loc,
         })
@@ -938,6 +946,6 @@ pub(crate) fn raw_from_value(name: &str, v: &Value) -> Result<RawSchema, SchemaE
 
 /// Reads and checks a normalized schema. `name` names the input in messages (a file name).
 pub fn from_str(name: &str, text: &str) -> Result<Schema, SchemaError> {
-    let v: Value = serde_json::from_str(text).map_err(|e| crate::load::json_syntax(name, &e))?;
+    let v: Value = serde_json::from_str(text).map_err(|e| SchemaError::json_syntax(name, &e))?;
     from_value(name, &v)
 }
