@@ -52,7 +52,7 @@ impl Qmp {
     /// let types = qmp.execute(QomListTypes { implements: Some("device".into()), r#abstract: None }).await?;
     /// # Ok(()) }
     /// ```
-    pub fn execute<C: Command>(&self, command: C) -> Call<'_, C> {
+    pub fn execute<C: Command>(&self, command: C) -> Call<C> {
         Call::new(self, command)
     }
 
@@ -103,5 +103,12 @@ impl Qmp {
 impl From<Client> for Qmp {
     fn from(raw: Client) -> Self {
         Qmp { raw }
+    }
+}
+
+impl From<Qmp> for Client {
+    /// The untyped client underneath (same connection).
+    fn from(qmp: Qmp) -> Self {
+        qmp.raw
     }
 }

@@ -76,19 +76,21 @@
 mod client;
 mod command;
 mod stream;
+mod unknown;
 
 #[doc(hidden)]
 #[path = "private.rs"]
 pub mod __private;
 
 /// Every type of the schema: enums, structs, unions (with their `...Variant` branch enums)
-/// and alternates.
+/// and alternates, in one submodule per QAPI module (`types::block_core`, `types::machine`,
+/// ...), all re-exported here.
 #[allow(deprecated)]
 pub mod types {
     include!(concat!(env!("OUT_DIR"), "/types.rs"));
 }
 
-/// One type per command, holding its arguments (see [`Command`]).
+#[doc = include_str!(concat!(env!("OUT_DIR"), "/commands.md"))]
 #[allow(deprecated)]
 pub mod commands {
     include!(concat!(env!("OUT_DIR"), "/commands.rs"));
@@ -103,23 +105,13 @@ pub mod events {
 include!(concat!(env!("OUT_DIR"), "/schema.rs"));
 
 pub use client::Qmp;
-pub use command::{Call, Command};
+pub use command::{Call, Command, FdCommand, OobCommand};
 pub use events::Event;
 pub use stream::{EventStream, Received, WaitError};
+pub use unknown::{UnknownEvent, UnknownValue, UnknownVariant};
 
 pub use qmp_core;
 pub use qmp_core::{
     Capability, ConnectError, DecodeError, DisconnectReason, EventError, ExecuteError, Greeting,
     Listener, QmpError, Timestamp, Version,
 };
-
-/// A union branch this schema does not know (a newer QEMU's discriminator value): the
-/// discriminator value and every member of the object, kept as JSON.
-#[derive(Debug, Clone, PartialEq)]
-pub struct UnknownVariant {
-    /// The discriminator value; empty when the object had none (a QEMU older than the
-    /// discriminator member, e.g. QEMU 7.2's `query-sev` reply).
-    pub tag: String,
-    /// The object's members (base members included).
-    pub members: serde_json::Map<String, serde_json::Value>,
-}

@@ -77,6 +77,14 @@ impl Docs {
         self
     }
 
+    /// Adds the link to an entry of QEMU's reference, when its URL is known.
+    pub(crate) fn reference(&mut self, label: &str, url: Option<&str>) -> &mut Self {
+        if let Some(url) = url {
+            self.para(format!("QEMU reference: [`{label}`]({url})."));
+        }
+        self
+    }
+
     /// `#[doc]` attributes for the collected lines.
     pub(crate) fn tokens(&self) -> TokenStream {
         let lines = self.lines.iter().map(|l| {
@@ -88,6 +96,23 @@ impl Docs {
             quote!(#[doc = #l])
         });
         quote!(#(#lines)*)
+    }
+}
+
+/// `#[doc(alias = "...")]` with the wire name, so that rustdoc's search finds `block-commit` and
+/// `BLOCK_JOB_COMPLETED`; nothing when the Rust name is the same but for case (rustdoc rejects
+/// an alias equal to the name, and its search ignores case) or the name has characters an
+/// alias cannot hold.
+pub(crate) fn alias(wire: &str, rust: &str) -> TokenStream {
+    let rust = rust.trim_start_matches("r#");
+    let plain = wire
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    // Rustdoc's search ignores case: `inet` already finds `Inet`.
+    if wire.eq_ignore_ascii_case(rust) || !plain || wire.is_empty() {
+        TokenStream::new()
+    } else {
+        quote!(#[doc(alias = #wire)])
     }
 }
 
