@@ -12,8 +12,13 @@ use crate::ConnectError;
 ///
 /// It wraps a [`qmp_core::Client`] (see there for concurrency, cancellation and disconnect
 /// behaviour) and is just as cheap to clone. The generated methods (`query_block`,
-/// `blockdev_add`, ...) each return a [`Call`](crate::Call): set optional arguments, then
-/// `.await` it. [`raw`](Self::raw) gives the untyped client for anything else.
+/// `blockdev_add`, ...), grouped below by QAPI module, each return the command's call type
+/// (`commands::QueryBlockCall`): set optional arguments, a timeout, `oob` or a descriptor
+/// where the command allows them, then `.await` it (or spawn it: it owns a clone of this
+/// handle). [`raw`](Self::raw) gives the untyped client for anything else.
+///
+/// `qmp_capabilities` has no method: the connection negotiated capabilities already, and QEMU
+/// refuses the command afterwards.
 ///
 /// ```no_run
 /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {

@@ -77,7 +77,8 @@ pub trait FdCommand: Command {}
 /// ```
 #[must_use = "a command does nothing until it is awaited"]
 pub struct Call<C> {
-    command: C,
+    /// The arguments; the generated setters write them directly (no call per setter).
+    pub(crate) command: C,
     state: CallState,
 }
 
@@ -101,11 +102,6 @@ impl<C> Call<C> {
     /// The command value (its arguments).
     pub fn command(&self) -> &C {
         &self.command
-    }
-
-    /// The arguments, for the generated setters.
-    pub(crate) fn args_mut(&mut self) -> &mut C {
-        &mut self.command
     }
 
     /// Takes the command value out without running it.

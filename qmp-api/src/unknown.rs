@@ -27,20 +27,21 @@ use serde_json::{Map, Value};
 /// }
 /// assert_eq!(newer.to_string(), "hibernating");
 /// ```
+///
+/// It cannot be built by hand, so no `Other` can stand for a known value:
+///
+/// ```compile_fail
+/// use qmp_api::{types::RunState, UnknownValue};
+/// let fake = RunState::Other(UnknownValue { wire: "running".into(), of: Default::default() });
+/// ```
 pub struct UnknownValue<E> {
-    wire: String,
-    of: PhantomData<fn() -> E>,
+    /// Only the generated `from_wire`, after matching every known name, sets these (a struct
+    /// literal rather than a constructor: no function per enum to compile).
+    pub(crate) wire: String,
+    pub(crate) of: PhantomData<fn() -> E>,
 }
 
 impl<E> UnknownValue<E> {
-    /// Only the generated `from_wire`, after matching every known name, creates one.
-    pub(crate) fn new(wire: &str) -> Self {
-        UnknownValue {
-            wire: wire.to_string(),
-            of: PhantomData,
-        }
-    }
-
     /// The value as received.
     pub fn as_str(&self) -> &str {
         &self.wire
@@ -101,6 +102,29 @@ impl<E> fmt::Display for UnknownValue<E> {
 /// It is sent back unchanged when the union is serialized. To send a branch this schema does
 /// not know, deserialize the union from JSON (`serde_json::from_value`): a known tag becomes
 /// its typed branch, an unknown one this value.
+///
+/// ```
+/// use qmp_api::types::{BlockdevOptions, BlockdevOptionsVariant};
+///
+/// let newer: BlockdevOptions =
+///     serde_json::from_value(serde_json::json!({"driver": "quantum", "spin": 1}))?;
+/// let BlockdevOptionsVariant::Other(unknown) = &newer.driver else { unreachable!() };
+/// assert_eq!(unknown.tag(), "quantum");
+/// assert_eq!(unknown.members()["spin"], 1);
+/// // A known tag is always its typed branch.
+/// let file: BlockdevOptions =
+///     serde_json::from_value(serde_json::json!({"driver": "file", "filename": "/x"}))?;
+/// assert!(matches!(file.driver, BlockdevOptionsVariant::File(_)));
+/// # Ok::<(), serde_json::Error>(())
+/// ```
+///
+/// Its fields are private, so it cannot be built by hand with a known tag:
+///
+/// ```compile_fail
+/// use qmp_api::{types::BlockdevOptionsVariant, UnknownVariant};
+/// let fake: UnknownVariant<BlockdevOptionsVariant> =
+///     UnknownVariant { tag: "file".into(), members: Default::default(), of: Default::default() };
+/// ```
 pub struct UnknownVariant<U> {
     tag: String,
     members: Map<String, Value>,

@@ -298,9 +298,11 @@ fn call_type(
         _ => TokenStream::new(),
     };
     let extra = has_extra(c, shape);
+    let url = plan.reference(&Definition::Command(c.clone()));
+    let link = (wire.as_str(), url.as_deref());
     let setters: Vec<TokenStream> = optional
         .iter()
-        .map(|f| setter(plan, opts, f, &taken, &target, extra))
+        .map(|f| setter(plan, opts, f, &taken, &target, extra, link))
         .collect();
     let arg = extra.then(|| arg_setter(shape));
     let setters_impl = (!setters.is_empty() || arg.is_some()).then(|| {
@@ -326,6 +328,7 @@ fn call_type(
 
 /// A setter for optional field `f`. For a command with `extra` arguments, it also drops an
 /// `extra` entry of the same name: the last call wins.
+#[allow(clippy::too_many_arguments)]
 fn setter(
     plan: &Plan<'_>,
     opts: &Options,
@@ -333,6 +336,7 @@ fn setter(
     taken: &[&str],
     target: &TokenStream,
     extra: bool,
+    (owner, url): (&str, Option<&str>),
 ) -> TokenStream {
     let m = f.member;
     let name = setter_name(&m.name, taken);
@@ -344,6 +348,7 @@ fn setter(
         sd.prose(m.doc.as_deref());
     }
     sd.facts(m.since.as_deref(), &m.features, m.cond.as_ref());
+    sd.reference(owner, url);
     let docs = sd.tokens();
     let dep = deprecated(&m.features);
     let alias = alias(&m.name, &name);
@@ -358,15 +363,15 @@ fn setter(
         conv
     };
     let wire = &m.name;
-    let unset_extra = extra.then(|| quote!(args.extra.remove(#wire);));
+    let unset_extra = extra.then(|| quote!(self.0.command.extra.remove(#wire);));
     quote! {
         #docs
         #alias
         #dep
+        #[inline]
         pub fn #setter(mut self, value: #arg_ty) -> Self {
-            let args = self.0.args_mut();
             #unset_extra
-            args #target.#id = Some(#conv);
+            self.0.command #target.#id = Some(#conv);
             self
         }
     }
@@ -388,7 +393,7 @@ fn arg_setter(shape: &Shape<'_>) -> TokenStream {
         /// as a method parameter is replaced by an `arg` of the same name.
         pub fn arg(mut self, name: impl Into<String>, value: impl Into<::serde_json::Value>) -> Self {
             let name = name.into();
-            let args = self.0.args_mut();
+            let args = &mut self.0.command;
             match name.as_str() {
                 #(#clears)*
                 _ => {}
@@ -467,6 +472,7 @@ fn method(
         #alias
         #dep
         #many
+        #[inline]
         pub fn #method(&self #(, #params)*) -> crate::commands::#call {
             crate::commands::#call(crate::Call::new(self, #build))
         }

@@ -145,7 +145,7 @@ fn enum_tokens(
             pub fn from_wire(name: &str) -> Self {
                 match name {
                     #( #wires => Self::#variants, )*
-                    other => Self::Other(crate::UnknownValue::new(other)),
+                    other => Self::Other(crate::UnknownValue { wire: other.into(), of: ::core::marker::PhantomData }),
                 }
             }
         }

@@ -60,15 +60,19 @@ impl QueryThingsCall {
     /// Sets the optional argument `filter`.
     ///
     /// only these
+    ///
+    /// QEMU reference: [`query-things`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#command-QMP-edge-cases.query-things).
+    #[inline]
     pub fn filter(mut self, value: crate::types::Color) -> Self {
-        let args = self.0.args_mut();
-        args.filter = Some(value);
+        self.0.command.filter = Some(value);
         self
     }
     /// Sets the optional argument `limit`.
+    ///
+    /// QEMU reference: [`query-things`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#command-QMP-edge-cases.query-things).
+    #[inline]
     pub fn limit(mut self, value: i64) -> Self {
-        let args = self.0.args_mut();
-        args.limit = Some(value);
+        self.0.command.limit = Some(value);
         self
     }
 }
@@ -137,15 +141,19 @@ crate::__qmp_call_type!(SetThingCall, SetThing);
 
 impl SetThingCall {
     /// Sets the optional argument `size`.
+    ///
+    /// QEMU reference: [`set-thing`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#command-QMP-edge-cases.set-thing).
+    #[inline]
     pub fn size(mut self, value: u64) -> Self {
-        let args = self.0.args_mut();
-        args.size = Some(value);
+        self.0.command.size = Some(value);
         self
     }
     /// Sets the optional argument `tree`.
+    ///
+    /// QEMU reference: [`set-thing`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#command-QMP-edge-cases.set-thing).
+    #[inline]
     pub fn tree(mut self, value: crate::types::Tree) -> Self {
-        let args = self.0.args_mut();
-        args.tree = Some(value);
+        self.0.command.tree = Some(value);
         self
     }
 }
@@ -222,15 +230,19 @@ crate::__qmp_call_type!(AddTreeCall, AddTree);
 
 impl AddTreeCall {
     /// Sets the optional argument `left`.
+    ///
+    /// QEMU reference: [`add-tree`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#command-QMP-edge-cases.add-tree).
+    #[inline]
     pub fn left(mut self, value: crate::types::Tree) -> Self {
-        let args = self.0.args_mut();
-        args.0.left = Some(Box::new(value));
+        self.0.command.0.left = Some(Box::new(value));
         self
     }
     /// Sets the optional argument `children`.
+    ///
+    /// QEMU reference: [`add-tree`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#command-QMP-edge-cases.add-tree).
+    #[inline]
     pub fn children(mut self, value: Vec<crate::types::Tree>) -> Self {
-        let args = self.0.args_mut();
-        args.0.children = Some(value);
+        self.0.command.0.children = Some(value);
         self
     }
 }
@@ -298,10 +310,12 @@ crate::__qmp_call_type!(DeviceLikeCall, DeviceLike);
 
 impl DeviceLikeCall {
     /// Sets the optional argument `id`.
+    ///
+    /// QEMU reference: [`device-like`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#command-QMP-edge-cases.device-like).
+    #[inline]
     pub fn id(mut self, value: impl Into<String>) -> Self {
-        let args = self.0.args_mut();
-        args.extra.remove("id");
-        args.id = Some(value.into());
+        self.0.command.extra.remove("id");
+        self.0.command.id = Some(value.into());
         self
     }
     /// Sets an argument the schema does not list (for example a device property of
@@ -316,7 +330,7 @@ impl DeviceLikeCall {
         value: impl Into<::serde_json::Value>,
     ) -> Self {
         let name = name.into();
-        let args = self.0.args_mut();
+        let args = &mut self.0.command;
         match name.as_str() {
             "id" => args.id = None,
             _ => {}
@@ -568,6 +582,7 @@ impl crate::Qmp {
     ///
     /// QEMU reference: [`query-things`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#command-QMP-edge-cases.query-things).
     #[doc(alias = "query-things")]
+    #[inline]
     pub fn query_things(&self) -> crate::commands::QueryThingsCall {
         crate::commands::QueryThingsCall(
             crate::Call::new(
@@ -591,6 +606,7 @@ impl crate::Qmp {
     ///
     /// QEMU reference: [`set-thing`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#command-QMP-edge-cases.set-thing).
     #[doc(alias = "set-thing")]
+    #[inline]
     pub fn set_thing(
         &self,
         name: impl Into<String>,
@@ -614,6 +630,7 @@ impl crate::Qmp {
     ///
     /// QEMU reference: [`add-node`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#command-QMP-edge-cases.add-node).
     #[doc(alias = "add-node")]
+    #[inline]
     pub fn add_node(&self, node: crate::types::Node) -> crate::commands::AddNodeCall {
         crate::commands::AddNodeCall(crate::Call::new(self, AddNode(node)))
     }
@@ -625,6 +642,7 @@ impl crate::Qmp {
     ///
     /// QEMU reference: [`add-tree`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#command-QMP-edge-cases.add-tree).
     #[doc(alias = "add-tree")]
+    #[inline]
     pub fn add_tree(&self, name: impl Into<String>) -> crate::commands::AddTreeCall {
         crate::commands::AddTreeCall(
             crate::Call::new(
@@ -645,6 +663,7 @@ impl crate::Qmp {
     ///
     /// QEMU reference: [`device-like`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#command-QMP-edge-cases.device-like).
     #[doc(alias = "device-like")]
+    #[inline]
     pub fn device_like(
         &self,
         driver: impl Into<String>,
@@ -668,6 +687,7 @@ impl crate::Qmp {
     ///
     /// QEMU reference: [`legacy_cmd`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#command-QMP-edge-cases.legacy_cmd).
     #[deprecated(note = "deprecated in the QEMU schema")]
+    #[inline]
     pub fn legacy_cmd(&self) -> crate::commands::LegacyCmdCall {
         crate::commands::LegacyCmdCall(crate::Call::new(self, LegacyCmd))
     }
@@ -679,6 +699,7 @@ impl crate::Qmp {
     ///
     /// QEMU reference: [`pause-now`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#command-QMP-edge-cases.pause-now).
     #[doc(alias = "pause-now")]
+    #[inline]
     pub fn pause_now(&self) -> crate::commands::PauseNowCall {
         crate::commands::PauseNowCall(crate::Call::new(self, PauseNow))
     }
@@ -690,6 +711,7 @@ impl crate::Qmp {
     ///
     /// QEMU reference: [`echo-any`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#command-QMP-edge-cases.echo-any).
     #[doc(alias = "echo-any")]
+    #[inline]
     pub fn echo_any(&self, value: ::serde_json::Value) -> crate::commands::EchoAnyCall {
         crate::commands::EchoAnyCall(crate::Call::new(self, EchoAny { value }))
     }
@@ -699,6 +721,7 @@ impl crate::Qmp {
     ///
     /// QEMU reference: [`count-things`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#command-QMP-edge-cases.count-things).
     #[doc(alias = "count-things")]
+    #[inline]
     pub fn count_things(&self) -> crate::commands::CountThingsCall {
         crate::commands::CountThingsCall(crate::Call::new(self, CountThings))
     }
@@ -710,6 +733,7 @@ impl crate::Qmp {
     ///
     /// QEMU reference: [`power-off`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#command-QMP-edge-cases.power-off).
     #[doc(alias = "power-off")]
+    #[inline]
     pub fn power_off(&self) -> crate::commands::PowerOffCall {
         crate::commands::PowerOffCall(crate::Call::new(self, PowerOff))
     }
@@ -721,6 +745,7 @@ impl crate::Qmp {
     ///
     /// QEMU reference: [`spice-only`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#command-QMP-edge-cases.spice-only).
     #[doc(alias = "spice-only")]
+    #[inline]
     pub fn spice_only(&self) -> crate::commands::SpiceOnlyCall {
         crate::commands::SpiceOnlyCall(crate::Call::new(self, SpiceOnly))
     }
@@ -751,18 +776,22 @@ impl SetSpeedCall {
     /// Sets the optional argument `speed`.
     ///
     /// bytes per second
+    ///
+    /// QEMU reference: [`set-speed`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#command-QMP-edge-cases-control.set-speed).
+    #[inline]
     pub fn speed(mut self, value: i64) -> Self {
-        let args = self.0.args_mut();
-        args.speed = Some(value);
+        self.0.command.speed = Some(value);
         self
     }
     /// Sets the optional argument `timeout`.
     ///
     /// seconds
+    ///
+    /// QEMU reference: [`set-speed`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#command-QMP-edge-cases-control.set-speed).
     #[doc(alias = "timeout")]
+    #[inline]
     pub fn timeout_arg(mut self, value: i64) -> Self {
-        let args = self.0.args_mut();
-        args.timeout = Some(value);
+        self.0.command.timeout = Some(value);
         self
     }
 }
@@ -864,6 +893,7 @@ impl crate::Qmp {
     ///
     /// QEMU reference: [`set-speed`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#command-QMP-edge-cases-control.set-speed).
     #[doc(alias = "set-speed")]
+    #[inline]
     pub fn set_speed(&self, job: impl Into<String>) -> crate::commands::SetSpeedCall {
         crate::commands::SetSpeedCall(
             crate::Call::new(
@@ -885,6 +915,7 @@ impl crate::Qmp {
     /// Returns a [`GetfdCall`](crate::commands::GetfdCall): set optional arguments on it, then `.await` it.
     ///
     /// QEMU reference: [`getfd`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#command-QMP-edge-cases-control.getfd).
+    #[inline]
     pub fn getfd(&self, fdname: impl Into<String>) -> crate::commands::GetfdCall {
         crate::commands::GetfdCall(
             crate::Call::new(self, Getfd { fdname: fdname.into() }),

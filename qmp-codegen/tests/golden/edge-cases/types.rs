@@ -58,7 +58,12 @@ impl QType {
             "qdict" => Self::Qdict,
             "qlist" => Self::Qlist,
             "qbool" => Self::Qbool,
-            other => Self::Other(crate::UnknownValue::new(other)),
+            other => {
+                Self::Other(crate::UnknownValue {
+                    wire: other.into(),
+                    of: ::core::marker::PhantomData,
+                })
+            }
         }
     }
 }
@@ -147,7 +152,12 @@ pub mod edge_cases {
                 "other" => Self::OtherValue,
                 "old" => Self::Old,
                 "spice" => Self::Spice,
-                other => Self::Other(crate::UnknownValue::new(other)),
+                other => {
+                    Self::Other(crate::UnknownValue {
+                        wire: other.into(),
+                        of: ::core::marker::PhantomData,
+                    })
+                }
             }
         }
     }
@@ -446,7 +456,12 @@ pub mod edge_cases {
                 "circle" => Self::Circle,
                 "square" => Self::Square,
                 "point" => Self::Point,
-                other => Self::Other(crate::UnknownValue::new(other)),
+                other => {
+                    Self::Other(crate::UnknownValue {
+                        wire: other.into(),
+                        of: ::core::marker::PhantomData,
+                    })
+                }
             }
         }
     }
@@ -835,7 +850,12 @@ pub mod edge_cases {
             match name {
                 "shape" => Self::Shape,
                 "none" => Self::None,
-                other => Self::Other(crate::UnknownValue::new(other)),
+                other => {
+                    Self::Other(crate::UnknownValue {
+                        wire: other.into(),
+                        of: ::core::marker::PhantomData,
+                    })
+                }
             }
         }
     }
@@ -1136,7 +1156,12 @@ pub mod edge_cases {
             match name {
                 "file" => Self::File,
                 "layer" => Self::Layer,
-                other => Self::Other(crate::UnknownValue::new(other)),
+                other => {
+                    Self::Other(crate::UnknownValue {
+                        wire: other.into(),
+                        of: ::core::marker::PhantomData,
+                    })
+                }
             }
         }
     }
