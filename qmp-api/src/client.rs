@@ -20,6 +20,12 @@ use crate::ConnectError;
 /// `qmp_capabilities` has no method: the connection negotiated capabilities already, and QEMU
 /// refuses the command afterwards.
 ///
+/// ```compile_fail
+/// # async fn demo(qmp: qmp_api::Qmp) {
+/// qmp.qmp_capabilities().await; // no such method: the transport negotiates
+/// # }
+/// ```
+///
 /// ```no_run
 /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 /// use qmp_api::Qmp;

@@ -689,6 +689,68 @@ impl Reader<'_> {
         Ok(out)
     }
 
+    fn enum_values(&self, o: &Obj, loc: &Location) -> Result<Vec<RawEnumValue>, SchemaError> {
+        let v = o
+            .get("values")
+            .ok_or_else(|| self.err("enum is missing \"values\""))?;
+        let Some(a) = v.as_array() else {
+            return Err(self.err(format!("\"values\" must be an array, found {}", jkind(v))));
+        };
+        let mut values = Vec::with_capacity(a.len());
+        for (i, x) in a.iter().enumerate() {
+            values.push(match x {
+                Value::String(n) => RawEnumValue {
+                    name: n.clone(),
+                    cond: None,
+                    features: Vec::new(),
+                    since: None,
+                    loc: loc.clone(),
+                },
+                Value::Object(vo) => {
+                    let vwhat = format!("\"values\"[{i}]");
+                    self.keys(vo, &["name", "if", "features", "since"], &vwhat)?;
+                    RawEnumValue {
+                        name: self.str(vo, "name", &vwhat)?.to_string(),
+                        cond: self.opt_cond(vo)?,
+                        features: self.features(vo, loc)?,
+                        since: self.opt_str(vo, "since", &vwhat)?,
+                        loc: loc.clone(),
+                    }
+                }
+                other => {
+                    return Err(self.err(format!(
+                        "\"values\"[{i}] must be a name or an object, found {}",
+                        jkind(other)
+                    )))
+                }
+            });
+        }
+        Ok(values)
+    }
+
+    fn union_body(&self, o: &Obj, loc: &Location) -> Result<RawBody, SchemaError> {
+        let base = match o.get("base") {
+            Some(Value::String(b)) => RawBase::Named(b.clone(), loc.clone()),
+            Some(v @ Value::Array(_)) => RawBase::Inline(self.members(v, loc, "\"base\"")?),
+            Some(v) => {
+                return Err(self.err(format!(
+                    "union \"base\" must be a struct name or an array of members, found {}",
+                    jkind(v)
+                )))
+            }
+            None => return Err(self.err("union is missing \"base\"")),
+        };
+        Ok(RawBody::Union {
+            base: Some(base),
+            discriminator: Some((
+                self.str(o, "discriminator", "union")?.to_string(),
+                loc.clone(),
+            )),
+            branches: self.branches(o, loc, "value")?,
+            simple_legacy: self.flag(o, "simple-legacy", true)?,
+        })
+    }
+
     fn definition(&self, o: &Obj, loc: Location) -> Result<RawDef, SchemaError> {
         let kind_s = self.str(o, "kind", "a definition")?;
         let Some(kind) = Kind::from_keyword(kind_s) else {
@@ -732,49 +794,10 @@ impl Reader<'_> {
         )?;
         let implicit = self.flag(o, "implicit", true)?;
         let body = match kind {
-            Kind::Enum => {
-                let v = o
-                    .get("values")
-                    .ok_or_else(|| self.err("enum is missing \"values\""))?;
-                let Some(a) = v.as_array() else {
-                    return Err(
-                        self.err(format!("\"values\" must be an array, found {}", jkind(v)))
-                    );
-                };
-                let mut values = Vec::with_capacity(a.len());
-                for (i, x) in a.iter().enumerate() {
-                    values.push(match x {
-                        Value::String(n) => RawEnumValue {
-                            name: n.clone(),
-                            cond: None,
-                            features: Vec::new(),
-                            since: None,
-                            loc: loc.clone(),
-                        },
-                        Value::Object(vo) => {
-                            let vwhat = format!("\"values\"[{i}]");
-                            self.keys(vo, &["name", "if", "features", "since"], &vwhat)?;
-                            RawEnumValue {
-                                name: self.str(vo, "name", &vwhat)?.to_string(),
-                                cond: self.opt_cond(vo)?,
-                                features: self.features(vo, &loc)?,
-                                since: self.opt_str(vo, "since", &vwhat)?,
-                                loc: loc.clone(),
-                            }
-                        }
-                        other => {
-                            return Err(self.err(format!(
-                                "\"values\"[{i}] must be a name or an object, found {}",
-                                jkind(other)
-                            )))
-                        }
-                    });
-                }
-                RawBody::Enum {
-                    values,
-                    prefix: self.opt_str(o, "prefix", "enum")?,
-                }
-            }
+            Kind::Enum => RawBody::Enum {
+                values: self.enum_values(o, &loc)?,
+                prefix: self.opt_str(o, "prefix", "enum")?,
+            },
             Kind::Struct => RawBody::Struct {
                 base: self.opt_str(o, "base", "struct")?.map(|b| (b, loc.clone())),
                 members: match o.get("members") {
@@ -782,30 +805,7 @@ impl Reader<'_> {
                     None => return Err(self.err("struct is missing \"members\"")),
                 },
             },
-            Kind::Union => {
-                let base = match o.get("base") {
-                    Some(Value::String(b)) => RawBase::Named(b.clone(), loc.clone()),
-                    Some(v @ Value::Array(_)) => {
-                        RawBase::Inline(self.members(v, &loc, "\"base\"")?)
-                    }
-                    Some(v) => {
-                        return Err(self.err(format!(
-                            "union \"base\" must be a struct name or an array of members, found {}",
-                            jkind(v)
-                        )))
-                    }
-                    None => return Err(self.err("union is missing \"base\"")),
-                };
-                RawBody::Union {
-                    base: Some(base),
-                    discriminator: Some((
-                        self.str(o, "discriminator", "union")?.to_string(),
-                        loc.clone(),
-                    )),
-                    branches: self.branches(o, &loc, "value")?,
-                    simple_legacy: self.flag(o, "simple-legacy", true)?,
-                }
-            }
+            Kind::Union => self.union_body(o, &loc)?,
             Kind::Alternate => RawBody::Alternate {
                 branches: self.branches(o, &loc, "name")?,
             },

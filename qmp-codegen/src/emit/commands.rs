@@ -9,13 +9,13 @@ use std::fmt::Write as _;
 use proc_macro2::TokenStream;
 use quote::quote;
 
-use super::docs::{alias, deprecated, rst_to_markdown, Docs};
+use super::docs::{alias, deprecated, rst_to_markdown, with_reference, Docs};
 use super::fields::{field_decls, is_string, params_and_inits, struct_derives};
 use super::plan::{setter_name, CommandNames, Field, Module, Plan, FD_COMMANDS};
 use super::serde_impls;
 use super::{EmitError, Item, Options};
 use crate::ident;
-use crate::model::{Arguments, Command, Definition};
+use crate::model::{Arguments, Command};
 
 const M: Module = Module::Other;
 
@@ -142,7 +142,7 @@ fn command_value(
     };
     d.para(format!("Arguments of the QMP command `{wire}`; {run}."));
     d.facts(c.since.as_deref(), &c.features, c.cond.as_ref());
-    let url = plan.reference(&Definition::Command(c.clone()));
+    let url = plan.command_reference(c);
     d.reference(wire, url.as_deref());
     let docs = d.tokens();
     match shape {
@@ -264,7 +264,9 @@ fn call_type(
         None => String::new(),
     };
     d.para(format!(
-        "A call of the QMP command `{wire}`, {from}: set optional arguments, then `.await` it."
+        "A call of the QMP command `{wire}`, {from}: set optional arguments, then `.await` it \
+         (a `Future` owning a handle to the connection: nothing is sent until it is first \
+         polled)."
     ));
     let mut offers: Vec<String> = optional
         .iter()
@@ -281,10 +283,6 @@ fn call_type(
         offers.push("[`arg`](Self::arg)".into());
     }
     d.para(format!("Settings: {}.", offers.join(", ")));
-    d.para(
-        "It is a `Future` that owns a handle to the connection: spawn it, join it, or await \
-         it; nothing is sent until it is first polled.",
-    );
     let docs = d.tokens();
     let mut extras = Vec::new();
     if c.allow_oob {
@@ -298,7 +296,7 @@ fn call_type(
         _ => TokenStream::new(),
     };
     let extra = has_extra(c, shape);
-    let url = plan.reference(&Definition::Command(c.clone()));
+    let url = plan.command_reference(c);
     let link = (wire.as_str(), url.as_deref());
     let setters: Vec<TokenStream> = optional
         .iter()
@@ -343,12 +341,15 @@ fn setter(
     let setter = ident::ident(&name);
     let id = &f.ident;
     let mut sd = Docs::new();
-    sd.para(format!("Sets the optional argument `{}`.", m.name));
+    sd.para(with_reference(
+        format!("Sets the optional argument `{}`", m.name),
+        owner,
+        url,
+    ));
     if opts.prose {
         sd.prose(m.doc.as_deref());
     }
     sd.facts(m.since.as_deref(), &m.features, m.cond.as_ref());
-    sd.reference(owner, url);
     let docs = sd.tokens();
     let dep = deprecated(&m.features);
     let alias = alias(&m.name, &name);
@@ -382,7 +383,11 @@ fn arg_setter(shape: &Shape<'_>) -> TokenStream {
     let clears = shape.fields().iter().filter(|f| f.optional).map(|f| {
         let id = &f.ident;
         let wire = &f.member.name;
-        quote!(#wire => args.#id = None,)
+        quote! {
+            if name == #wire {
+                args.#id = None;
+            }
+        }
     });
     quote! {
         /// Sets an argument the schema does not list (for example a device property of
@@ -394,10 +399,7 @@ fn arg_setter(shape: &Shape<'_>) -> TokenStream {
         pub fn arg(mut self, name: impl Into<String>, value: impl Into<::serde_json::Value>) -> Self {
             let name = name.into();
             let args = &mut self.0.command;
-            match name.as_str() {
-                #(#clears)*
-                _ => {}
-            }
+            #(#clears)*
             args.extra.insert(name, value.into());
             self
         }
@@ -458,10 +460,7 @@ fn method(
         names.call
     ));
     md.facts(c.since.as_deref(), &c.features, c.cond.as_ref());
-    md.reference(
-        wire,
-        plan.reference(&Definition::Command(c.clone())).as_deref(),
-    );
+    md.reference(wire, plan.command_reference(c).as_deref());
     let docs = md.tokens();
     let dep = deprecated(&c.features);
     let alias = alias(wire, &method.to_string());

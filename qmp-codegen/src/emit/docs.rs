@@ -84,7 +84,19 @@ impl Docs {
         }
         self
     }
+}
 
+/// `text`, followed on the same line by the link to an entry of QEMU's reference when its URL
+/// is known: the form used for members, where a paragraph of its own would double the doc
+/// lines of every struct (and the cost of compiling them).
+pub(crate) fn with_reference(text: String, label: &str, url: Option<&str>) -> String {
+    match url {
+        Some(url) => format!("{text}; QEMU reference: [`{label}`]({url})."),
+        None => text,
+    }
+}
+
+impl Docs {
     /// `#[doc]` attributes for the collected lines.
     pub(crate) fn tokens(&self) -> TokenStream {
         let lines = self.lines.iter().map(|l| {

@@ -9,7 +9,7 @@ use super::plan::{Module, Plan};
 use super::serde_impls;
 use super::{EmitError, Item, Options};
 use crate::ident;
-use crate::model::{Arguments, Definition};
+use crate::model::{Arguments, Kind};
 
 const M: Module = Module::Other;
 
@@ -29,7 +29,9 @@ pub(crate) fn emit(plan: &Plan<'_>, opts: &Options) -> Result<Vec<Item>, EmitErr
         }
         d.para(format!("QMP event `{wire}`."));
         d.facts(e.since.as_deref(), &e.features, e.cond.as_ref());
-        let url = plan.reference(&Definition::Event(e.clone()));
+        let url = plan
+            .manual
+            .entry_url(Kind::Event, &e.name, e.module.as_deref(), false);
         d.reference(wire, url.as_deref());
         let docs = d.tokens();
         let alias = alias(wire, &v.to_string());

@@ -5,7 +5,7 @@
 use proc_macro2::TokenStream;
 use quote::quote;
 
-use super::docs::{alias, deprecated, Docs};
+use super::docs::{alias, deprecated, with_reference, Docs};
 use super::plan::{Field, Module, Plan};
 use super::Options;
 use crate::model::{Builtin, TypeRef};
@@ -28,10 +28,14 @@ pub(crate) fn field_decls(
     let decls = fields.iter().map(|f| {
         let m = f.member;
         let mut d = Docs::new();
-        d.para(format!(
-            "`{}`{}",
-            m.name,
-            if m.optional { " (optional)" } else { "" }
+        d.para(with_reference(
+            format!(
+                "`{}`{}",
+                m.name,
+                if m.optional { " (optional)" } else { "" }
+            ),
+            owner.0,
+            owner.1,
         ));
         if opts.prose {
             d.prose(m.doc.as_deref());
@@ -40,7 +44,6 @@ pub(crate) fn field_decls(
         if f.optional && !m.optional {
             d.para("Required in the schema, but a QEMU build or version may leave it out.");
         }
-        d.reference(owner.0, owner.1);
         let docs = d.tokens();
         let dep = deprecated(&m.features);
         let id = &f.ident;

@@ -15,7 +15,8 @@ use crate::model::{Arguments, Builtin, Definition, Kind, Member, Schema, TypeRef
 /// Which generated module code is written for: names resolve differently in each.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Module {
-    /// `types`: schema types are in scope by their bare names.
+    /// `types`: schema types are reached as `crate::types::X` (like elsewhere), but standard
+    /// names a schema type takes (`String`) are written fully qualified.
     Types,
     /// `commands` and `events`: schema types are reached as `crate::types::X`.
     Other,
@@ -132,20 +133,30 @@ impl Manual {
     /// own) the module's, `#module-QMP-block-core`. `None` when the module is not known
     /// (introspection input).
     pub(crate) fn url(&self, def: &Definition) -> Option<String> {
-        let module = def.module()?;
-        let ns = self.namespace;
-        let page = self.page;
-        if def.is_implicit() {
+        self.entry_url(def.kind(), def.name(), def.module(), def.is_implicit())
+    }
+
+    /// [`url`](Self::url) from the parts of a definition.
+    pub(crate) fn entry_url(
+        &self,
+        kind: Kind,
+        name: &str,
+        module: Option<&str>,
+        implicit: bool,
+    ) -> Option<String> {
+        let module = module?;
+        let (ns, page) = (self.namespace, self.page);
+        if implicit {
             return Some(self.module_url(module));
         }
-        let kind = match def.kind() {
+        let kind = match kind {
             Kind::Enum => "enum",
             Kind::Struct | Kind::Union => "object",
             Kind::Alternate => "alternate",
             Kind::Command => "command",
             Kind::Event => "event",
         };
-        Some(format!("{page}#{kind}-{ns}-{module}.{}", def.name()))
+        Some(format!("{page}#{kind}-{ns}-{module}.{name}"))
     }
 
     /// The anchor of a QAPI module's section.
@@ -302,6 +313,12 @@ impl<'s> Plan<'s> {
         self.manual.url(def)
     }
 
+    /// The URL of command `c`'s entry in QEMU's reference, if known.
+    pub(crate) fn command_reference(&self, c: &crate::model::Command) -> Option<String> {
+        self.manual
+            .entry_url(Kind::Command, &c.name, c.module.as_deref(), false)
+    }
+
     /// The command whose command type is schema struct `qapi`, if any.
     pub(crate) fn command_of_struct(&self, qapi: &str) -> Option<&'s crate::model::Command> {
         self.schema.commands().find(|c| {
@@ -342,7 +359,9 @@ impl<'s> Plan<'s> {
     pub(crate) fn type_path(&self, qapi: &str, module: Module) -> TokenStream {
         let id = self.type_ident(qapi);
         match module {
-            Module::Types => quote!(#id),
+            // Types sit in one submodule per QAPI module: a full path needs no glob import of
+            // the others into each (which costs the compiler more than the longer paths).
+            Module::Types => quote!(crate::types::#id),
             Module::Other => quote!(crate::types::#id),
         }
     }

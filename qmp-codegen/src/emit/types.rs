@@ -60,10 +60,7 @@ pub(crate) fn emit(plan: &Plan<'_>, opts: &Options) -> Result<Vec<Item>, EmitErr
                     m,
                     quote!(#docs #[allow(deprecated)]),
                     id.clone(),
-                    quote!(
-                        #[allow(unused_imports)]
-                        use super::*;
-                    ),
+                    TokenStream::new(),
                     children,
                 ));
                 items.push(Item::new(m, quote!(pub use #id::*;)));
@@ -218,10 +215,13 @@ fn struct_type(plan: &Plan<'_>, opts: &Options, s: &Struct) -> Result<TokenStrea
     let def = Definition::Struct(s.clone());
     let mut d = type_docs(plan, opts, "struct", &def);
     if let Some(base) = &s.base {
-        d.para(format!(
-            "Includes the members of [`{}`].",
-            plan.type_ident(base)
-        ));
+        let same_module = plan.schema.get(base).and_then(Definition::module) == s.module.as_deref();
+        let rust = plan.type_ident(base);
+        d.para(if same_module {
+            format!("Includes the members of [`{rust}`].")
+        } else {
+            format!("Includes the members of [`{rust}`](crate::types::{rust}).")
+        });
     }
     if let Some(c) = plan.command_of_struct(&s.name) {
         let run = match plan.method_ident(&c.name) {
@@ -301,7 +301,8 @@ struct UnionParts<'p, 'm> {
     fields: Vec<Field<'m>>,
     disc: &'p Member,
     disc_ident: Ident,
-    disc_enum: Ident,
+    /// The discriminator's enum, as a path (it may live in another QAPI module).
+    disc_enum: TokenStream,
     /// QEMU sends values of this union: an older QEMU may leave the discriminator out (9.1
     /// turned `SevInfo` into a union on a new `sev-type` member), so such a value decodes as
     /// an untagged `Other` keeping every member.
@@ -338,7 +339,7 @@ fn union_type(plan: &Plan<'_>, opts: &Options, u: &Union) -> Result<TokenStream,
         fields,
         disc,
         disc_ident,
-        disc_enum: plan.type_ident(&u.discriminator_enum),
+        disc_enum: plan.type_path(&u.discriminator_enum, M),
         relaxed,
     };
     let def = Definition::Union(u.clone());

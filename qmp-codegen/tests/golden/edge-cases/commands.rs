@@ -8,15 +8,11 @@
 #[doc(alias = "query-things")]
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct QueryThings {
-    /// `filter` (optional)
+    /// `filter` (optional); QEMU reference: [`query-things`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#command-QMP-edge-cases.query-things).
     ///
     /// only these
-    ///
-    /// QEMU reference: [`query-things`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#command-QMP-edge-cases.query-things).
     pub filter: Option<crate::types::Color>,
-    /// `limit` (optional)
-    ///
-    /// QEMU reference: [`query-things`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#command-QMP-edge-cases.query-things).
+    /// `limit` (optional); QEMU reference: [`query-things`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#command-QMP-edge-cases.query-things).
     pub limit: Option<i64>,
 }
 
@@ -46,30 +42,24 @@ impl crate::Command for QueryThings {
     }
 }
 
-/// A call of the QMP command `query-things`, returned by [`Qmp::query_things`](crate::Qmp::query_things): set optional arguments, then `.await` it.
+/// A call of the QMP command `query-things`, returned by [`Qmp::query_things`](crate::Qmp::query_things): set optional arguments, then `.await` it (a `Future` owning a handle to the connection: nothing is sent until it is first polled).
 ///
 /// Settings: [`filter`](Self::filter), [`limit`](Self::limit), [`timeout`](Self::timeout).
-///
-/// It is a `Future` that owns a handle to the connection: spawn it, join it, or await it; nothing is sent until it is first polled.
 #[must_use = "a command does nothing until it is awaited"]
 pub struct QueryThingsCall(crate::Call<QueryThings>);
 
 crate::__qmp_call_type!(QueryThingsCall, QueryThings);
 
 impl QueryThingsCall {
-    /// Sets the optional argument `filter`.
+    /// Sets the optional argument `filter`; QEMU reference: [`query-things`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#command-QMP-edge-cases.query-things).
     ///
     /// only these
-    ///
-    /// QEMU reference: [`query-things`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#command-QMP-edge-cases.query-things).
     #[inline]
     pub fn filter(mut self, value: crate::types::Color) -> Self {
         self.0.command.filter = Some(value);
         self
     }
-    /// Sets the optional argument `limit`.
-    ///
-    /// QEMU reference: [`query-things`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#command-QMP-edge-cases.query-things).
+    /// Sets the optional argument `limit`; QEMU reference: [`query-things`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#command-QMP-edge-cases.query-things).
     #[inline]
     pub fn limit(mut self, value: i64) -> Self {
         self.0.command.limit = Some(value);
@@ -83,21 +73,13 @@ impl QueryThingsCall {
 #[doc(alias = "set-thing")]
 #[derive(Debug, Clone, PartialEq)]
 pub struct SetThing {
-    /// `name`
-    ///
-    /// QEMU reference: [`set-thing`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#command-QMP-edge-cases.set-thing).
+    /// `name`; QEMU reference: [`set-thing`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#command-QMP-edge-cases.set-thing).
     pub name: String,
-    /// `type`
-    ///
-    /// QEMU reference: [`set-thing`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#command-QMP-edge-cases.set-thing).
+    /// `type`; QEMU reference: [`set-thing`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#command-QMP-edge-cases.set-thing).
     pub r#type: crate::types::Color,
-    /// `size` (optional)
-    ///
-    /// QEMU reference: [`set-thing`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#command-QMP-edge-cases.set-thing).
+    /// `size` (optional); QEMU reference: [`set-thing`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#command-QMP-edge-cases.set-thing).
     pub size: Option<u64>,
-    /// `tree` (optional)
-    ///
-    /// QEMU reference: [`set-thing`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#command-QMP-edge-cases.set-thing).
+    /// `tree` (optional); QEMU reference: [`set-thing`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#command-QMP-edge-cases.set-thing).
     pub tree: Option<crate::types::Tree>,
 }
 
@@ -129,28 +111,22 @@ impl crate::Command for SetThing {
     }
 }
 
-/// A call of the QMP command `set-thing`, returned by [`Qmp::set_thing`](crate::Qmp::set_thing): set optional arguments, then `.await` it.
+/// A call of the QMP command `set-thing`, returned by [`Qmp::set_thing`](crate::Qmp::set_thing): set optional arguments, then `.await` it (a `Future` owning a handle to the connection: nothing is sent until it is first polled).
 ///
 /// Settings: [`size`](Self::size), [`tree`](Self::tree), [`timeout`](Self::timeout).
-///
-/// It is a `Future` that owns a handle to the connection: spawn it, join it, or await it; nothing is sent until it is first polled.
 #[must_use = "a command does nothing until it is awaited"]
 pub struct SetThingCall(crate::Call<SetThing>);
 
 crate::__qmp_call_type!(SetThingCall, SetThing);
 
 impl SetThingCall {
-    /// Sets the optional argument `size`.
-    ///
-    /// QEMU reference: [`set-thing`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#command-QMP-edge-cases.set-thing).
+    /// Sets the optional argument `size`; QEMU reference: [`set-thing`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#command-QMP-edge-cases.set-thing).
     #[inline]
     pub fn size(mut self, value: u64) -> Self {
         self.0.command.size = Some(value);
         self
     }
-    /// Sets the optional argument `tree`.
-    ///
-    /// QEMU reference: [`set-thing`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#command-QMP-edge-cases.set-thing).
+    /// Sets the optional argument `tree`; QEMU reference: [`set-thing`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#command-QMP-edge-cases.set-thing).
     #[inline]
     pub fn tree(mut self, value: crate::types::Tree) -> Self {
         self.0.command.tree = Some(value);
@@ -183,11 +159,9 @@ impl crate::Command for AddNode {
     }
 }
 
-/// A call of the QMP command `add-node`, returned by [`Qmp::add_node`](crate::Qmp::add_node): set optional arguments, then `.await` it.
+/// A call of the QMP command `add-node`, returned by [`Qmp::add_node`](crate::Qmp::add_node): set optional arguments, then `.await` it (a `Future` owning a handle to the connection: nothing is sent until it is first polled).
 ///
 /// Settings: [`timeout`](Self::timeout).
-///
-/// It is a `Future` that owns a handle to the connection: spawn it, join it, or await it; nothing is sent until it is first polled.
 #[must_use = "a command does nothing until it is awaited"]
 pub struct AddNodeCall(crate::Call<AddNode>);
 
@@ -218,28 +192,22 @@ impl crate::Command for AddTree {
     }
 }
 
-/// A call of the QMP command `add-tree`, returned by [`Qmp::add_tree`](crate::Qmp::add_tree): set optional arguments, then `.await` it.
+/// A call of the QMP command `add-tree`, returned by [`Qmp::add_tree`](crate::Qmp::add_tree): set optional arguments, then `.await` it (a `Future` owning a handle to the connection: nothing is sent until it is first polled).
 ///
 /// Settings: [`left`](Self::left), [`children`](Self::children), [`timeout`](Self::timeout).
-///
-/// It is a `Future` that owns a handle to the connection: spawn it, join it, or await it; nothing is sent until it is first polled.
 #[must_use = "a command does nothing until it is awaited"]
 pub struct AddTreeCall(crate::Call<AddTree>);
 
 crate::__qmp_call_type!(AddTreeCall, AddTree);
 
 impl AddTreeCall {
-    /// Sets the optional argument `left`.
-    ///
-    /// QEMU reference: [`add-tree`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#command-QMP-edge-cases.add-tree).
+    /// Sets the optional argument `left`; QEMU reference: [`add-tree`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#command-QMP-edge-cases.add-tree).
     #[inline]
     pub fn left(mut self, value: crate::types::Tree) -> Self {
         self.0.command.0.left = Some(Box::new(value));
         self
     }
-    /// Sets the optional argument `children`.
-    ///
-    /// QEMU reference: [`add-tree`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#command-QMP-edge-cases.add-tree).
+    /// Sets the optional argument `children`; QEMU reference: [`add-tree`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#command-QMP-edge-cases.add-tree).
     #[inline]
     pub fn children(mut self, value: Vec<crate::types::Tree>) -> Self {
         self.0.command.0.children = Some(value);
@@ -253,13 +221,9 @@ impl AddTreeCall {
 #[doc(alias = "device-like")]
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeviceLike {
-    /// `driver`
-    ///
-    /// QEMU reference: [`device-like`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#command-QMP-edge-cases.device-like).
+    /// `driver`; QEMU reference: [`device-like`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#command-QMP-edge-cases.device-like).
     pub driver: String,
-    /// `id` (optional)
-    ///
-    /// QEMU reference: [`device-like`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#command-QMP-edge-cases.device-like).
+    /// `id` (optional); QEMU reference: [`device-like`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#command-QMP-edge-cases.device-like).
     pub id: Option<String>,
     /// Arguments the schema does not list (this command accepts more, e.g.
     /// device properties); set them with the call's `arg`. A key here is sent
@@ -298,20 +262,16 @@ impl crate::Command for DeviceLike {
     }
 }
 
-/// A call of the QMP command `device-like`, returned by [`Qmp::device_like`](crate::Qmp::device_like): set optional arguments, then `.await` it.
+/// A call of the QMP command `device-like`, returned by [`Qmp::device_like`](crate::Qmp::device_like): set optional arguments, then `.await` it (a `Future` owning a handle to the connection: nothing is sent until it is first polled).
 ///
 /// Settings: [`id`](Self::id), [`timeout`](Self::timeout), [`arg`](Self::arg).
-///
-/// It is a `Future` that owns a handle to the connection: spawn it, join it, or await it; nothing is sent until it is first polled.
 #[must_use = "a command does nothing until it is awaited"]
 pub struct DeviceLikeCall(crate::Call<DeviceLike>);
 
 crate::__qmp_call_type!(DeviceLikeCall, DeviceLike);
 
 impl DeviceLikeCall {
-    /// Sets the optional argument `id`.
-    ///
-    /// QEMU reference: [`device-like`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#command-QMP-edge-cases.device-like).
+    /// Sets the optional argument `id`; QEMU reference: [`device-like`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#command-QMP-edge-cases.device-like).
     #[inline]
     pub fn id(mut self, value: impl Into<String>) -> Self {
         self.0.command.extra.remove("id");
@@ -331,9 +291,8 @@ impl DeviceLikeCall {
     ) -> Self {
         let name = name.into();
         let args = &mut self.0.command;
-        match name.as_str() {
-            "id" => args.id = None,
-            _ => {}
+        if name == "id" {
+            args.id = None;
         }
         args.extra.insert(name, value.into());
         self
@@ -368,11 +327,9 @@ impl crate::Command for LegacyCmd {
     }
 }
 
-/// A call of the QMP command `legacy_cmd`, returned by [`Qmp::legacy_cmd`](crate::Qmp::legacy_cmd): set optional arguments, then `.await` it.
+/// A call of the QMP command `legacy_cmd`, returned by [`Qmp::legacy_cmd`](crate::Qmp::legacy_cmd): set optional arguments, then `.await` it (a `Future` owning a handle to the connection: nothing is sent until it is first polled).
 ///
 /// Settings: [`timeout`](Self::timeout).
-///
-/// It is a `Future` that owns a handle to the connection: spawn it, join it, or await it; nothing is sent until it is first polled.
 #[deprecated(note = "deprecated in the QEMU schema")]
 #[must_use = "a command does nothing until it is awaited"]
 pub struct LegacyCmdCall(crate::Call<LegacyCmd>);
@@ -407,11 +364,9 @@ impl crate::Command for PauseNow {
     }
 }
 
-/// A call of the QMP command `pause-now`, returned by [`Qmp::pause_now`](crate::Qmp::pause_now): set optional arguments, then `.await` it.
+/// A call of the QMP command `pause-now`, returned by [`Qmp::pause_now`](crate::Qmp::pause_now): set optional arguments, then `.await` it (a `Future` owning a handle to the connection: nothing is sent until it is first polled).
 ///
 /// Settings: [`timeout`](Self::timeout), [`oob`](Self::oob).
-///
-/// It is a `Future` that owns a handle to the connection: spawn it, join it, or await it; nothing is sent until it is first polled.
 #[must_use = "a command does nothing until it is awaited"]
 pub struct PauseNowCall(crate::Call<PauseNow>);
 
@@ -423,9 +378,7 @@ crate::__qmp_call_type!(PauseNowCall, PauseNow, oob);
 #[doc(alias = "echo-any")]
 #[derive(Debug, Clone, PartialEq)]
 pub struct EchoAny {
-    /// `value`
-    ///
-    /// QEMU reference: [`echo-any`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#command-QMP-edge-cases.echo-any).
+    /// `value`; QEMU reference: [`echo-any`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#command-QMP-edge-cases.echo-any).
     pub value: ::serde_json::Value,
 }
 
@@ -450,11 +403,9 @@ impl crate::Command for EchoAny {
     }
 }
 
-/// A call of the QMP command `echo-any`, returned by [`Qmp::echo_any`](crate::Qmp::echo_any): set optional arguments, then `.await` it.
+/// A call of the QMP command `echo-any`, returned by [`Qmp::echo_any`](crate::Qmp::echo_any): set optional arguments, then `.await` it (a `Future` owning a handle to the connection: nothing is sent until it is first polled).
 ///
 /// Settings: [`timeout`](Self::timeout).
-///
-/// It is a `Future` that owns a handle to the connection: spawn it, join it, or await it; nothing is sent until it is first polled.
 #[must_use = "a command does nothing until it is awaited"]
 pub struct EchoAnyCall(crate::Call<EchoAny>);
 
@@ -485,11 +436,9 @@ impl crate::Command for CountThings {
     }
 }
 
-/// A call of the QMP command `count-things`, returned by [`Qmp::count_things`](crate::Qmp::count_things): set optional arguments, then `.await` it.
+/// A call of the QMP command `count-things`, returned by [`Qmp::count_things`](crate::Qmp::count_things): set optional arguments, then `.await` it (a `Future` owning a handle to the connection: nothing is sent until it is first polled).
 ///
 /// Settings: [`timeout`](Self::timeout).
-///
-/// It is a `Future` that owns a handle to the connection: spawn it, join it, or await it; nothing is sent until it is first polled.
 #[must_use = "a command does nothing until it is awaited"]
 pub struct CountThingsCall(crate::Call<CountThings>);
 
@@ -521,11 +470,9 @@ impl crate::Command for PowerOff {
     }
 }
 
-/// A call of the QMP command `power-off`, returned by [`Qmp::power_off`](crate::Qmp::power_off): set optional arguments, then `.await` it.
+/// A call of the QMP command `power-off`, returned by [`Qmp::power_off`](crate::Qmp::power_off): set optional arguments, then `.await` it (a `Future` owning a handle to the connection: nothing is sent until it is first polled).
 ///
 /// Settings: [`timeout`](Self::timeout).
-///
-/// It is a `Future` that owns a handle to the connection: spawn it, join it, or await it; nothing is sent until it is first polled.
 #[must_use = "a command does nothing until it is awaited"]
 pub struct PowerOffCall(crate::Call<PowerOff>);
 
@@ -558,11 +505,9 @@ impl crate::Command for SpiceOnly {
     }
 }
 
-/// A call of the QMP command `spice-only`, returned by [`Qmp::spice_only`](crate::Qmp::spice_only): set optional arguments, then `.await` it.
+/// A call of the QMP command `spice-only`, returned by [`Qmp::spice_only`](crate::Qmp::spice_only): set optional arguments, then `.await` it (a `Future` owning a handle to the connection: nothing is sent until it is first polled).
 ///
 /// Settings: [`timeout`](Self::timeout).
-///
-/// It is a `Future` that owns a handle to the connection: spawn it, join it, or await it; nothing is sent until it is first polled.
 #[must_use = "a command does nothing until it is awaited"]
 pub struct SpiceOnlyCall(crate::Call<SpiceOnly>);
 
@@ -762,32 +707,26 @@ impl crate::Command for SetSpeed {
     }
 }
 
-/// A call of the QMP command `set-speed`, returned by [`Qmp::set_speed`](crate::Qmp::set_speed): set optional arguments, then `.await` it.
+/// A call of the QMP command `set-speed`, returned by [`Qmp::set_speed`](crate::Qmp::set_speed): set optional arguments, then `.await` it (a `Future` owning a handle to the connection: nothing is sent until it is first polled).
 ///
 /// Settings: [`speed`](Self::speed), [`timeout_arg`](Self::timeout_arg), [`timeout`](Self::timeout).
-///
-/// It is a `Future` that owns a handle to the connection: spawn it, join it, or await it; nothing is sent until it is first polled.
 #[must_use = "a command does nothing until it is awaited"]
 pub struct SetSpeedCall(crate::Call<SetSpeed>);
 
 crate::__qmp_call_type!(SetSpeedCall, SetSpeed);
 
 impl SetSpeedCall {
-    /// Sets the optional argument `speed`.
+    /// Sets the optional argument `speed`; QEMU reference: [`set-speed`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#command-QMP-edge-cases-control.set-speed).
     ///
     /// bytes per second
-    ///
-    /// QEMU reference: [`set-speed`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#command-QMP-edge-cases-control.set-speed).
     #[inline]
     pub fn speed(mut self, value: i64) -> Self {
         self.0.command.speed = Some(value);
         self
     }
-    /// Sets the optional argument `timeout`.
+    /// Sets the optional argument `timeout`; QEMU reference: [`set-speed`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#command-QMP-edge-cases-control.set-speed).
     ///
     /// seconds
-    ///
-    /// QEMU reference: [`set-speed`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#command-QMP-edge-cases-control.set-speed).
     #[doc(alias = "timeout")]
     #[inline]
     pub fn timeout_arg(mut self, value: i64) -> Self {
@@ -802,11 +741,9 @@ impl SetSpeedCall {
 #[doc(alias = "qmp_capabilities")]
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct QmpCapabilities {
-    /// `enable` (optional)
+    /// `enable` (optional); QEMU reference: [`qmp_capabilities`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#command-QMP-edge-cases-control.qmp_capabilities).
     ///
     /// capabilities to enable
-    ///
-    /// QEMU reference: [`qmp_capabilities`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#command-QMP-edge-cases-control.qmp_capabilities).
     pub enable: Option<Vec<String>>,
 }
 
@@ -838,11 +775,9 @@ impl crate::Command for QmpCapabilities {
 /// QEMU reference: [`getfd`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#command-QMP-edge-cases-control.getfd).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Getfd {
-    /// `fdname`
+    /// `fdname`; QEMU reference: [`getfd`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#command-QMP-edge-cases-control.getfd).
     ///
     /// the name to give it
-    ///
-    /// QEMU reference: [`getfd`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#command-QMP-edge-cases-control.getfd).
     pub fdname: String,
 }
 
@@ -867,11 +802,9 @@ impl crate::Command for Getfd {
     }
 }
 
-/// A call of the QMP command `getfd`, returned by [`Qmp::getfd`](crate::Qmp::getfd): set optional arguments, then `.await` it.
+/// A call of the QMP command `getfd`, returned by [`Qmp::getfd`](crate::Qmp::getfd): set optional arguments, then `.await` it (a `Future` owning a handle to the connection: nothing is sent until it is first polled).
 ///
 /// Settings: [`timeout`](Self::timeout), [`fd`](Self::fd).
-///
-/// It is a `Future` that owns a handle to the connection: spawn it, join it, or await it; nothing is sent until it is first polled.
 #[must_use = "a command does nothing until it is awaited"]
 pub struct GetfdCall(crate::Call<Getfd>);
 

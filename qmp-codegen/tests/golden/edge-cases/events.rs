@@ -6,17 +6,13 @@
 #[doc(alias = "THING_CHANGED")]
 #[derive(Debug, Clone, PartialEq)]
 pub struct ThingChanged {
-    /// `name`
+    /// `name`; QEMU reference: [`THING_CHANGED`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#event-QMP-edge-cases.THING_CHANGED).
     ///
     /// which thing
-    ///
-    /// QEMU reference: [`THING_CHANGED`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#event-QMP-edge-cases.THING_CHANGED).
     pub name: String,
-    /// `color` (optional)
+    /// `color` (optional); QEMU reference: [`THING_CHANGED`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#event-QMP-edge-cases.THING_CHANGED).
     ///
     /// its color
-    ///
-    /// QEMU reference: [`THING_CHANGED`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#event-QMP-edge-cases.THING_CHANGED).
     pub color: Option<crate::types::Color>,
 }
 
@@ -79,11 +75,9 @@ impl<'de> ::serde::Deserialize<'de> for ThingChanged {
 #[doc(alias = "SPEED_SET")]
 #[derive(Debug, Clone, PartialEq)]
 pub struct SpeedSet {
-    /// `job`
+    /// `job`; QEMU reference: [`SPEED_SET`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#event-QMP-edge-cases-control.SPEED_SET).
     ///
     /// the job
-    ///
-    /// QEMU reference: [`SPEED_SET`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#event-QMP-edge-cases-control.SPEED_SET).
     pub job: String,
 }
 

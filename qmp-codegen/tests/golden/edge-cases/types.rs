@@ -75,8 +75,6 @@ crate::__qapi_enum_impls!(QType);
 /// QEMU reference: [`edge-cases`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#module-QMP-edge-cases).
 #[allow(deprecated)]
 pub mod edge_cases {
-    #[allow(unused_imports)]
-    use super::*;
     /// A color, with values that are Rust keywords or start with digits.
     ///
     /// QMP enum `Color`.
@@ -172,63 +170,47 @@ pub mod edge_cases {
     /// QEMU reference: [`Keywords`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#object-QMP-edge-cases.Keywords).
     #[derive(Debug, Clone, PartialEq)]
     pub struct Keywords {
-        /// `type`
+        /// `type`; QEMU reference: [`Keywords`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#object-QMP-edge-cases.Keywords).
         ///
         /// a keyword
-        ///
-        /// QEMU reference: [`Keywords`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#object-QMP-edge-cases.Keywords).
         pub r#type: String,
-        /// `in`
+        /// `in`; QEMU reference: [`Keywords`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#object-QMP-edge-cases.Keywords).
         ///
         /// another keyword
-        ///
-        /// QEMU reference: [`Keywords`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#object-QMP-edge-cases.Keywords).
         pub r#in: i64,
-        /// `CPU`
+        /// `CPU`; QEMU reference: [`Keywords`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#object-QMP-edge-cases.Keywords).
         ///
         /// capitals
-        ///
-        /// QEMU reference: [`Keywords`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#object-QMP-edge-cases.Keywords).
         pub cpu: u8,
-        /// `self`
+        /// `self`; QEMU reference: [`Keywords`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#object-QMP-edge-cases.Keywords).
         ///
         /// cannot be a raw identifier
-        ///
-        /// QEMU reference: [`Keywords`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#object-QMP-edge-cases.Keywords).
         #[doc(alias = "self")]
         pub self_: bool,
-        /// `opt-list` (optional)
-        ///
-        /// QEMU reference: [`Keywords`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#object-QMP-edge-cases.Keywords).
+        /// `opt-list` (optional); QEMU reference: [`Keywords`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#object-QMP-edge-cases.Keywords).
         #[doc(alias = "opt-list")]
-        pub opt_list: Option<Vec<Color>>,
-        /// `later`
+        pub opt_list: Option<Vec<crate::types::Color>>,
+        /// `later`; QEMU reference: [`Keywords`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#object-QMP-edge-cases.Keywords).
         ///
         /// added later (since 9.1)
         ///
         /// Since QEMU 9.1.
         ///
         /// Required in the schema, but a QEMU build or version may leave it out.
-        ///
-        /// QEMU reference: [`Keywords`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#object-QMP-edge-cases.Keywords).
         pub later: Option<u64>,
-        /// `cond`
+        /// `cond`; QEMU reference: [`Keywords`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#object-QMP-edge-cases.Keywords).
         ///
         /// only with a build option
         ///
         /// Only in QEMU builds with `all(CONFIG_A, not(CONFIG_B))`.
         ///
         /// Required in the schema, but a QEMU build or version may leave it out.
-        ///
-        /// QEMU reference: [`Keywords`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#object-QMP-edge-cases.Keywords).
         pub cond: Option<f64>,
-        /// `dep`
+        /// `dep`; QEMU reference: [`Keywords`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#object-QMP-edge-cases.Keywords).
         ///
         /// **Deprecated**: may be removed in a future QEMU.
         ///
         /// Required in the schema, but a QEMU build or version may leave it out.
-        ///
-        /// QEMU reference: [`Keywords`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#object-QMP-edge-cases.Keywords).
         #[deprecated(note = "deprecated in the QEMU schema")]
         pub dep: Option<::serde_json::Value>,
     }
@@ -338,18 +320,12 @@ pub mod edge_cases {
     /// QEMU reference: [`Tree`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#object-QMP-edge-cases.Tree).
     #[derive(Debug, Clone, PartialEq)]
     pub struct Tree {
-        /// `name`
-        ///
-        /// QEMU reference: [`Tree`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#object-QMP-edge-cases.Tree).
+        /// `name`; QEMU reference: [`Tree`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#object-QMP-edge-cases.Tree).
         pub name: String,
-        /// `left` (optional)
-        ///
-        /// QEMU reference: [`Tree`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#object-QMP-edge-cases.Tree).
-        pub left: Option<Box<Tree>>,
-        /// `children` (optional)
-        ///
-        /// QEMU reference: [`Tree`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#object-QMP-edge-cases.Tree).
-        pub children: Option<Vec<Tree>>,
+        /// `left` (optional); QEMU reference: [`Tree`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#object-QMP-edge-cases.Tree).
+        pub left: Option<Box<crate::types::Tree>>,
+        /// `children` (optional); QEMU reference: [`Tree`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#object-QMP-edge-cases.Tree).
+        pub children: Option<Vec<crate::types::Tree>>,
     }
     #[allow(deprecated)]
     impl Tree {
@@ -471,19 +447,15 @@ pub mod edge_cases {
     /// QEMU reference: [`ShapeBase`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#object-QMP-edge-cases.ShapeBase).
     #[derive(Debug, Clone, PartialEq)]
     pub struct ShapeBase {
-        /// `kind`
-        ///
-        /// QEMU reference: [`ShapeBase`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#object-QMP-edge-cases.ShapeBase).
-        pub kind: ShapeKind,
-        /// `label` (optional)
-        ///
-        /// QEMU reference: [`ShapeBase`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#object-QMP-edge-cases.ShapeBase).
+        /// `kind`; QEMU reference: [`ShapeBase`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#object-QMP-edge-cases.ShapeBase).
+        pub kind: crate::types::ShapeKind,
+        /// `label` (optional); QEMU reference: [`ShapeBase`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#object-QMP-edge-cases.ShapeBase).
         pub label: Option<String>,
     }
     #[allow(deprecated)]
     impl ShapeBase {
         /// A value with the given required members; optional members start as `None`.
-        pub fn new(kind: ShapeKind) -> Self {
+        pub fn new(kind: crate::types::ShapeKind) -> Self {
             ShapeBase { kind, label: None }
         }
     }
@@ -545,9 +517,7 @@ pub mod edge_cases {
     /// QEMU reference: [`Circle`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#object-QMP-edge-cases.Circle).
     #[derive(Debug, Clone, PartialEq)]
     pub struct Circle {
-        /// `radius`
-        ///
-        /// QEMU reference: [`Circle`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#object-QMP-edge-cases.Circle).
+        /// `radius`; QEMU reference: [`Circle`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#object-QMP-edge-cases.Circle).
         pub radius: f64,
     }
     #[allow(deprecated)]
@@ -609,14 +579,10 @@ pub mod edge_cases {
     /// QEMU reference: [`Square`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#object-QMP-edge-cases.Square).
     #[derive(Debug, Clone, PartialEq)]
     pub struct Square {
-        /// `side`
-        ///
-        /// QEMU reference: [`Square`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#object-QMP-edge-cases.Square).
+        /// `side`; QEMU reference: [`Square`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#object-QMP-edge-cases.Square).
         pub side: i32,
-        /// `inner` (optional)
-        ///
-        /// QEMU reference: [`Square`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#object-QMP-edge-cases.Square).
-        pub inner: Option<Shape>,
+        /// `inner` (optional); QEMU reference: [`Square`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#object-QMP-edge-cases.Square).
+        pub inner: Option<crate::types::Shape>,
     }
     #[allow(deprecated)]
     impl Square {
@@ -687,9 +653,7 @@ pub mod edge_cases {
     /// The members of the branch selected by `kind` are in the [`ShapeVariant`] field.
     #[derive(Debug, Clone, PartialEq)]
     pub struct Shape {
-        /// `label` (optional)
-        ///
-        /// QEMU reference: [`Shape`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#object-QMP-edge-cases.Shape).
+        /// `label` (optional); QEMU reference: [`Shape`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#object-QMP-edge-cases.Shape).
         pub label: Option<String>,
         /// The branch of [`Shape`] selected by `kind`, with the branch's members.
         pub kind: ShapeVariant,
@@ -699,9 +663,9 @@ pub mod edge_cases {
     #[allow(clippy::large_enum_variant)]
     pub enum ShapeVariant {
         /// `circle`
-        Circle(Circle),
+        Circle(crate::types::Circle),
         /// `square`
-        Square(Box<Square>),
+        Square(Box<crate::types::Square>),
         /// `point`
         Point,
         /// A branch this schema does not know (sent by a newer QEMU), with all its members.
@@ -710,12 +674,12 @@ pub mod edge_cases {
     }
     impl ShapeVariant {
         /// The discriminator value of this branch.
-        pub fn tag(&self) -> ShapeKind {
+        pub fn tag(&self) -> crate::types::ShapeKind {
             match self {
-                Self::Circle(_) => ShapeKind::Circle,
-                Self::Square(_) => ShapeKind::Square,
-                Self::Point => ShapeKind::Point,
-                Self::Other(v) => ShapeKind::from_wire(v.tag()),
+                Self::Circle(_) => crate::types::ShapeKind::Circle,
+                Self::Square(_) => crate::types::ShapeKind::Square,
+                Self::Point => crate::types::ShapeKind::Point,
+                Self::Other(v) => crate::types::ShapeKind::from_wire(v.tag()),
             }
         }
         fn put_members(&self, out: &mut crate::__private::FlatObject) {
@@ -752,7 +716,7 @@ pub mod edge_cases {
         ) -> ::core::result::Result<Self, D::Error> {
             struct Base {
                 label: Option<String>,
-                kind: ShapeKind,
+                kind: crate::types::ShapeKind,
             }
             impl<'de> ::serde::Deserialize<'de> for Base {
                 fn deserialize<D: ::serde::Deserializer<'de>>(
@@ -796,18 +760,18 @@ pub mod edge_cases {
             let __raw = crate::__private::capture(__d)?;
             let __base: Base = crate::__private::decode_part::<_, D::Error>(&__raw)?;
             let kind = match __base.kind {
-                ShapeKind::Circle => {
+                crate::types::ShapeKind::Circle => {
                     ShapeVariant::Circle(
                         crate::__private::decode_part::<_, D::Error>(&__raw)?,
                     )
                 }
-                ShapeKind::Square => {
+                crate::types::ShapeKind::Square => {
                     ShapeVariant::Square(
                         crate::__private::decode_part::<_, D::Error>(&__raw)?,
                     )
                 }
-                ShapeKind::Point => ShapeVariant::Point,
-                ShapeKind::Other(tag) => {
+                crate::types::ShapeKind::Point => ShapeVariant::Point,
+                crate::types::ShapeKind::Other(tag) => {
                     ShapeVariant::Other(
                         crate::__private::unknown_variant::<
                             _,
@@ -869,9 +833,7 @@ pub mod edge_cases {
     /// The members of the branch selected by `outer` are in the [`NestedVariant`] field.
     #[derive(Debug, Clone, PartialEq)]
     pub struct Nested {
-        /// `id` (optional)
-        ///
-        /// QEMU reference: [`Nested`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#object-QMP-edge-cases.Nested).
+        /// `id` (optional); QEMU reference: [`Nested`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#object-QMP-edge-cases.Nested).
         pub id: Option<String>,
         /// The branch of [`Nested`] selected by `outer`, with the branch's members.
         pub outer: NestedVariant,
@@ -881,7 +843,7 @@ pub mod edge_cases {
     #[allow(clippy::large_enum_variant)]
     pub enum NestedVariant {
         /// `shape`
-        Shape(Shape),
+        Shape(crate::types::Shape),
         /// `none`
         None,
         /// A branch this schema does not know (sent by a newer QEMU), with all its members.
@@ -890,11 +852,11 @@ pub mod edge_cases {
     }
     impl NestedVariant {
         /// The discriminator value of this branch.
-        pub fn tag(&self) -> Outer {
+        pub fn tag(&self) -> crate::types::Outer {
             match self {
-                Self::Shape(_) => Outer::Shape,
-                Self::None => Outer::None,
-                Self::Other(v) => Outer::from_wire(v.tag()),
+                Self::Shape(_) => crate::types::Outer::Shape,
+                Self::None => crate::types::Outer::None,
+                Self::Other(v) => crate::types::Outer::from_wire(v.tag()),
             }
         }
         fn put_members(&self, out: &mut crate::__private::FlatObject) {
@@ -930,7 +892,7 @@ pub mod edge_cases {
         ) -> ::core::result::Result<Self, D::Error> {
             struct Base {
                 id: Option<String>,
-                outer: Outer,
+                outer: crate::types::Outer,
             }
             impl<'de> ::serde::Deserialize<'de> for Base {
                 fn deserialize<D: ::serde::Deserializer<'de>>(
@@ -974,13 +936,13 @@ pub mod edge_cases {
             let __raw = crate::__private::capture(__d)?;
             let __base: Base = crate::__private::decode_part::<_, D::Error>(&__raw)?;
             let outer = match __base.outer {
-                Outer::Shape => {
+                crate::types::Outer::Shape => {
                     NestedVariant::Shape(
                         crate::__private::decode_part::<_, D::Error>(&__raw)?,
                     )
                 }
-                Outer::None => NestedVariant::None,
-                Outer::Other(tag) => {
+                crate::types::Outer::None => NestedVariant::None,
+                crate::types::Outer::Other(tag) => {
                     NestedVariant::Other(
                         crate::__private::unknown_variant::<
                             _,
@@ -1010,7 +972,7 @@ pub mod edge_cases {
         /// `nothing`: `null`
         Nothing,
         /// `shape`: `Shape`
-        Shape(Shape),
+        Shape(crate::types::Shape),
         /// `list`: `[uint64]`
         List(Vec<u64>),
     }
@@ -1078,7 +1040,7 @@ pub mod edge_cases {
     #[allow(clippy::large_enum_variant)]
     pub enum Ref {
         /// `definition`: `Node`
-        Definition(Box<Node>),
+        Definition(Box<crate::types::Node>),
         /// `reference`: `str`
         Reference(String),
     }
@@ -1171,9 +1133,7 @@ pub mod edge_cases {
     /// QEMU reference: [`NodeFile`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#object-QMP-edge-cases.NodeFile).
     #[derive(Debug, Clone, PartialEq)]
     pub struct NodeFile {
-        /// `filename`
-        ///
-        /// QEMU reference: [`NodeFile`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#object-QMP-edge-cases.NodeFile).
+        /// `filename`; QEMU reference: [`NodeFile`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#object-QMP-edge-cases.NodeFile).
         pub filename: String,
     }
     #[allow(deprecated)]
@@ -1237,15 +1197,13 @@ pub mod edge_cases {
     /// QEMU reference: [`NodeLayer`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#object-QMP-edge-cases.NodeLayer).
     #[derive(Debug, Clone, PartialEq)]
     pub struct NodeLayer {
-        /// `below`
-        ///
-        /// QEMU reference: [`NodeLayer`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#object-QMP-edge-cases.NodeLayer).
-        pub below: Ref,
+        /// `below`; QEMU reference: [`NodeLayer`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#object-QMP-edge-cases.NodeLayer).
+        pub below: crate::types::Ref,
     }
     #[allow(deprecated)]
     impl NodeLayer {
         /// A value with the given required members; optional members start as `None`.
-        pub fn new(below: Ref) -> Self {
+        pub fn new(below: crate::types::Ref) -> Self {
             NodeLayer { below }
         }
     }
@@ -1303,9 +1261,7 @@ pub mod edge_cases {
     /// The members of the branch selected by `driver` are in the [`NodeVariant`] field.
     #[derive(Debug, Clone, PartialEq)]
     pub struct Node {
-        /// `node-name` (optional)
-        ///
-        /// QEMU reference: [`Node`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#object-QMP-edge-cases.Node).
+        /// `node-name` (optional); QEMU reference: [`Node`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#object-QMP-edge-cases.Node).
         #[doc(alias = "node-name")]
         pub node_name: Option<String>,
         /// The branch of [`Node`] selected by `driver`, with the branch's members.
@@ -1316,20 +1272,20 @@ pub mod edge_cases {
     #[allow(clippy::large_enum_variant)]
     pub enum NodeVariant {
         /// `file`
-        File(NodeFile),
+        File(crate::types::NodeFile),
         /// `layer`
-        Layer(NodeLayer),
+        Layer(crate::types::NodeLayer),
         /// A branch this schema does not know (sent by a newer QEMU), with all its members.
         /// Only decoding makes one, and never for a known discriminator value.
         Other(crate::UnknownVariant<NodeVariant>),
     }
     impl NodeVariant {
         /// The discriminator value of this branch.
-        pub fn tag(&self) -> NodeDriver {
+        pub fn tag(&self) -> crate::types::NodeDriver {
             match self {
-                Self::File(_) => NodeDriver::File,
-                Self::Layer(_) => NodeDriver::Layer,
-                Self::Other(v) => NodeDriver::from_wire(v.tag()),
+                Self::File(_) => crate::types::NodeDriver::File,
+                Self::Layer(_) => crate::types::NodeDriver::Layer,
+                Self::Other(v) => crate::types::NodeDriver::from_wire(v.tag()),
             }
         }
         fn put_members(&self, out: &mut crate::__private::FlatObject) {
@@ -1368,7 +1324,7 @@ pub mod edge_cases {
         ) -> ::core::result::Result<Self, D::Error> {
             struct Base {
                 node_name: Option<String>,
-                driver: Option<NodeDriver>,
+                driver: Option<crate::types::NodeDriver>,
             }
             impl<'de> ::serde::Deserialize<'de> for Base {
                 fn deserialize<D: ::serde::Deserializer<'de>>(
@@ -1409,17 +1365,17 @@ pub mod edge_cases {
             let __raw = crate::__private::capture(__d)?;
             let __base: Base = crate::__private::decode_part::<_, D::Error>(&__raw)?;
             let driver = match __base.driver {
-                Some(NodeDriver::File) => {
+                Some(crate::types::NodeDriver::File) => {
                     NodeVariant::File(
                         crate::__private::decode_part::<_, D::Error>(&__raw)?,
                     )
                 }
-                Some(NodeDriver::Layer) => {
+                Some(crate::types::NodeDriver::Layer) => {
                     NodeVariant::Layer(
                         crate::__private::decode_part::<_, D::Error>(&__raw)?,
                     )
                 }
-                Some(NodeDriver::Other(tag)) => {
+                Some(crate::types::NodeDriver::Other(tag)) => {
                     NodeVariant::Other(
                         crate::__private::unknown_variant::<
                             _,
@@ -1451,8 +1407,6 @@ pub use edge_cases::*;
 /// QEMU reference: [`edge-cases-control`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#module-QMP-edge-cases-control).
 #[allow(deprecated)]
 pub mod edge_cases_control {
-    #[allow(unused_imports)]
-    use super::*;
     /// A struct that is also a command's arguments, under the command's
     /// name; it has an argument named like a call setting.
     ///
@@ -1465,23 +1419,17 @@ pub mod edge_cases_control {
     /// It is also the type of the QMP command `set-speed` (it implements [`Command`](crate::Command)): run it with [`Qmp::set_speed`](crate::Qmp::set_speed).
     #[derive(Debug, Clone, PartialEq)]
     pub struct SetSpeed {
-        /// `job`
+        /// `job`; QEMU reference: [`SetSpeed`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#object-QMP-edge-cases-control.SetSpeed).
         ///
         /// the job
-        ///
-        /// QEMU reference: [`SetSpeed`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#object-QMP-edge-cases-control.SetSpeed).
         pub job: String,
-        /// `speed` (optional)
+        /// `speed` (optional); QEMU reference: [`SetSpeed`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#object-QMP-edge-cases-control.SetSpeed).
         ///
         /// bytes per second
-        ///
-        /// QEMU reference: [`SetSpeed`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#object-QMP-edge-cases-control.SetSpeed).
         pub speed: Option<i64>,
-        /// `timeout` (optional)
+        /// `timeout` (optional); QEMU reference: [`SetSpeed`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#object-QMP-edge-cases-control.SetSpeed).
         ///
         /// seconds
-        ///
-        /// QEMU reference: [`SetSpeed`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#object-QMP-edge-cases-control.SetSpeed).
         pub timeout: Option<i64>,
     }
     #[allow(deprecated)]
