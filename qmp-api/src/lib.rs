@@ -27,7 +27,7 @@
 //! # Commands
 //!
 //! Each command is a method on [`Qmp`] that takes the required arguments and returns the
-//! command's own call type ([`commands::BlockResizeCall`] for `block_resize`): set optional
+//! command's own call type (`commands::BlockResizeCall` for `block_resize`): set optional
 //! arguments on it by name, then `.await` it to run the command and decode the reply (`()` for
 //! commands that return nothing). The shape is the same for every command, whatever QAPI's
 //! `boxed` says; a command whose arguments are a union (`blockdev-add`) takes that value.
