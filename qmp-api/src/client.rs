@@ -20,7 +20,7 @@ use crate::ConnectError;
 /// `qmp_capabilities` has no method: the connection negotiated capabilities already, and QEMU
 /// refuses the command afterwards.
 ///
-/// ```compile_fail
+/// ```compile_fail,E0599
 /// # async fn demo(qmp: qmp_api::Qmp) {
 /// qmp.qmp_capabilities().await; // no such method: the transport negotiates
 /// # }

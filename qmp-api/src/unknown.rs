@@ -30,7 +30,7 @@ use serde_json::{Map, Value};
 ///
 /// It cannot be built by hand, so no `Other` can stand for a known value:
 ///
-/// ```compile_fail
+/// ```compile_fail,E0451
 /// use qmp_api::{types::RunState, UnknownValue};
 /// let fake = RunState::Other(UnknownValue { wire: "running".into(), of: Default::default() });
 /// ```
@@ -120,7 +120,7 @@ impl<E> fmt::Display for UnknownValue<E> {
 ///
 /// Its fields are private, so it cannot be built by hand with a known tag:
 ///
-/// ```compile_fail
+/// ```compile_fail,E0451
 /// use qmp_api::{types::BlockdevOptionsVariant, UnknownVariant};
 /// let fake: UnknownVariant<BlockdevOptionsVariant> =
 ///     UnknownVariant { tag: "file".into(), members: Default::default(), of: Default::default() };
