@@ -69,8 +69,9 @@ impl ClientBuilder {
     }
 
     /// Capabilities to enable if the server offers them (default: none). Only `oob` exists
-    /// today; with it, out-of-band calls ([`Request::oob`](crate::Request::oob)) work and at most 8 in-band commands are kept
-    /// in flight (QEMU's queue depth; more are held back and sent in order).
+    /// today; with it, out-of-band calls ([`Request::oob`](crate::Request::oob)) work and at
+    /// most 8 in-band commands are kept in flight (QEMU's queue depth; more are held back and
+    /// sent in order).
     pub fn capabilities(mut self, caps: impl IntoIterator<Item = Capability>) -> Self {
         self.capabilities = caps.into_iter().collect();
         self
