@@ -1,11 +1,15 @@
 //! The main demo: starts its own QEMU, drives it through the typed API, prints what it sees.
 //!
-//! 1. QEMU connects to a socket we listen on (accept mode: no start-up race).
-//! 2. Typed queries: version, run state.
-//! 3. A small job: `blockdev-create` formats a qcow2 image while the `JOB_STATUS_CHANGE`
-//!    events are printed as typed `Event`s; then the job is dismissed.
-//! 4. The new image is opened and the block nodes are listed.
-//! 5. `stop` / `cont` with their events, then `quit`.
+//! 1. QEMU connects to a socket we listen on (accept mode: no start-up race), with the `oob`
+//!    capability.
+//! 2. Typed queries: version and run state, as spawned calls running side by side.
+//! 3. The image file is opened here and passed to QEMU (`add-fd` with `.fd()`); QEMU opens it
+//!    as `/dev/fdset/1`, never by path.
+//! 4. A small job: `blockdev-create` formats it as qcow2 while the `JOB_STATUS_CHANGE` events
+//!    are printed as typed `Event`s; then the job is dismissed.
+//! 5. The new image is opened and the block nodes are listed (a call with its own timeout);
+//!    `query-yank` goes out of band (`.oob()`).
+//! 6. `stop` / `cont` with their events, then `quit`.
 //!
 //! Run it with `./scripts/demo` (installs QEMU when missing), or
 //! `cargo run -p qmp-api --example demo`. `QEMU=/path/to/qemu-system-x86_64` picks the binary.
@@ -18,7 +22,7 @@ use qmp_api::types::{
     BlockdevOptions, BlockdevOptionsFile, BlockdevOptionsQcow2, BlockdevOptionsVariant,
     BlockdevRef, JobStatus,
 };
-use qmp_api::{Event, Listener, Qmp};
+use qmp_api::{Capability, Event, Listener, Qmp};
 
 type Error = Box<dyn std::error::Error>;
 
@@ -62,13 +66,17 @@ async fn run(qemu: &str, dir: &std::path::Path) -> Result<(), Error> {
     println!("started {qemu} (pid {})", guard.0.id());
 
     let client = qmp_api::qmp_core::Client::builder()
+        .capabilities([Capability::Oob])
         .timeout(Some(Duration::from_secs(10)))
         .command_timeout(Some(Duration::from_secs(30)))
         .accept(&listener)
         .await?;
     let qmp = Qmp::from(client);
 
-    let version = qmp.query_version().await?;
+    // Calls own a handle to the connection: these two run side by side in their own tasks.
+    let version = tokio::spawn(qmp.query_version());
+    let status = tokio::spawn(qmp.query_status());
+    let (version, status) = (version.await??, status.await??);
     let v = &version.qemu;
     println!(
         "QEMU {}.{}.{} ({})",
@@ -77,17 +85,35 @@ async fn run(qemu: &str, dir: &std::path::Path) -> Result<(), Error> {
         v.micro,
         version.package.trim()
     );
-    let status = qmp.query_status().await?;
     println!("run state: {} (running: {})", status.status, status.running);
 
-    // A small job, with its typed events.
+    // The image is opened here and handed to QEMU as a descriptor in fd set 1.
     let image = dir.join("disk.qcow2");
-    std::fs::File::create(&image)?;
+    let handle = std::fs::File::options()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&image)?;
+    let added = qmp
+        .add_fd()
+        .fdset_id(1)
+        .opaque("demo image")
+        .fd(&handle)
+        .await?;
+    println!(
+        "passed {} to QEMU: fd {} in fd set {}",
+        image.display(),
+        added.fd,
+        added.fdset_id
+    );
     let mut file = BlockdevOptions::new(BlockdevOptionsVariant::File(BlockdevOptionsFile::new(
-        image.display().to_string(),
+        "/dev/fdset/1",
     )));
     file.node_name = Some("file0".into());
     qmp.blockdev_add(file).await?;
+
+    // A small job, with its typed events.
 
     let mut events = qmp.events();
     let format = BlockdevCreateOptions::new(BlockdevCreateOptionsVariant::Qcow2(
@@ -133,7 +159,11 @@ async fn run(qemu: &str, dir: &std::path::Path) -> Result<(), Error> {
     disk.node_name = Some("disk0".into());
     qmp.blockdev_add(disk).await?;
     println!("block nodes:");
-    for node in qmp.query_named_block_nodes().await? {
+    let nodes = qmp
+        .query_named_block_nodes()
+        .timeout(Some(Duration::from_secs(5)))
+        .await?;
+    for node in nodes {
         println!(
             "  {:<6} {:<6} {:>10} bytes  {}",
             node.node_name.as_deref().unwrap_or("-"),
@@ -142,6 +172,10 @@ async fn run(qemu: &str, dir: &std::path::Path) -> Result<(), Error> {
             node.file
         );
     }
+
+    // Out of band: answered at once, even if an in-band command were stuck.
+    let yankable = qmp.query_yank().oob().await?;
+    println!("yank instances (asked out of band): {}", yankable.len());
 
     // stop / cont, with the events they cause (the stream was created before the commands).
     let mut run_events = qmp.events_named(["STOP", "RESUME"]);

@@ -2,28 +2,21 @@
 
 use std::borrow::Cow;
 use std::fmt;
-use std::os::fd::{BorrowedFd, OwnedFd};
 use std::path::Path;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::de::DeserializeOwned;
 use serde::Serialize;
-use serde_json::value::RawValue;
-use serde_json::Value;
 use tokio::net::{TcpStream, ToSocketAddrs, UnixStream};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::connection::{Connection, Op, Request, Settings, Shared};
-use crate::error::{ConnectError, DecodeError, DisconnectReason, ExecuteError};
+use crate::error::{ConnectError, DisconnectReason, ExecuteError};
 use crate::event::EventStream;
 use crate::framing::ReadBuffer;
 use crate::greeting::{Capability, Greeting};
 use crate::handshake::{handshake, Negotiated, Stage, STAGE_GREETING};
-use crate::listener::Listener;
-use crate::pending::Pending;
-use crate::slot;
 use crate::transport::{AsyncStream, Transport};
 
 /// Configures and opens a connection. Every setting has a default suited to QEMU; see each
@@ -76,8 +69,9 @@ impl ClientBuilder {
     }
 
     /// Capabilities to enable if the server offers them (default: none). Only `oob` exists
-    /// today; with it, [`Client::execute_oob`] works and at most 8 in-band commands are kept
-    /// in flight (QEMU's queue depth; more are held back and sent in order).
+    /// today; with it, out-of-band calls ([`Request::oob`](crate::Request::oob)) work and at
+    /// most 8 in-band commands are kept in flight (QEMU's queue depth; more are held back and
+    /// sent in order).
     pub fn capabilities(mut self, caps: impl IntoIterator<Item = Capability>) -> Self {
         self.capabilities = caps.into_iter().collect();
         self
@@ -133,7 +127,7 @@ impl ClientBuilder {
     /// client holds the monitor and others wait, `connect(2)` fails with `EAGAIN`) is retried
     /// every 10 ms until the [`timeout`](Self::timeout) runs out, which then fails with
     /// [`ConnectError::Timeout`]. Meant for a QEMU you have just started, or a monitor another
-    /// client holds for a while; accept mode ([`Listener`]) avoids the
+    /// client holds for a while; accept mode ([`Listener`](crate::Listener)) avoids the
     /// start-up race altogether.
     ///
     /// ```no_run
@@ -162,7 +156,7 @@ impl ClientBuilder {
     }
 
     /// Connects to a QMP unix socket (QEMU: `-qmp unix:PATH,server=on,wait=off`). Unix sockets
-    /// can pass file descriptors ([`Client::execute_with_fds`]).
+    /// can pass file descriptors ([`Request::fd`](crate::Request::fd)).
     pub async fn connect_unix(self, path: impl AsRef<Path>) -> Result<Client, ConnectError> {
         let path = path.as_ref();
         let target = path.display().to_string();
@@ -201,16 +195,6 @@ impl ClientBuilder {
     pub async fn connect_unix_stream(self, stream: UnixStream) -> Result<Client, ConnectError> {
         self.within_timeout("connecting", async {
             Ok((Transport::Unix(stream), "unix stream".to_string()))
-        })
-        .await
-    }
-
-    /// Waits for the server to connect to `listener` (QEMU: `-qmp unix:PATH,server=off`), then
-    /// performs the handshake. The timeout covers the wait.
-    pub async fn accept(self, listener: &Listener) -> Result<Client, ConnectError> {
-        self.within_timeout("waiting for the server to connect", async {
-            let transport = listener.accept_transport().await?;
-            Ok((transport, listener.to_string()))
         })
         .await
     }
@@ -423,137 +407,6 @@ impl Client {
         &self.inner.enabled
     }
 
-    /// Runs `command` and returns its `return` value.
-    ///
-    /// `arguments` is anything that serializes to a JSON object (a struct, a map,
-    /// `serde_json::json!({...})`), or `()` / `None` for none.
-    ///
-    /// ```no_run
-    /// # async fn demo(client: qmp_core::Client) -> Result<(), qmp_core::ExecuteError> {
-    /// let list = client.execute("qom-list", serde_json::json!({"path": "/machine"})).await?;
-    /// match client.execute("no-such-command", ()).await {
-    ///     Err(e) if e.qmp_error().is_some_and(|e| e.is_command_not_found()) => {}
-    ///     other => panic!("{other:?}"),
-    /// }
-    /// # Ok(()) }
-    /// ```
-    pub async fn execute(
-        &self,
-        command: &str,
-        arguments: impl Serialize,
-    ) -> Result<Value, ExecuteError> {
-        let raw = self.execute_raw(command, arguments).await?;
-        Self::to_value(command, &raw)
-    }
-
-    /// Runs `command` and decodes its `return` value straight into `T` (no intermediate
-    /// [`Value`]). A mismatch is an [`ExecuteError::Decode`] naming the command and the path of
-    /// the offending field.
-    ///
-    /// ```no_run
-    /// # async fn demo(client: qmp_core::Client) -> Result<(), qmp_core::ExecuteError> {
-    /// #[derive(serde::Deserialize)]
-    /// struct Status { running: bool, status: String }
-    /// let s: Status = client.execute_as("query-status", ()).await?;
-    /// # Ok(()) }
-    /// ```
-    pub async fn execute_as<T: DeserializeOwned>(
-        &self,
-        command: &str,
-        arguments: impl Serialize,
-    ) -> Result<T, ExecuteError> {
-        let raw = self.execute_raw(command, arguments).await?;
-        Ok(DecodeError::decode(command, raw.get())?)
-    }
-
-    /// Runs `command` and returns its `return` value as unparsed JSON text, for callers that
-    /// decode it themselves. The arguments are encoded at once; the command is sent when the
-    /// returned [`Pending`] is first polled.
-    pub fn execute_raw<'a>(&'a self, command: &'a str, arguments: impl Serialize) -> Pending<'a> {
-        self.start(command, &arguments, false, Box::default())
-    }
-
-    /// Runs `command` out of band (`exec-oob`): the server runs it at once, even while an
-    /// in-band command is still executing, and its reply may overtake earlier ones. Needs the
-    /// `oob` capability ([`ClientBuilder::capabilities`]) and a command marked `allow-oob` in
-    /// the schema (e.g. `migrate-pause`, `yank`).
-    pub async fn execute_oob(
-        &self,
-        command: &str,
-        arguments: impl Serialize,
-    ) -> Result<Value, ExecuteError> {
-        if !self.inner.oob {
-            return Err(ExecuteError::OobNotEnabled {
-                command: command.to_string(),
-            });
-        }
-        let raw = self
-            .start(command, &arguments, true, Box::default())
-            .await?;
-        Self::to_value(command, &raw)
-    }
-
-    /// Runs `command` with file descriptors attached (`SCM_RIGHTS`), for `getfd` and `add-fd`.
-    /// The descriptors are duplicated, so the caller keeps (and still owns) its own. Only unix
-    /// socket connections can pass descriptors.
-    ///
-    /// ```no_run
-    /// # async fn demo(client: qmp_core::Client) -> Result<(), Box<dyn std::error::Error>> {
-    /// use std::os::fd::AsFd;
-    /// let file = std::fs::File::open("/var/lib/images/disk.qcow2")?;
-    /// let added = client
-    ///     .execute_with_fds("add-fd", serde_json::json!({"fdset-id": 1}), &[file.as_fd()])
-    ///     .await?;
-    /// println!("QEMU's fd: {}", added["fd"]);
-    /// # Ok(()) }
-    /// ```
-    pub async fn execute_with_fds(
-        &self,
-        command: &str,
-        arguments: impl Serialize,
-        fds: &[BorrowedFd<'_>],
-    ) -> Result<Value, ExecuteError> {
-        if !self.inner.can_pass_fds {
-            return Err(ExecuteError::FdPassingUnsupported {
-                command: command.to_string(),
-            });
-        }
-        let owned = fds
-            .iter()
-            .map(|fd| fd.try_clone_to_owned())
-            .collect::<Result<Box<[OwnedFd]>, _>>()
-            .map_err(|source| ExecuteError::Fd {
-                command: command.to_string(),
-                error: source,
-            })?;
-        let raw = self.start(command, &arguments, false, owned).await?;
-        Self::to_value(command, &raw)
-    }
-
-    /// Sends a command whose success QEMU does not answer (`success-response: false` in the
-    /// schema; the guest agent's `guest-shutdown` and `guest-suspend-*`). Returns once the
-    /// command is handed to the connection; an error reply, if any, is logged and discarded.
-    pub fn execute_without_reply(
-        &self,
-        command: &str,
-        arguments: impl Serialize,
-    ) -> Result<(), ExecuteError> {
-        if self.inner.shared.closing.load(Relaxed) {
-            return Err(self.disconnected(command, false));
-        }
-        let (text, name_end) = encode(command, &arguments, false, self.id_digits())?;
-        let (reply, rx) = slot::slot();
-        drop(rx);
-        let request = Request {
-            text,
-            name_end,
-            oob: false,
-            fds: Box::default(),
-            reply,
-        };
-        self.submit(request, command)
-    }
-
     /// Subscribes to every event. The stream sees every event received from now on, so
     /// subscribe *before* sending the command whose events you want.
     ///
@@ -652,26 +505,6 @@ impl Client {
         }
     }
 
-    fn to_value(command: &str, raw: &RawValue) -> Result<Value, ExecuteError> {
-        Ok(DecodeError::decode::<Value>(command, raw.get())?)
-    }
-
-    /// Encodes a command into a [`Pending`] future.
-    fn start<'a>(
-        &'a self,
-        command: &'a str,
-        arguments: &impl Serialize,
-        oob: bool,
-        fds: Box<[OwnedFd]>,
-    ) -> Pending<'a> {
-        let encoded = if self.inner.shared.closing.load(Relaxed) {
-            Err(self.disconnected(command, false))
-        } else {
-            encode(command, arguments, oob, self.id_digits())
-        };
-        Pending::new(self, command, encoded, oob, fds)
-    }
-
     /// Hands an encoded command to the connection task.
     pub(crate) fn submit(&self, request: Request, command: &str) -> Result<(), ExecuteError> {
         if self.inner.shared.closing.load(Relaxed) {
@@ -684,7 +517,7 @@ impl Client {
     }
 
     /// Digits of the id the next command gets (it affects what QEMU's parser accepts).
-    fn id_digits(&self) -> usize {
+    pub(crate) fn id_digits(&self) -> usize {
         self.inner.shared.id_digits.load(Relaxed)
     }
 
@@ -692,12 +525,27 @@ impl Client {
     pub(crate) fn command_timeout(&self) -> Option<Duration> {
         self.inner.command_timeout
     }
+
+    /// Whether a graceful close has begun: new commands fail at once.
+    pub(crate) fn is_closing(&self) -> bool {
+        self.inner.shared.closing.load(Relaxed)
+    }
+
+    /// Whether the `oob` capability is enabled (`exec-oob` allowed).
+    pub(crate) fn oob_enabled(&self) -> bool {
+        self.inner.oob
+    }
+
+    /// Whether the transport can carry file descriptors (unix sockets).
+    pub(crate) fn can_pass_fds(&self) -> bool {
+        self.inner.can_pass_fds
+    }
 }
 
 /// Encodes `{"execute":NAME[,"arguments":ARGS]` without the closing brace (the connection task
 /// appends the id). Arguments that serialize to `null` (`()`, `None`) are left out. A command
 /// QEMU's JSON parser would reject is refused here, before it is sent.
-fn encode(
+pub(crate) fn encode(
     command: &str,
     arguments: &impl Serialize,
     oob: bool,
@@ -831,7 +679,10 @@ mod tests {
     #[test]
     fn encoding() {
         assert_eq!(enc(()).unwrap(), r#"{"execute":"query-status""#);
-        assert_eq!(enc(None::<Value>).unwrap(), r#"{"execute":"query-status""#);
+        assert_eq!(
+            enc(None::<serde_json::Value>).unwrap(),
+            r#"{"execute":"query-status""#
+        );
         assert_eq!(
             enc(serde_json::json!({"a": 1})).unwrap(),
             r#"{"execute":"query-status","arguments":{"a":1}"#

@@ -49,7 +49,8 @@
 //!   pipelined on one connection and replies matched by id.
 //! - Events fanned out to any number of [`EventStream`]s, in order, each with a bounded buffer
 //!   that reports exactly how many events a slow subscriber missed.
-//! - File descriptor passing for `getfd` / `add-fd` on unix sockets.
+//! - One [`Request`] per command, with options that combine: out of band (`exec-oob`), file
+//!   descriptors for `getfd` / `add-fd` (unix sockets), a timeout of its own.
 //! - TLS over TCP with rustls (feature `tls`: `ClientBuilder::connect_tls`, see the `tls`
 //!   module). Plain TCP QMP has no authentication and no encryption.
 //! - Limits on message size and nesting depth; every fault is a specific error, never a panic
@@ -80,7 +81,7 @@ mod limits;
 pub use json::Key;
 mod listener;
 mod message;
-mod pending;
+mod request;
 pub mod server;
 mod slot;
 #[cfg(feature = "tls")]
@@ -95,7 +96,7 @@ pub use error::{
 pub use event::{Event, EventStream, Timestamp};
 pub use greeting::{Capability, Greeting, Version};
 pub use listener::Listener;
-pub use pending::Pending;
+pub use request::{Request, RequestOptions};
 pub use transport::AsyncStream;
 
 // Re-exported for the generated typed API and for users decoding replies themselves.

@@ -183,6 +183,19 @@ impl Listener {
     }
 }
 
+/// Accept mode lives here, next to the listener, so that the client module need not know it.
+impl ClientBuilder {
+    /// Waits for the server to connect to `listener` (QEMU: `-qmp unix:PATH,server=off`), then
+    /// performs the handshake. The timeout covers the wait.
+    pub async fn accept(self, listener: &Listener) -> Result<Client, ConnectError> {
+        self.within_timeout("waiting for the server to connect", async {
+            let transport = listener.accept_transport().await?;
+            Ok((transport, listener.to_string()))
+        })
+        .await
+    }
+}
+
 impl fmt::Display for Listener {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.kind {

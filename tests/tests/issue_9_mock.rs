@@ -589,8 +589,14 @@ async fn issue_9_overtaking_with_oob_follows_qemus_order() {
         let calls = async {
             tokio::join!(
                 client.execute("slow-in-band", ()),
-                client.execute_oob("oob-answered", ()),
-                client.execute_oob("oob-skipped", ()),
+                client
+                    .request("oob-answered", ())
+                    .oob()
+                    .decode::<serde_json::Value>(),
+                client
+                    .request("oob-skipped", ())
+                    .oob()
+                    .decode::<serde_json::Value>(),
                 client.execute("in-band-skipped", ()),
                 client.execute("in-band-answered", ()),
             )

@@ -501,7 +501,10 @@ async fn run_case(seed: u64, cov: &mut Coverage) {
             }
             let call = async {
                 if as_oob {
-                    c.execute_oob("echo", args).await
+                    c.request("echo", args)
+                        .oob()
+                        .decode::<serde_json::Value>()
+                        .await
                 } else {
                     c.execute("echo", args).await
                 }

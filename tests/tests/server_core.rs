@@ -379,12 +379,25 @@ async fn in_band_in_order_and_oob_overtakes_a_stuck_command() {
         });
         tokio::time::sleep(Duration::from_millis(50)).await;
         let t = Instant::now();
-        assert_eq!(client.execute_oob("ping", ()).await.unwrap(), json!("pong"));
+        assert_eq!(
+            client
+                .request("ping", ())
+                .oob()
+                .decode::<serde_json::Value>()
+                .await
+                .unwrap(),
+            json!("pong")
+        );
         assert!(t.elapsed() < Duration::from_secs(5));
         assert!(!stuck.is_finished());
         // In-band work queued behind the stuck one waits; exec-oob of an in-band command is
         // refused as by QEMU.
-        let e = client.execute_oob("sleep", ()).await.unwrap_err();
+        let e = client
+            .request("sleep", ())
+            .oob()
+            .decode::<serde_json::Value>()
+            .await
+            .unwrap_err();
         assert_eq!(
             e.qmp_error().unwrap().desc,
             "The command sleep does not support OOB"
