@@ -10,8 +10,8 @@ use std::task::{Context, Poll};
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
-use super::server::ServerInner;
 use super::session::{EmitError, Session};
+use super::sessions::SessionTable;
 use super::writer;
 use crate::error::QmpError;
 
@@ -87,7 +87,7 @@ pub struct Call {
     pub(crate) id: Option<String>,
     pub(crate) oob: bool,
     pub(crate) session: Session,
-    pub(crate) server: Arc<ServerInner>,
+    pub(crate) sessions: Arc<SessionTable>,
     pub(crate) after: Arc<AfterReply>,
 }
 
@@ -180,7 +180,7 @@ impl Call {
     /// Sends an event to every negotiated session of the server. See
     /// [`Server::broadcast`](super::Server::broadcast).
     pub async fn broadcast(&self, name: &str, data: impl Into<Option<Value>>) -> usize {
-        ServerInner::broadcast(&self.server, name, data.into().as_ref()).await
+        self.sessions.broadcast(name, data.into().as_ref()).await
     }
 }
 

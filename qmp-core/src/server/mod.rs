@@ -103,8 +103,12 @@ mod request;
 #[allow(clippy::module_inception)]
 mod server;
 mod session;
+mod sessions;
+mod state;
+mod task;
 mod writer;
 
 pub use handler::{Call, Handler, HandlerFuture};
 pub use server::{Server, ServerBuilder};
-pub use session::{EmitError, Session, MAX_OOB_IN_FLIGHT, WRITE_HIGH_WATER};
+pub use session::{EmitError, Session};
+pub use task::{MAX_OOB_IN_FLIGHT, WRITE_HIGH_WATER};

@@ -2,13 +2,10 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::pin::pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, RwLock};
-use std::task::Poll;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -16,7 +13,9 @@ use tokio::sync::{Notify, Semaphore};
 
 use super::handler::Handler;
 use super::reader::Limits;
-use super::session::{encode_event, Session, SessionTask};
+use super::session::Session;
+use super::state::{Config, Entry, Registry, ServerInner};
+use super::task::SessionTask;
 use crate::error::ListenError;
 use crate::greeting::{Capability, Version};
 use crate::listener::Listener;
@@ -26,29 +25,6 @@ use crate::transport::{AsyncStream, Transport};
 const MAX_DEPTH_CAP: usize = 2048;
 /// Message size the reader accepts at most, whatever is configured (token offsets are 32-bit).
 const MAX_SIZE_CAP: usize = 1 << 30;
-
-#[derive(Clone)]
-pub(crate) struct Config {
-    pub(crate) version: Version,
-    pub(crate) package: String,
-    pub(crate) capabilities: Vec<Capability>,
-    pub(crate) limits: Limits,
-    pub(crate) event_buffer: usize,
-    pub(crate) max_sessions: usize,
-}
-
-/// A registered command.
-#[derive(Clone)]
-pub(crate) struct Entry {
-    pub(crate) handler: Arc<dyn Handler>,
-    pub(crate) allow_oob: bool,
-}
-
-#[derive(Default)]
-struct Registry {
-    commands: HashMap<String, Entry>,
-    fallback: Option<Entry>,
-}
 
 /// Configures a [`Server`]. Every setting has a default that behaves like QEMU 10.0's monitor.
 ///
@@ -210,11 +186,10 @@ impl ServerBuilder {
                 commands: self.registry,
                 fallback: self.fallback,
             }),
-            sessions: Mutex::new(HashMap::new()),
+            sessions: Arc::default(),
             next_id: AtomicU64::new(1),
             stopping: AtomicBool::new(false),
             stop: Notify::new(),
-            changed: Notify::new(),
             accept_loops: AtomicU64::new(0),
             permits,
             addresses: Mutex::new(Vec::new()),
@@ -244,146 +219,6 @@ impl ServerBuilder {
         let server = self.build();
         server.listen(listener);
         Ok(server)
-    }
-}
-
-pub(crate) struct ServerInner {
-    pub(crate) config: Config,
-    registry: RwLock<Registry>,
-    sessions: Mutex<HashMap<u64, Session>>,
-    next_id: AtomicU64,
-    stopping: AtomicBool,
-    /// Notified when the server stops.
-    stop: Notify,
-    /// Notified when a session or an accept loop ends.
-    changed: Notify,
-    accept_loops: AtomicU64,
-    permits: Option<Arc<Semaphore>>,
-    addresses: Mutex<Vec<(Option<SocketAddr>, Option<PathBuf>)>>,
-}
-
-impl ServerInner {
-    pub(crate) fn lookup(&self, name: &str) -> Option<Entry> {
-        let registry = self
-            .registry
-            .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        registry
-            .commands
-            .get(name)
-            .or(registry.fallback.as_ref())
-            .cloned()
-    }
-
-    pub(crate) fn remove_session(&self, id: u64) {
-        self.lock_sessions().remove(&id);
-        self.changed.notify_waiters();
-    }
-
-    fn lock_sessions(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Session>> {
-        self.sessions
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    fn sessions(&self) -> Vec<Session> {
-        let mut all: Vec<Session> = self.lock_sessions().values().cloned().collect();
-        all.sort_by_key(Session::id);
-        all
-    }
-
-    pub(crate) async fn broadcast(this: &Arc<Self>, name: &str, data: Option<&Value>) -> usize {
-        let bytes = encode_event(name, data);
-        let mut delivered = 0;
-        for session in this.sessions() {
-            if session.is_negotiated() && session.send_encoded(bytes.clone()).await.is_ok() {
-                delivered += 1;
-            }
-        }
-        delivered
-    }
-
-    fn spawn_session(
-        this: &Arc<Self>,
-        io: Transport,
-        peer: String,
-        permit: Option<tokio::sync::OwnedSemaphorePermit>,
-    ) -> Session {
-        let id = this.next_id.fetch_add(1, Relaxed);
-        let task = SessionTask::new(this.clone(), id, io, peer, permit);
-        let session = task.session().clone();
-        this.lock_sessions().insert(id, session.clone());
-        this.changed.notify_waiters();
-        if this.stopping.load(Relaxed) {
-            session.request_close();
-        }
-        tokio::spawn(task.run());
-        session
-    }
-
-    /// Stops accepting and asks every session to close. Does not wait.
-    fn begin_shutdown(&self) {
-        if self.stopping.swap(true, Relaxed) {
-            return;
-        }
-        tracing::debug!("QMP server shutting down");
-        self.stop.notify_waiters();
-        for session in self.lock_sessions().values() {
-            session.request_close();
-        }
-    }
-
-    /// Runs `fut` until it finishes or the server stops (`None`).
-    async fn until_stopped<F: Future>(&self, fut: F) -> Option<F::Output> {
-        let mut fut = pin!(fut);
-        let mut stopped = pin!(self.stop.notified());
-        if self.stopping.load(Relaxed) {
-            return None;
-        }
-        std::future::poll_fn(|cx| {
-            if let Poll::Ready(v) = fut.as_mut().poll(cx) {
-                return Poll::Ready(Some(v));
-            }
-            if stopped.as_mut().poll(cx).is_ready() || self.stopping.load(Relaxed) {
-                return Poll::Ready(None);
-            }
-            Poll::Pending
-        })
-        .await
-    }
-
-    async fn accept_loop(this: Arc<Self>, listener: Listener) {
-        loop {
-            let permit = match &this.permits {
-                Some(semaphore) => {
-                    match this.until_stopped(semaphore.clone().acquire_owned()).await {
-                        Some(Ok(permit)) => Some(permit),
-                        _ => break,
-                    }
-                }
-                None => None,
-            };
-            match this.until_stopped(listener.accept_with_peer()).await {
-                None => break,
-                Some(Ok((io, peer))) => {
-                    Self::spawn_session(&this, io, peer, permit);
-                }
-                Some(Err(e)) => {
-                    // Out of descriptors, or the like: keep serving once it passes.
-                    tracing::warn!(error = %e, "accepting a QMP client failed; retrying");
-                    if this
-                        .until_stopped(tokio::time::sleep(Duration::from_millis(100)))
-                        .await
-                        .is_none()
-                    {
-                        break;
-                    }
-                }
-            }
-        }
-        drop(listener);
-        this.accept_loops.fetch_sub(1, Relaxed);
-        this.changed.notify_waiters();
     }
 }
 
@@ -433,7 +268,7 @@ impl fmt::Debug for Server {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Server")
             .field("version", &self.inner.config.version)
-            .field("sessions", &self.inner.lock_sessions().len())
+            .field("sessions", &self.inner.sessions.len())
             .field("stopping", &self.inner.stopping.load(Relaxed))
             .finish()
     }
@@ -467,7 +302,7 @@ impl Server {
                 listener.path().map(Path::to_path_buf),
             ));
         self.inner.accept_loops.fetch_add(1, Relaxed);
-        tokio::spawn(ServerInner::accept_loop(self.inner.clone(), listener));
+        tokio::spawn(accept_loop(self.inner.clone(), listener));
     }
 
     /// Serves one client over any byte stream (a pipe, a TLS stream, one end of
@@ -489,7 +324,7 @@ impl Server {
     /// # Ok(()) }
     /// ```
     pub fn serve_stream<S: AsyncStream>(&self, stream: S) -> Session {
-        ServerInner::spawn_session(
+        spawn_session(
             &self.inner,
             Transport::Stream(Box::new(stream)),
             "stream".into(),
@@ -517,14 +352,14 @@ impl Server {
 
     /// The sessions open now, oldest first.
     pub fn sessions(&self) -> Vec<Session> {
-        self.inner.sessions()
+        self.inner.sessions.list()
     }
 
     /// Waits until at least `n` sessions are open and returns them (oldest first).
     pub async fn wait_for_sessions(&self, n: usize) -> Vec<Session> {
         loop {
-            let changed = self.inner.changed.notified();
-            let sessions = self.inner.sessions();
+            let changed = self.inner.sessions.changed.notified();
+            let sessions = self.inner.sessions.list();
             if sessions.len() >= n {
                 return sessions;
             }
@@ -537,7 +372,10 @@ impl Server {
     /// (a client that does not read holds this up once its queue is full; use
     /// [`Session::try_emit`] per session to skip such clients instead).
     pub async fn broadcast(&self, name: &str, data: impl Into<Option<Value>>) -> usize {
-        ServerInner::broadcast(&self.inner, name, data.into().as_ref()).await
+        self.inner
+            .sessions
+            .broadcast(name, data.into().as_ref())
+            .await
     }
 
     /// Registers (or replaces) an in-band command while the server runs; the next request
@@ -591,8 +429,8 @@ impl Server {
     pub async fn shutdown(&self) {
         self.inner.begin_shutdown();
         loop {
-            let changed = self.inner.changed.notified();
-            if self.inner.lock_sessions().is_empty() && self.inner.accept_loops.load(Relaxed) == 0 {
+            let changed = self.inner.sessions.changed.notified();
+            if self.inner.sessions.len() == 0 && self.inner.accept_loops.load(Relaxed) == 0 {
                 return;
             }
             changed.await;
@@ -603,4 +441,55 @@ impl Server {
     pub fn is_shut_down(&self) -> bool {
         self.inner.stopping.load(Relaxed)
     }
+}
+
+/// Starts serving one client.
+fn spawn_session(
+    this: &Arc<ServerInner>,
+    io: Transport,
+    peer: String,
+    permit: Option<tokio::sync::OwnedSemaphorePermit>,
+) -> Session {
+    let id = this.next_id.fetch_add(1, Relaxed);
+    let task = SessionTask::new(this.clone(), id, io, peer, permit);
+    let session = task.session().clone();
+    this.sessions.insert(session.clone());
+    if this.stopping.load(Relaxed) {
+        session.request_close();
+    }
+    tokio::spawn(task.run());
+    session
+}
+
+/// Accepts clients until the server stops, within the session limit.
+async fn accept_loop(this: Arc<ServerInner>, listener: Listener) {
+    loop {
+        let permit = match &this.permits {
+            Some(semaphore) => match this.until_stopped(semaphore.clone().acquire_owned()).await {
+                Some(Ok(permit)) => Some(permit),
+                _ => break,
+            },
+            None => None,
+        };
+        match this.until_stopped(listener.accept_with_peer()).await {
+            None => break,
+            Some(Ok((io, peer))) => {
+                spawn_session(&this, io, peer, permit);
+            }
+            Some(Err(e)) => {
+                // Out of descriptors, or the like: keep serving once it passes.
+                tracing::warn!(error = %e, "accepting a QMP client failed; retrying");
+                if this
+                    .until_stopped(tokio::time::sleep(Duration::from_millis(100)))
+                    .await
+                    .is_none()
+                {
+                    break;
+                }
+            }
+        }
+    }
+    drop(listener);
+    this.accept_loops.fetch_sub(1, Relaxed);
+    this.sessions.changed.notify_waiters();
 }
