@@ -10,7 +10,7 @@
 //! - params bits 0-3: number of concurrent calls (1..=12); bits 4-5: event buffer
 //!   (1, 2, 4, 64); bits 6-7: max nesting depth (4, 6, 32, 128).
 //!
-//! Calls cycle through `execute`, a `request` with a timeout of its own, `execute_as`, a call
+//! Calls cycle through `execute`, a `request` with a timeout of its own (1 s), `execute_as`, a call
 //! cancelled while in flight, and an out-of-band `request` (or `execute_without_reply`).
 //! Commands get ids 1, 2, 3... in that order (negotiation uses id 0; fuzz builds of qmp-core
 //! number from 0 instead of a random start), which the seeds use. A slow subscriber reads every event
@@ -123,7 +123,9 @@ async fn session(
                 args.insert("path".into(), Value::from("/machine"));
                 let _ = c
                     .request("qom-list", args)
-                    .timeout(Some(std::time::Duration::from_secs(3600)))
+                    // Shorter than the builder's 2 s (keep_open), so it must win; a timeout
+                    // beyond the watchdog's 3600 s of virtual time would count as a hang.
+                    .timeout(Some(std::time::Duration::from_secs(1)))
                     .await;
             })),
             2 => waited.push(tokio::spawn(async move {
