@@ -23,7 +23,7 @@
 //! | [`doc`] | doc comment blocks: overview, member and feature text, tagged sections |
 //! | [`introspect`] | `query-qmp-schema` output → model |
 //! | [`normalized`] | our normalized JSON: [`normalized::to_string`], [`normalized::from_str`] |
-//! | [`history`] | one schema merged from every version of a family, with its version history |
+//! | [`history`] | one schema merged from every version of a family with its version history ([`history::MergedSchema`]), on top of the model and the normalized format |
 //! | [`error`] | [`SchemaError`], [`Location`] |
 //!
 //! # Example

@@ -23,10 +23,6 @@ pub struct Schema {
     /// A short descriptive name of where the schema came from (e.g.
     /// `qemu-10.0.13/qapi/qapi-schema.json`); never an absolute path.
     pub source: Option<String>,
-    /// For a schema merged from several versions ([`crate::history::merge`], or a merged
-    /// normalized file): in which versions each definition and item exists and how it
-    /// differed. `None` for the schema of one version.
-    pub history: Option<crate::history::History>,
     pub(crate) index: HashMap<String, usize>,
 }
 
@@ -45,7 +41,6 @@ impl Schema {
             definitions,
             pragmas,
             source,
-            history: None,
             index,
         }
     }

@@ -381,6 +381,12 @@ fn pragmas_j(p: &Pragmas) -> J {
 
 /// Writes `schema` in the normalized format (no doc prose, no locations).
 pub fn to_string(schema: &Schema) -> String {
+    to_string_with(schema, Vec::new())
+}
+
+/// [`to_string`] with more top-level keys after `definitions` (the history layer adds
+/// `history`).
+pub(crate) fn to_string_with(schema: &Schema, extra: Vec<(&'static str, J)>) -> String {
     let mut top = vec![("format", s(FORMAT))];
     if let Some(src) = &schema.source {
         top.push(("source", s(src)));
@@ -388,9 +394,7 @@ pub fn to_string(schema: &Schema) -> String {
     top.push(("pragmas", pragmas_j(&schema.pragmas)));
     let defs = schema.definitions.iter().map(definition_j).collect();
     top.push(("definitions", J::Arr(defs)));
-    if let Some(h) = &schema.history {
-        top.push(("history", crate::history::json::to_j(h)));
-    }
+    top.extend(extra);
     let mut out = String::with_capacity(schema.definitions.len() * 200);
     // Top level always expanded, each definition on its own line(s).
     out.push_str("{\n");
@@ -872,12 +876,11 @@ fn short(v: &Value) -> String {
 }
 
 /// Reads a normalized schema already parsed as JSON. `name` names the input in messages.
+///
+/// The `history` key of a merged file is left to [`crate::history::from_value`]: read here, a
+/// merged file gives its merged definitions alone.
 pub fn from_value(name: &str, v: &Value) -> Result<Schema, SchemaError> {
-    let mut schema = check(raw_from_value(name, v)?)?;
-    if let Some(h) = v.get("history") {
-        schema.history = Some(crate::history::json::read(name, h, &schema)?);
-    }
-    Ok(schema)
+    check(raw_from_value(name, v)?)
 }
 
 pub(crate) fn raw_from_value(name: &str, v: &Value) -> Result<RawSchema, SchemaError> {

@@ -45,8 +45,8 @@ fn merge_writes_a_file_with_history() {
         stdout.contains("members in what QEMU sends: 2 (1 optional)"),
         "{stdout}"
     );
-    let schema = qmp_codegen::load_path(&out).expect("loads");
-    let m = Merged::new(&schema).expect("history");
+    let schema = qmp_codegen::history::load_path(&out).expect("loads");
+    let m = Merged::new(&schema);
     assert_eq!(
         m.history().versions[0].source,
         "qemu-7.2.0/qapi/qapi-schema.json"

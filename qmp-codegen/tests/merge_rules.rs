@@ -3,11 +3,11 @@
 //! trip through the normalized format.
 
 use qmp_codegen::history::{
-    self, Lifetime, MergeError, MergeInput, Merged, Path, Requirement, Support, TypeChangeKind,
-    Version,
+    self, Lifetime, MergeError, MergeInput, Merged, MergedSchema, Path, Requirement, Support,
+    TypeChangeKind, Version,
 };
 use qmp_codegen::model::{Builtin, TypeRef};
-use qmp_codegen::{normalized, parse_qapi_str, Schema};
+use qmp_codegen::parse_qapi_str;
 
 fn v(text: &str) -> Version {
     Version::parse(text).expect("version")
@@ -15,7 +15,7 @@ fn v(text: &str) -> Version {
 
 /// Merges QAPI source texts given as `(version, text)`, checks that the history reproduces
 /// each of them and that the normalized text reads back to the same schema.
-fn merge(versions: &[(&str, &str)]) -> Schema {
+fn merge(versions: &[(&str, &str)]) -> MergedSchema {
     let inputs: Vec<MergeInput> = versions
         .iter()
         .map(|(ver, text)| {
@@ -24,20 +24,27 @@ fn merge(versions: &[(&str, &str)]) -> Schema {
         })
         .collect();
     let merged = history::merge(inputs.clone()).unwrap_or_else(|e| panic!("{e}"));
-    let text = normalized::to_string(&merged);
+    let text = merged.to_normalized();
     // Deterministic: the same inputs (in any order) give the same text.
     let mut reversed = inputs.clone();
     reversed.reverse();
     let again = history::merge(reversed).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(normalized::to_string(&again), text, "deterministic");
-    let back = normalized::from_str("merged.json", &text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    assert_eq!(again.to_normalized(), text, "deterministic");
+    let back = history::from_str("merged.json", &text).unwrap_or_else(|e| panic!("{e}\n{text}"));
     assert_eq!(back.history, merged.history, "history round trip");
     assert_eq!(
-        back.without_docs_and_locations().definitions,
-        merged.without_docs_and_locations().definitions,
+        back.schema.without_docs_and_locations().definitions,
+        merged.schema.without_docs_and_locations().definitions,
         "definitions round trip"
     );
-    let m = Merged::new(&back).expect("history");
+    // Read as a plain normalized schema, a merged file gives its merged definitions; the
+    // history layer refuses the file of one version.
+    let plain = qmp_codegen::normalized::from_str("merged.json", &text).expect("plain read");
+    assert_eq!(plain, back.schema);
+    let one = qmp_codegen::normalized::to_string(&back.schema);
+    let e = history::from_str("one.json", &one).expect_err("no history");
+    assert!(e.to_string().contains("not a merged schema"), "{e}");
+    let m = Merged::new(&back);
     for input in &inputs {
         if let Err(diffs) = m.verify(input.version, &input.schema) {
             panic!(
@@ -50,8 +57,8 @@ fn merge(versions: &[(&str, &str)]) -> Schema {
     back
 }
 
-fn merged(s: &Schema) -> Merged<'_> {
-    Merged::new(s).expect("history")
+fn merged(s: &MergedSchema) -> Merged<'_> {
+    Merged::new(s)
 }
 
 fn lifetime(m: &Merged<'_>, p: Path) -> Lifetime {
@@ -117,7 +124,14 @@ fn added_items_record_their_first_version() {
         Some(false)
     );
     // The merged definitions are the newest ones.
-    assert_eq!(s.struct_type("JobInfo").expect("struct").members.len(), 3);
+    assert_eq!(
+        s.schema
+            .struct_type("JobInfo")
+            .expect("struct")
+            .members
+            .len(),
+        3
+    );
 }
 
 #[test]
@@ -167,13 +181,14 @@ fn removed_items_stay_with_their_last_version() {
         assert_eq!(m.supports(&p, v("5.0")), Support::Yes, "{p}");
     }
     // Kept in the merged definitions; a removed member is optional there.
-    assert!(s.command("cpu-add").is_some());
+    assert!(s.schema.command("cpu-add").is_some());
     assert!(s
+        .schema
         .union_type("Opts")
         .expect("union")
         .branch("vxhs")
         .is_some());
-    let singlestep = s.struct_type("Status").expect("struct").members[1].clone();
+    let singlestep = s.schema.struct_type("Status").expect("struct").members[1].clone();
     assert_eq!(singlestep.name, "singlestep");
     assert!(singlestep.optional);
     assert_eq!(
@@ -208,7 +223,7 @@ fn renamed_types_take_the_newest_name_by_position() {
     ]);
     let m = merged(&s);
     assert!(
-        s.get("HashAlgorithm").is_none(),
+        s.schema.get("HashAlgorithm").is_none(),
         "one definition, newest name"
     );
     assert_eq!(m.canonical_name("HashAlgorithm"), Some("HashAlgo"));
@@ -273,7 +288,7 @@ fn legacy_simple_union_wrappers_map_to_their_named_successors() {
     // same place (the discriminator): a rename as well.
     assert_eq!(m.canonical_name("AddrKind"), Some("AddrType"));
     // String itself exists in every version: no rename, a type change of the wrapper.
-    assert!(s.struct_type("String").is_some());
+    assert!(s.schema.struct_type("String").is_some());
     // The wrapper's member went from String to FdAddr: same wire form, an object change.
     let changes = m.type_changes();
     let data = changes
@@ -283,7 +298,7 @@ fn legacy_simple_union_wrappers_map_to_their_named_successors() {
     assert_eq!(data.others[0].2, TypeChangeKind::Object);
     assert_eq!(m.requirement("FdAddr", "str").in_replies, Some(true));
     // The union was a simple one up to 6.1.
-    assert!(!s.union_type("Addr").expect("union").simple_legacy);
+    assert!(!s.schema.union_type("Addr").expect("union").simple_legacy);
 }
 
 #[test]
@@ -351,7 +366,7 @@ fn optionality_changes_follow_both_rules() {
     );
     assert_eq!(m.requirement_in("Info", "b", newer).in_replies, Some(true));
     // The merged definition keeps the newest optionality; the history has the rest.
-    let info = s.struct_type("Info").expect("struct");
+    let info = s.schema.struct_type("Info").expect("struct");
     assert!(info.members[0].optional && !info.members[1].optional);
 }
 
@@ -466,7 +481,7 @@ fn a_struct_turned_union_on_a_new_discriminator() {
         ),
     ]);
     let m = merged(&s);
-    let sev = s.union_type("SevInfo").expect("union");
+    let sev = s.schema.union_type("SevInfo").expect("union");
     assert_eq!(
         sev.base_members.len(),
         2,
@@ -550,7 +565,7 @@ fn arguments_moved_from_inline_members_to_a_union() {
         lifetime(&m, Path::member("object-add", "props")).removed_after(),
         Some(v("5.2"))
     );
-    assert!(s.struct_type("ObjectOptions").is_none());
+    assert!(s.schema.struct_type("ObjectOptions").is_none());
     assert_eq!(
         m.requirement("ObjectOptions", "id").in_arguments,
         Some(true)
@@ -605,7 +620,7 @@ fn member_type_changes_are_classified_and_merged() {
         ),
     ]);
     let m = merged(&s);
-    let stats = s.struct_type("Stats").expect("struct");
+    let stats = s.schema.struct_type("Stats").expect("struct");
     let ty = |name: &str| {
         stats
             .members
@@ -620,8 +635,9 @@ fn member_type_changes_are_classified_and_merged() {
     assert_eq!(ty("count"), TypeRef::Builtin(Builtin::Uint64));
     // Arguments take what the newest accepts.
     assert_eq!(
-        s.command("set-limit")
-            .map(|c| c.argument_members(&s)[0].ty.clone()),
+        s.schema
+            .command("set-limit")
+            .map(|c| c.argument_members(&s.schema)[0].ty.clone()),
         Some(TypeRef::Builtin(Builtin::Uint8))
     );
     let kinds: Vec<(String, TypeChangeKind)> = m
@@ -806,7 +822,10 @@ fn a_name_clash_keeps_the_old_member_in_the_history_only() {
         ("4.0", "{ 'struct': 'Merge', 'data': { 'dst-name': 'str' } }\n{ 'command': 'merge', 'data': 'Merge' }\n"),
     ]);
     let m = merged(&s);
-    assert_eq!(s.struct_type("Merge").expect("struct").members.len(), 1);
+    assert_eq!(
+        s.schema.struct_type("Merge").expect("struct").members.len(),
+        1
+    );
     assert_eq!(
         lifetime(&m, Path::member("Merge", "dst_name")).removed_after(),
         Some(v("3.1"))
@@ -857,12 +876,12 @@ fn versions_parse_from_paths() {
 #[test]
 fn history_errors_name_the_entry_and_the_problem() {
     let s = merge(&[("7.2", JOBS_OLD), ("8.0", JOBS_NEW)]);
-    let text = normalized::to_string(&s);
+    let text = s.to_normalized();
     let base: serde_json::Value = serde_json::from_str(&text).expect("json");
     let fail = |edit: &dyn Fn(&mut serde_json::Value)| -> String {
         let mut v = base.clone();
         edit(&mut v);
-        match normalized::from_value("m.json", &v) {
+        match history::from_value("m.json", &v) {
             Ok(_) => panic!("should fail"),
             Err(e) => e.to_string(),
         }

@@ -7,8 +7,10 @@ mod common;
 
 use std::path::Path as FsPath;
 
-use qmp_codegen::history::{self, MergeInput, Merged, Path, Requirement, Support, Version};
-use qmp_codegen::{load_path, normalized, source_name, Schema};
+use qmp_codegen::history::{
+    self, MergeInput, Merged, MergedSchema, Path, Requirement, Support, Version,
+};
+use qmp_codegen::{load_path, source_name};
 
 /// A merged file and the family's QAPI roots (under `shared/qapi/`): `{}` stands for the
 /// version directory's suffix.
@@ -80,7 +82,7 @@ fn committed_merged_files_are_up_to_date_and_faithful() {
             inputs.len()
         );
         let merged = history::merge(inputs.clone()).unwrap_or_else(|e| panic!("{e}"));
-        let want = normalized::to_string(&merged);
+        let want = merged.to_normalized();
         let path = schema_dir.join(family.file);
         let have = std::fs::read_to_string(&path).unwrap_or_default();
         if have != want {
@@ -92,18 +94,18 @@ fn committed_merged_files_are_up_to_date_and_faithful() {
             }
         }
         // The file loads back to the same schema and history.
-        let back = normalized::from_str(family.file, &want).unwrap_or_else(|e| panic!("{e}"));
+        let back = history::from_str(family.file, &want).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(
             back.history, merged.history,
             "{}: history round trip",
             family.file
         );
         assert_eq!(
-            back.without_docs_and_locations(),
-            merged.without_docs_and_locations()
+            back.schema.without_docs_and_locations(),
+            merged.schema.without_docs_and_locations()
         );
         // Every version is reproduced exactly from the merged file.
-        let m = Merged::new(&back).expect("history");
+        let m = Merged::new(&back);
         for input in &inputs {
             if let Err(diffs) = m.verify(input.version, &input.schema) {
                 panic!(
@@ -124,16 +126,16 @@ fn committed_merged_files_are_up_to_date_and_faithful() {
     );
 }
 
-fn committed(file: &str) -> Schema {
+fn committed(file: &str) -> MergedSchema {
     let path = common::workspace_root().join("schema").join(file);
-    load_path(&path).unwrap_or_else(|e| panic!("{e}"))
+    history::load_path(&path).unwrap_or_else(|e| panic!("{e}"))
 }
 
 #[test]
 fn committed_merged_qemu_answers_the_issue_cases() {
     // Independent of ../shared: the committed file alone answers these.
     let schema = committed("qemu.json");
-    let m = Merged::new(&schema).expect("the merged file has a history");
+    let m = Merged::new(&schema);
     let versions: Vec<String> = m
         .history()
         .versions
@@ -200,6 +202,7 @@ fn committed_merged_qemu_answers_the_issue_cases() {
         Some(Version::new(5, 0))
     );
     assert!(schema
+        .schema
         .union_type("BlockdevOptions")
         .is_some_and(|u| u.branch("vxhs").is_some()));
     // Made optional later: required in arguments only where every version requires it.
@@ -236,7 +239,7 @@ fn committed_merged_qemu_answers_the_issue_cases() {
 #[test]
 fn committed_merged_storage_daemon_and_guest_agent_load() {
     let qsd = committed("qemu-storage-daemon.json");
-    let m = Merged::new(&qsd).expect("history");
+    let m = Merged::new(&qsd);
     let v: Vec<Version> = m.history().versions.iter().map(|v| v.version).collect();
     assert_eq!(v, [Version::new(7, 2), Version::new(10, 0)]);
     // Between 7.2 and 10.0 the storage daemon's history cannot tell what was added when.
@@ -251,7 +254,7 @@ fn committed_merged_storage_daemon_and_guest_agent_load() {
     assert_eq!(m.supports(&added, Version::new(10, 0)), Support::Yes);
 
     let qga = committed("qga.json");
-    let m = Merged::new(&qga).expect("history");
+    let m = Merged::new(&qga);
     assert_eq!(m.history().versions.len(), 22);
     assert!(m.schema().command("guest-exec").is_some());
 }

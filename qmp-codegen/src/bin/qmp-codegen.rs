@@ -284,10 +284,10 @@ fn merge(inputs: Vec<(Version, PathBuf)>, output: PathBuf, report: bool) -> Resu
         loaded.push(MergeInput::new(version, source, schema));
     }
     let merged = history::merge(loaded).map_err(|e| e.to_string())?;
-    let text = qmp_codegen::normalized::to_string(&merged);
+    let text = merged.to_normalized();
     std::fs::write(&output, text)
         .map_err(|e| format!("{}: cannot write: {e}", output.display()))?;
-    let m = Merged::new(&merged).ok_or("merge produced no history")?;
+    let m = Merged::new(&merged);
     let h = m.history();
     eprintln!(
         "{}: {} versions ({} to {}), {}",
@@ -301,7 +301,7 @@ fn merge(inputs: Vec<(Version, PathBuf)>, output: PathBuf, report: bool) -> Resu
             .last()
             .map(|v| v.version.to_string())
             .unwrap_or_default(),
-        merged.counts()
+        merged.schema.counts()
     );
     if report {
         print_report(&m);

@@ -28,8 +28,8 @@ use crate::normalized;
 
 use super::facts::{definition_defaults, item_defaults, rename_type, Attrs, Facts};
 use super::{
-    Attr, AttrHistory, AttrValue, DefHistory, History, ItemHistory, ItemKind, MergedVersion, Path,
-    Version, VersionSet, MAX_VERSIONS,
+    Attr, AttrHistory, AttrValue, DefHistory, History, ItemHistory, ItemKind, MergedSchema,
+    MergedVersion, Path, Version, VersionSet, MAX_VERSIONS,
 };
 
 /// One version's schema, for [`merge`].
@@ -681,7 +681,7 @@ pub(crate) fn covering_integer(seen: &[Builtin]) -> Option<Builtin> {
 /// Merges the schemas of several versions of one family into one schema with a history.
 /// Inputs may come in any order; they are sorted by version. See the [module
 /// docs](super) and `schema/README.md` for the rules.
-pub fn merge(mut inputs: Vec<MergeInput>) -> Result<Schema, MergeError> {
+pub fn merge(mut inputs: Vec<MergeInput>) -> Result<MergedSchema, MergeError> {
     if inputs.is_empty() {
         return Err(MergeError::Empty);
     }
@@ -878,10 +878,9 @@ pub fn merge(mut inputs: Vec<MergeInput>) -> Result<Schema, MergeError> {
     );
     let pre = Schema::from_parts(draft.defs, pragmas, Some(source));
     let text = normalized::to_string(&pre);
-    let mut merged = normalized::from_str("merged schema", &text).map_err(MergeError::Check)?;
-    let history = build_history(&inputs, &names_at, &facts, &merged);
-    merged.history = Some(history);
-    Ok(merged)
+    let schema = normalized::from_str("merged schema", &text).map_err(MergeError::Check)?;
+    let history = build_history(&inputs, &names_at, &facts, &schema);
+    Ok(MergedSchema { schema, history })
 }
 
 /// Puts a removed item back into definition `c` if it fits there.

@@ -2,8 +2,8 @@
 //!
 //! [`merge`] takes the checked schemas of several versions of one family (QEMU's QMP schema
 //! 2.12 to 10.0, or the storage daemon's, or the guest agent's) and returns one [`Schema`]
-//! whose definitions hold everything any of them had, plus a [`History`] side table
-//! (`Schema::history`) that records, for every definition, member, enum value, union branch,
+//! whose definitions hold everything any of them had, plus a [`History`] side table (the
+//! two together: [`MergedSchema`]) that records, for every definition, member, enum value, union branch,
 //! alternate branch and feature, in which versions it exists and how it differed there. The
 //! rules (which name is canonical, where a removed member goes, which type a member whose
 //! type changed gets) are written down in `schema/README.md`.
@@ -35,7 +35,7 @@
 //!     MergeInput::new(Version::new(7, 2), "a", old),
 //!     MergeInput::new(Version::new(8, 0), "b", new),
 //! ])?;
-//! let m = Merged::new(&merged).expect("a merged schema has a history");
+//! let m = Merged::new(&merged);
 //!
 //! let busy = Path::member("Job", "busy");
 //! assert_eq!(m.lifetime(&busy).expect("known").added(), Some(Version::new(8, 0)));
@@ -55,6 +55,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
 
+use crate::error::SchemaError;
 use crate::model::{Cond, Feature, Kind, Schema, TypeRef};
 
 pub use merge::{merge, MergeError, MergeInput};
@@ -698,6 +699,76 @@ pub enum Support {
     Unknown,
 }
 
+/// A schema merged from several versions, with its history: what [`merge`] returns and what
+/// a merged normalized file (`schema/qemu.json`) holds.
+///
+/// The schema alone is an ordinary [`Schema`] holding everything any version had (the
+/// `history` key of a merged file is ignored by [`crate::normalized::from_str`] and
+/// [`crate::load_path`]); the history says in which versions each part exists.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MergedSchema {
+    /// The merged definitions.
+    pub schema: Schema,
+    /// In which versions each definition and item exists and how it differed.
+    pub history: History,
+}
+
+impl MergedSchema {
+    /// The normalized text: the schema's, plus the `history` key.
+    pub fn to_normalized(&self) -> String {
+        crate::normalized::to_string_with(
+            &self.schema,
+            vec![("history", json::to_j(&self.history))],
+        )
+    }
+}
+
+/// Reads a merged normalized file from text. `name` names the input in messages.
+///
+/// # Errors
+///
+/// What [`crate::normalized::from_str`] reports, a file without a `history` key (not a
+/// merged schema), or a history that does not fit the definitions.
+pub fn from_str(name: &str, text: &str) -> Result<MergedSchema, SchemaError> {
+    let v: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| SchemaError::json_syntax(name, &e))?;
+    from_value(name, &v)
+}
+
+/// Reads a merged normalized file already parsed as JSON (see [`from_str`]).
+///
+/// # Errors
+///
+/// As [`from_str`].
+pub fn from_value(name: &str, v: &serde_json::Value) -> Result<MergedSchema, SchemaError> {
+    let schema = crate::normalized::from_value(name, v)?;
+    let h = v.get("history").ok_or_else(|| {
+        SchemaError::json(
+            name,
+            "top level",
+            "no \"history\" key: this is the schema of one version, not a merged schema \
+             (make one with `qmp-codegen merge`)",
+        )
+    })?;
+    let history = json::read(name, h, &schema)?;
+    Ok(MergedSchema { schema, history })
+}
+
+/// Reads the merged normalized file at `path` (see [`from_str`]).
+///
+/// # Errors
+///
+/// An unreadable file, or what [`from_str`] reports.
+pub fn load_path(path: impl AsRef<std::path::Path>) -> Result<MergedSchema, SchemaError> {
+    let path = path.as_ref();
+    let name = path.to_string_lossy().into_owned();
+    let text = std::fs::read_to_string(path).map_err(|e| SchemaError::Io {
+        path: name.clone(),
+        error: e,
+    })?;
+    from_str(&name, &text)
+}
+
 /// Questions about a merged schema: a [`Schema`] with its [`History`].
 pub struct Merged<'s> {
     schema: &'s Schema,
@@ -711,22 +782,22 @@ pub struct Merged<'s> {
 }
 
 impl<'s> Merged<'s> {
-    /// The merged view of `schema`, `None` if it has no history (not a merged schema).
-    pub fn new(schema: &'s Schema) -> Option<Merged<'s>> {
-        let history = schema.history.as_ref()?;
+    /// The merged view of a merged schema.
+    pub fn new(merged: &'s MergedSchema) -> Merged<'s> {
+        let (schema, history) = (&merged.schema, &merged.history);
         let entries = history
             .definitions
             .iter()
             .enumerate()
             .map(|(i, d)| (d.name.as_str(), i))
             .collect();
-        Some(Merged {
+        Merged {
             schema,
             history,
             facts: Facts::of(schema),
             entries,
             versions: std::cell::OnceCell::new(),
-        })
+        }
     }
 
     /// The merged schema.
