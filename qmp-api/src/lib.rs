@@ -107,6 +107,7 @@
 
 mod client;
 mod command;
+mod server_schema;
 mod stream;
 mod unknown;
 
@@ -139,6 +140,7 @@ include!(concat!(env!("OUT_DIR"), "/schema.rs"));
 pub use client::Qmp;
 pub use command::{Call, Command, FdCommand, OobCommand};
 pub use events::Event;
+pub use server_schema::{SchemaItem, ServerSchema};
 pub use stream::{EventStream, Received, WaitError};
 pub use unknown::{UnknownEvent, UnknownValue, UnknownVariant};
 
