@@ -74,9 +74,11 @@ pub struct Options {
     /// Turn the schema's doc prose (present when the schema was read from QAPI source) into
     /// rustdoc. Facts (QMP name, since-version, features, conditions) are always documented.
     pub prose: bool,
-    /// The oldest QEMU (major, minor) whose replies and events the code must decode. A
-    /// required member added after its type and after this version is an `Option` in Rust,
-    /// since that QEMU leaves it out. Default: 2.12, the oldest schema we test.
+    /// The oldest QEMU (major, minor) whose replies and events the code must decode. For the
+    /// schema of one version, a required member added after its type and after this version
+    /// is an `Option` in Rust, since that QEMU leaves it out. For a merged schema
+    /// ([`generate_merged`]), the history's requirement rules count the merged versions from
+    /// this one on. Default: 2.12, the oldest schema we test.
     pub oldest_qemu: (u32, u32),
 }
 
