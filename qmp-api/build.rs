@@ -1,11 +1,12 @@
-//! Generates the typed API from the schema: `schema/qemu-10.0.13.json` by default, or the file
-//! named by `QMP_SCHEMA` (our normalized JSON, a QAPI root file such as
-//! `qapi/qapi-schema.json`, or a `query-qmp-schema` dump).
+//! Generates the typed API from the schema: `schema/qemu.json` by default (every QEMU from 2.12
+//! to 10.0, merged with its version history), or the file named by `QMP_SCHEMA` (our normalized
+//! JSON, merged or not, a QAPI root file such as `qapi/qapi-schema.json`, or a
+//! `query-qmp-schema` dump).
 
 use std::path::PathBuf;
 
 fn main() {
-    let default = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../schema/qemu-10.0.13.json");
+    let default = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../schema/qemu.json");
     let result = qmp_codegen::Config::new()
         .schema(default)
         .schema_env("QMP_SCHEMA")

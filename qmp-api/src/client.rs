@@ -1,12 +1,14 @@
 //! [`Qmp`], the typed client.
 
 use std::path::Path;
+use std::sync::{Arc, OnceLock};
 
 use qmp_core::Client;
 
 use crate::command::{Call, Command};
+use crate::server_schema::{SchemaItem, ServerSchema};
 use crate::stream::EventStream;
-use crate::ConnectError;
+use crate::{ConnectError, ExecuteError, Version};
 
 /// A typed QMP client: one method per QEMU command, typed events.
 ///
@@ -41,6 +43,8 @@ use crate::ConnectError;
 #[derive(Clone, Debug)]
 pub struct Qmp {
     raw: Client,
+    /// The server's schema once fetched ([`Qmp::server_schema`]), shared by the clones.
+    server: Arc<OnceLock<Arc<ServerSchema>>>,
 }
 
 impl Qmp {
@@ -105,6 +109,67 @@ impl Qmp {
         self.raw.greeting()
     }
 
+    /// The server's QEMU version, from its greeting (no round trip).
+    pub fn server_version(&self) -> Version {
+        self.raw.greeting().version
+    }
+
+    /// What the server supports: its `query-qmp-schema`, fetched on the first call and then
+    /// kept for this handle and its clones (one round trip per connection; QEMU builds a
+    /// reply of about 240 KB).
+    ///
+    /// Fetching it is the opt-in to support checks: from then on, a typed call of a command
+    /// the server lacks, or with an argument it does not know, fails before anything is sent
+    /// with [`ExecuteError::Unsupported`] naming the command (and argument) and the server's
+    /// version. Until then nothing is checked and nothing extra goes over the wire.
+    ///
+    /// # Errors
+    ///
+    /// The [`ExecuteError`] of `query-qmp-schema` (a server without introspection, such as
+    /// the guest agent, answers `CommandNotFound`).
+    ///
+    /// ```no_run
+    /// # async fn demo(qmp: qmp_api::Qmp) -> Result<(), qmp_api::ExecuteError> {
+    /// use qmp_api::SchemaItem;
+    ///
+    /// let server = qmp.server_schema().await?;
+    /// if server.supports(SchemaItem::Command("blockdev-mirror")) {
+    ///     // ...
+    /// }
+    /// // Without it: ExecuteError::Unsupported, nothing sent.
+    /// match qmp.query_cpus().await {
+    ///     Err(e) if e.is_unsupported() => println!("{e}"),
+    ///     other => println!("{other:?}"),
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn server_schema(&self) -> Result<Arc<ServerSchema>, ExecuteError> {
+        if let Some(s) = self.server.get() {
+            return Ok(s.clone());
+        }
+        let reply: serde_json::Value = self.raw.execute("query-qmp-schema", ()).await?;
+        let schema = Arc::new(ServerSchema::from_introspection(
+            self.server_version(),
+            &reply,
+        )?);
+        Ok(self.server.get_or_init(|| schema).clone())
+    }
+
+    /// The server's schema if [`server_schema`](Self::server_schema) fetched it already.
+    pub fn cached_server_schema(&self) -> Option<Arc<ServerSchema>> {
+        self.server.get().cloned()
+    }
+
+    /// Whether the server supports `item` (a command, event, argument or enum value), fetching
+    /// its schema first if needed (see [`server_schema`](Self::server_schema)).
+    ///
+    /// # Errors
+    ///
+    /// As [`server_schema`](Self::server_schema).
+    pub async fn supports(&self, item: SchemaItem<'_>) -> Result<bool, ExecuteError> {
+        Ok(self.server_schema().await?.supports(item))
+    }
+
     /// Waits until the connection has ended, and says why (see [`Client::closed`]).
     pub async fn closed(&self) -> std::sync::Arc<qmp_core::DisconnectReason> {
         self.raw.closed().await
@@ -113,7 +178,10 @@ impl Qmp {
 
 impl From<Client> for Qmp {
     fn from(raw: Client) -> Self {
-        Qmp { raw }
+        Qmp {
+            raw,
+            server: Arc::default(),
+        }
     }
 }
 

@@ -4,12 +4,14 @@
 use std::future::Future;
 use std::os::fd::AsFd;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use qmp_core::{Client, Request, RequestOptions};
 use serde::Serialize;
 
+use crate::server_schema::ServerSchema;
 use crate::{DecodeError, ExecuteError, Qmp};
 
 /// A QMP command: its arguments (the value), its name, and how its reply decodes.
@@ -80,6 +82,8 @@ pub struct Call<C> {
     /// The arguments; the generated setters write them directly (no call per setter).
     pub(crate) command: C,
     state: CallState,
+    /// The server's schema when the client fetched it: checked before sending.
+    server: Option<Arc<ServerSchema>>,
 }
 
 enum CallState {
@@ -96,6 +100,7 @@ impl<C> Call<C> {
         Call {
             command,
             state: CallState::Start(qmp.raw().clone(), RequestOptions::new()),
+            server: qmp.cached_server_schema(),
         }
     }
 
@@ -166,6 +171,11 @@ impl<C: Command> Future for Call<C> {
                     else {
                         unreachable!("matched Start just above")
                     };
+                    if let Some(server) = &this.server {
+                        if let Err(e) = check_support(server, C::NAME, &this.command) {
+                            return Poll::Ready(Err(e));
+                        }
+                    }
                     if !C::SUCCESS_REPLY {
                         let sent = client.execute_without_reply(C::NAME, &this.command);
                         return Poll::Ready(sent.and_then(|()| Ok(C::decode("{}")?)));
@@ -188,6 +198,30 @@ impl<C: Command> Future for Call<C> {
             }
         }
     }
+}
+
+/// [`ExecuteError::Unsupported`] if the server lacks command `name` or a top-level argument
+/// that `command` sets.
+fn check_support<C: Serialize>(
+    server: &ServerSchema,
+    name: &str,
+    command: &C,
+) -> Result<(), ExecuteError> {
+    let unsupported = |argument: Option<&str>| ExecuteError::Unsupported {
+        command: name.to_string(),
+        argument: argument.map(str::to_string),
+        server: server.version().to_string(),
+    };
+    if !server.has_command(name) {
+        return Err(unsupported(None));
+    }
+    // Serializing fails only for arguments the request would refuse too: leave that to it.
+    if let Ok(serde_json::Value::Object(arguments)) = serde_json::to_value(command) {
+        if let Some(a) = arguments.keys().find(|a| !server.has_argument(name, a)) {
+            return Err(unsupported(Some(a)));
+        }
+    }
+    Ok(())
 }
 
 impl<C: std::fmt::Debug> std::fmt::Debug for Call<C> {

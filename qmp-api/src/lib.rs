@@ -1,5 +1,6 @@
 //! Typed QMP: every QEMU command and event as Rust types and methods, generated at build time
-//! from QEMU's QAPI schema (by default QEMU 10.0.13's; see [`SCHEMA`]).
+//! from QEMU's QAPI schema: by default every QEMU from 2.12 to 10.0 merged with its version
+//! history (`schema/qemu.json`; see [`SCHEMA`]).
 //!
 //! # Connecting
 //!
@@ -91,6 +92,27 @@
 //! QEMU build or version may leave out are `Option`s. A reply that still does not match fails
 //! with [`ExecuteError::Decode`], which names the command and the path of the offending field.
 //!
+//! The default schema holds every version from 2.12 to 10.0: commands and members removed
+//! since are still there, documented "**Removed** after QEMU X.Y", and members some version
+//! leaves out (or does not require, for arguments) are `Option`s, so one program compiles once
+//! and runs against all of them. [`Qmp::server_version`] is the server's version from its
+//! greeting; [`Qmp::server_schema`] fetches its `query-qmp-schema` once per connection and
+//! answers [`ServerSchema::supports`] for commands, events, arguments and enum values. From
+//! then on a call the server cannot take fails before sending with
+//! [`ExecuteError::Unsupported`]:
+//!
+//! ```no_run
+//! # async fn demo(qmp: qmp_api::Qmp) -> Result<(), qmp_api::ExecuteError> {
+//! use qmp_api::SchemaItem;
+//!
+//! println!("QEMU {}", qmp.server_version());
+//! if !qmp.supports(SchemaItem::Command("query-cpus")).await? {
+//!     // query-cpus was removed after QEMU 6.1: refused here, nothing sent.
+//!     assert!(qmp.query_cpus().await.is_err_and(|e| e.is_unsupported()));
+//! }
+//! # Ok(()) }
+//! ```
+//!
 //! # Finding your way
 //!
 //! Types live in one submodule of [`types`] per QAPI module (`types::block_core`), all
@@ -102,11 +124,12 @@
 //! # Choosing the schema
 //!
 //! Set `QMP_SCHEMA` at build time to generate from another schema: a normalized file from
-//! `schema/`, a QAPI root file of a QEMU source tree (its doc comments become these docs), or a
+//! `schema/` (merged, like `qemu-storage-daemon.json`, or of one version), a QAPI root file of a QEMU source tree (its doc comments become these docs), or a
 //! `query-qmp-schema` dump of the QEMU you run.
 
 mod client;
 mod command;
+mod server_schema;
 mod stream;
 mod unknown;
 
@@ -139,6 +162,7 @@ include!(concat!(env!("OUT_DIR"), "/schema.rs"));
 pub use client::Qmp;
 pub use command::{Call, Command, FdCommand, OobCommand};
 pub use events::Event;
+pub use server_schema::{SchemaItem, ServerSchema};
 pub use stream::{EventStream, Received, WaitError};
 pub use unknown::{UnknownEvent, UnknownValue, UnknownVariant};
 

@@ -5,6 +5,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use crate::emit::{self, EmitError, GeneratedFile, Options};
+use crate::history::{self, MergedSchema};
 use crate::{load_path, Schema, SchemaError};
 
 /// Generates the typed API from a schema in a build script.
@@ -131,6 +132,27 @@ impl Config {
         self
     }
 
+    /// Loads the schema at `path` and generates the files (nothing is written): a merged
+    /// normalized file (with a `history` key, like `schema/qemu.json`) through
+    /// [`emit::generate_merged`], anything else through [`Config::generate`].
+    ///
+    /// # Errors
+    ///
+    /// [`BuildError::Schema`] if the schema does not load, [`BuildError::Emit`] if code
+    /// generation fails.
+    pub fn generate_path(&self, path: &Path) -> Result<Vec<GeneratedFile>, BuildError> {
+        let shown = path.display().to_string();
+        let schema = load(path).map_err(|error| BuildError::Schema {
+            path: shown.clone(),
+            error,
+        })?;
+        match &schema {
+            Loaded::Plain(s) => self.generate(s),
+            Loaded::Merged(m) => emit::generate_merged(m, &self.options),
+        }
+        .map_err(|error| BuildError::Emit { path: shown, error })
+    }
+
     /// Generates the files for an already loaded schema (pure; nothing is written).
     pub fn generate(&self, schema: &Schema) -> Result<Vec<GeneratedFile>, EmitError> {
         emit::generate(schema, &self.options)
@@ -163,16 +185,22 @@ impl Config {
         }
         let path = self.schema_path()?;
         let shown = path.display().to_string();
-        let schema = load_path(&path).map_err(|error| BuildError::Schema {
+        let schema = load(&path).map_err(|error| BuildError::Schema {
             path: shown.clone(),
             error,
         })?;
-        for input in inputs(&path, &schema) {
+        let (plain, merged) = match &schema {
+            Loaded::Plain(s) => (s, None),
+            Loaded::Merged(m) => (&m.schema, Some(m)),
+        };
+        for input in inputs(&path, plain) {
             println!("cargo:rerun-if-changed={}", input.display());
         }
-        let files = self
-            .generate(&schema)
-            .map_err(|error| BuildError::Emit { path: shown, error })?;
+        let files = match merged {
+            Some(m) => emit::generate_merged(m, &self.options),
+            None => self.generate(plain),
+        }
+        .map_err(|error| BuildError::Emit { path: shown, error })?;
         let out_dir = match &self.out_dir {
             Some(d) => d.clone(),
             None => std::env::var_os("OUT_DIR")
@@ -186,6 +214,34 @@ impl Config {
             written,
         })
     }
+}
+
+/// A schema as the build reads it.
+enum Loaded {
+    /// One version's schema.
+    Plain(Schema),
+    /// A merged schema with its history (a normalized file with a `history` key).
+    Merged(MergedSchema),
+}
+
+/// Loads `path`: a merged normalized file with its history, anything else as [`load_path`].
+fn load(path: &Path) -> Result<Loaded, SchemaError> {
+    let is_json = path.extension().is_some_and(|e| e == "json");
+    if is_json {
+        let name = path.to_string_lossy().into_owned();
+        let text = std::fs::read_to_string(path).map_err(|error| SchemaError::Io {
+            path: name.clone(),
+            error,
+        })?;
+        if crate::load::detect(&text) == crate::load::InputKind::Normalized {
+            let v: serde_json::Value =
+                serde_json::from_str(&text).map_err(|e| SchemaError::json_syntax(&name, &e))?;
+            if v.get("history").is_some() {
+                return history::from_value(&name, &v).map(Loaded::Merged);
+            }
+        }
+    }
+    load_path(path).map(Loaded::Plain)
 }
 
 /// Every file the schema was read from: the root and every file a definition came from.

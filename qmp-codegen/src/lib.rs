@@ -24,6 +24,7 @@
 //! | [`introspect`] | `query-qmp-schema` output → model |
 //! | [`normalized`] | our normalized JSON: [`normalized::to_string`], [`normalized::from_str`] |
 //! | [`history`] | one schema merged from every version of a family with its version history ([`history::MergedSchema`]), on top of the model and the normalized format |
+//! | [`compat`] | compatibility report: a built-in schema against a server's introspection |
 //! | [`error`] | [`SchemaError`], [`Location`] |
 //!
 //! # Example
@@ -60,6 +61,7 @@
 //! ```
 
 mod check;
+pub mod compat;
 mod config;
 pub mod doc;
 pub mod emit;

@@ -909,6 +909,19 @@ fn history_errors_name_the_entry_and_the_problem() {
             "m.json: history.definitions[5] 'nope': 'nope' is not a definition of the schema",
         ),
         (
+            Box::new(|v| v["history"]["relaxed"]["replies"] = serde_json::json!(["Nope.x"])),
+            "m.json: history.relaxed: \"replies\"[0]: 'Nope.x' is not a required member of the \
+             merged definitions",
+        ),
+        (
+            Box::new(|v| {
+                if let Some(o) = v["history"].as_object_mut() {
+                    o.remove("relaxed");
+                }
+            }),
+            "\"history\" is missing \"relaxed\"",
+        ),
+        (
             Box::new(|v| {
                 let mut e = entry(v, "job-finalize");
                 e["in"] = "7.3-".into();

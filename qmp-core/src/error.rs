@@ -330,6 +330,22 @@ pub enum ExecuteError {
         /// The underlying error.
         error: io::Error,
     },
+    /// The server does not have this command, or one of the arguments given, as its
+    /// `query-qmp-schema` says (checked only once the typed client has fetched it:
+    /// `qmp_api::Qmp::server_schema`). Nothing was sent.
+    #[error(
+        "{}{command} is not supported by the server (QEMU {server}, per its query-qmp-schema); \
+         nothing was sent",
+        argument.as_ref().map(|a| format!("argument `{a}` of ")).unwrap_or_default()
+    )]
+    Unsupported {
+        /// The command.
+        command: String,
+        /// The argument the server does not know; `None` when the command itself is missing.
+        argument: Option<String>,
+        /// The server's QEMU version, from its greeting (`7.2.0`).
+        server: String,
+    },
 }
 
 impl ExecuteError {
@@ -339,6 +355,12 @@ impl ExecuteError {
             ExecuteError::Qmp { error, .. } => Some(error),
             _ => None,
         }
+    }
+
+    /// True when the call failed before sending because the server lacks the command or an
+    /// argument ([`ExecuteError::Unsupported`]).
+    pub fn is_unsupported(&self) -> bool {
+        matches!(self, ExecuteError::Unsupported { .. })
     }
 
     /// True when the call failed because the connection is gone.
@@ -371,7 +393,8 @@ impl ExecuteError {
             | ExecuteError::InvalidArguments { .. }
             | ExecuteError::OobNotEnabled { .. }
             | ExecuteError::FdPassingUnsupported { .. }
-            | ExecuteError::Fd { .. } => false,
+            | ExecuteError::Fd { .. }
+            | ExecuteError::Unsupported { .. } => false,
         }
     }
 }

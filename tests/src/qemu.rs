@@ -17,6 +17,8 @@ pub enum Kind {
     System72,
     /// `qemu-storage-daemon` 10.0.2 (`$QMP_TEST_QSD` overrides).
     StorageDaemon,
+    /// `qemu-storage-daemon` 7.2 unpacked under `/opt/qemu-7.2` (`$QEMU_72_DIR` overrides).
+    StorageDaemon72,
 }
 
 impl Kind {
@@ -33,6 +35,9 @@ impl Kind {
                 env("QEMU_72_DIR", "/opt/qemu-7.2").join("usr/bin/qemu-system-x86_64")
             }
             Kind::StorageDaemon => env("QMP_TEST_QSD", "/usr/bin/qemu-storage-daemon"),
+            Kind::StorageDaemon72 => {
+                env("QEMU_72_DIR", "/opt/qemu-7.2").join("usr/bin/qemu-storage-daemon")
+            }
         }
     }
 
@@ -54,7 +59,7 @@ impl Kind {
     pub fn expected_version(self) -> (u64, u64) {
         match self {
             Kind::System10 | Kind::StorageDaemon => (10, 0),
-            Kind::System72 => (7, 2),
+            Kind::System72 | Kind::StorageDaemon72 => (7, 2),
         }
     }
 }
@@ -95,7 +100,7 @@ impl Qemu {
                 ])
                 .arg(format!("unix:{},server=on,wait=off", socket.display()));
             }
-            Kind::StorageDaemon => {
+            Kind::StorageDaemon | Kind::StorageDaemon72 => {
                 cmd.arg("--chardev")
                     .arg(format!(
                         "socket,path={},server=on,wait=off,id=m0",
@@ -128,7 +133,7 @@ impl Qemu {
                     qmp_arg,
                 ]);
             }
-            Kind::StorageDaemon => {
+            Kind::StorageDaemon | Kind::StorageDaemon72 => {
                 let path = socket.display();
                 cmd.arg("--chardev")
                     .arg(format!("socket,path={path},server=off,id=m0"))
@@ -144,7 +149,7 @@ impl Qemu {
         let bin = kind.require()?;
         let dir = TempDir::new();
         let mut cmd = Command::new(bin);
-        if kind != Kind::StorageDaemon {
+        if !matches!(kind, Kind::StorageDaemon | Kind::StorageDaemon72) {
             cmd.args(["-machine", "none", "-nodefaults", "-display", "none"]);
         }
         cmd.args(args);

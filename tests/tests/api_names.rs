@@ -26,11 +26,11 @@ fn the_eight_formerly_colliding_names_work_through_glob_imports() {
     assert_eq!(name_of(&sync), "blockdev-snapshot-sync");
     let add = BlockDirtyBitmapAdd::new("disk0", "bitmap0");
     assert_eq!(name_of(&add), "block-dirty-bitmap-add");
-    let merge = BlockDirtyBitmapMerge::new(
-        "disk0",
-        "bitmap0",
-        vec![BlockDirtyBitmapOrStr::Local("bitmap1".into())],
-    );
+    // Issue 13: QEMU 3.x named these arguments `dst_name` and `src_name`, so `target` and
+    // `bitmaps` are not required in every version that has the command.
+    let mut merge = BlockDirtyBitmapMerge::new("disk0");
+    merge.target = Some("bitmap0".into());
+    merge.bitmaps = Some(vec![BlockDirtyBitmapOrStr::Local("bitmap1".into())]);
     assert_eq!(name_of(&merge), "block-dirty-bitmap-merge");
     let drive_backup = DriveBackup::new("disk0", MirrorSyncMode::Top, "/tmp/backup.qcow2");
     assert_eq!(name_of(&drive_backup), "drive-backup");

@@ -1,4 +1,5 @@
-//! The typed API (qmp-api, default schema QEMU 10.0.13) against real QEMU 10.0.2 and 7.2.
+//! The typed API (qmp-api, default schema: the merged `schema/qemu.json`) against real QEMU 10.0.2
+//! and 7.2.
 
 use qmp_api::types::SevInfoVariant;
 use qmp_api::Qmp;

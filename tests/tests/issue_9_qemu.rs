@@ -134,6 +134,7 @@ fn version(kind: Kind) -> &'static str {
         Kind::System10 => "10.0.2",
         Kind::System72 => "7.2",
         Kind::StorageDaemon => "storage daemon 10.0.2",
+        Kind::StorageDaemon72 => "storage daemon 7.2",
     }
 }
 

@@ -252,10 +252,9 @@ fn run(cmd: Cmd) -> Result<(), String> {
             output,
             prose,
         } => {
-            let schema = qmp_codegen::load_path(&input).map_err(|e| e.to_string())?;
             let files = qmp_codegen::Config::new()
                 .prose(prose)
-                .generate(&schema)
+                .generate_path(&input)
                 .map_err(|e| e.to_string())?;
             let (written, changed) =
                 qmp_codegen::write_if_changed(&output, &files).map_err(|e| e.to_string())?;

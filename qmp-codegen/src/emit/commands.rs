@@ -14,6 +14,7 @@ use super::fields::{field_decls, is_string, params_and_inits, struct_derives};
 use super::plan::{setter_name, CommandNames, Field, Module, Plan, FD_COMMANDS};
 use super::serde_impls;
 use super::{EmitError, Item, Options};
+use crate::history::Path;
 use crate::ident;
 use crate::model::{Arguments, Command};
 
@@ -142,6 +143,9 @@ fn command_value(
     };
     d.para(format!("Arguments of the QMP command `{wire}`; {run}."));
     d.facts(c.since.as_deref(), &c.features, c.cond.as_ref());
+    if let Some(note) = plan.note(&Path::definition(wire), c.since.as_deref()) {
+        d.para(note);
+    }
     let url = plan.command_reference(c);
     d.reference(wire, url.as_deref());
     let docs = d.tokens();
@@ -460,6 +464,9 @@ fn method(
         names.call
     ));
     md.facts(c.since.as_deref(), &c.features, c.cond.as_ref());
+    if let Some(note) = plan.note(&Path::definition(wire), c.since.as_deref()) {
+        md.para(note);
+    }
     md.reference(wire, plan.command_reference(c).as_deref());
     let docs = md.tokens();
     let dep = deprecated(&c.features);

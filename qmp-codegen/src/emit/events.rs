@@ -8,6 +8,7 @@ use super::fields::{field_decls, struct_derives};
 use super::plan::{Module, Plan};
 use super::serde_impls;
 use super::{EmitError, Item, Options};
+use crate::history::Path;
 use crate::ident;
 use crate::model::{Arguments, Kind};
 
@@ -29,6 +30,9 @@ pub(crate) fn emit(plan: &Plan<'_>, opts: &Options) -> Result<Vec<Item>, EmitErr
         }
         d.para(format!("QMP event `{wire}`."));
         d.facts(e.since.as_deref(), &e.features, e.cond.as_ref());
+        if let Some(note) = plan.note(&Path::definition(wire), e.since.as_deref()) {
+            d.para(note);
+        }
         let url = plan
             .manual
             .entry_url(Kind::Event, &e.name, e.module.as_deref(), false);

@@ -44,6 +44,9 @@ pub(crate) fn field_decls(
         if f.optional && !m.optional {
             d.para("Required in the schema, but a QEMU build or version may leave it out.");
         }
+        if let Some(note) = &f.note {
+            d.para(note);
+        }
         let docs = d.tokens();
         let dep = deprecated(&m.features);
         let id = &f.ident;

@@ -27,10 +27,12 @@ mod fields;
 mod plan;
 mod serde_impls;
 mod types;
+mod versions;
 
 use proc_macro2::TokenStream;
 use quote::quote;
 
+use crate::history::MergedSchema;
 use crate::ident;
 use crate::model::Schema;
 
@@ -72,9 +74,11 @@ pub struct Options {
     /// Turn the schema's doc prose (present when the schema was read from QAPI source) into
     /// rustdoc. Facts (QMP name, since-version, features, conditions) are always documented.
     pub prose: bool,
-    /// The oldest QEMU (major, minor) whose replies and events the code must decode. A
-    /// required member added after its type and after this version is an `Option` in Rust,
-    /// since that QEMU leaves it out. Default: 2.12, the oldest schema we test.
+    /// The oldest QEMU (major, minor) whose replies and events the code must decode. For the
+    /// schema of one version, a required member added after its type and after this version
+    /// is an `Option` in Rust, since that QEMU leaves it out. For a merged schema
+    /// ([`generate_merged`]), the history's requirement rules count the merged versions from
+    /// this one on. Default: 2.12, the oldest schema we test.
     pub oldest_qemu: (u32, u32),
 }
 
@@ -225,7 +229,51 @@ pub fn public_names(schema: &Schema) -> Result<Vec<PublicName>, EmitError> {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn generate(schema: &Schema, opts: &Options) -> Result<Vec<GeneratedFile>, EmitError> {
-    let plan = plan::Plan::new(schema, opts.oldest_qemu)?;
+    generate_from(plan::Plan::new(schema, opts.oldest_qemu)?, opts)
+}
+
+/// Generates the Rust source for a schema merged from several versions
+/// ([`crate::history::merge`], `schema/qemu.json`), so that one program runs against every
+/// merged QEMU version:
+///
+/// - a member is an `Option` where the history's requirement rules say so (rule *a* for what
+///   QEMU sends, rule *b* for arguments; a type used both ways is required only where both
+///   say so), instead of the one-schema guess of [`generate`];
+/// - commands, events, types, members and enum values of every version are present, and their
+///   docs say when they were added, removed (`**Removed** after QEMU 8.1 ...`) and deprecated;
+/// - renamed types carry their old names as `#[doc(alias)]`.
+///
+/// ```
+/// use qmp_codegen::history::{self, MergeInput, Version};
+///
+/// let old = qmp_codegen::parse_qapi_str("a", concat!(
+///     "{ 'struct': 'Job', 'data': { 'id': 'str' } }\n",
+///     "{ 'command': 'query-jobs', 'returns': ['Job'] }\n",
+/// ))?;
+/// let new = qmp_codegen::parse_qapi_str("b", concat!(
+///     "{ 'struct': 'Job', 'data': { 'id': 'str', 'busy': 'bool' } }\n",
+///     "{ 'command': 'query-jobs', 'returns': ['Job'] }\n",
+/// ))?;
+/// let merged = history::merge(vec![
+///     MergeInput::new(Version::new(7, 2), "a", old),
+///     MergeInput::new(Version::new(8, 0), "b", new),
+/// ])?;
+/// let files = qmp_codegen::emit::generate_merged(&merged, &Default::default())?;
+/// let types = files.iter().find(|f| f.name == "types.rs").expect("types.rs");
+/// // QEMU 7.2 sends jobs without `busy`.
+/// assert!(types.contents.contains("pub busy: Option<bool>"));
+/// assert!(types.contents.contains("pub id: String"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn generate_merged(
+    merged: &MergedSchema,
+    opts: &Options,
+) -> Result<Vec<GeneratedFile>, EmitError> {
+    generate_from(plan::Plan::merged(merged, opts.oldest_qemu)?, opts)
+}
+
+fn generate_from(plan: plan::Plan<'_>, opts: &Options) -> Result<Vec<GeneratedFile>, EmitError> {
+    let schema = plan.schema;
     let deferred = docs::Deferred::start();
     let source = schema.source.as_deref().unwrap_or("an unnamed schema");
     let counts = schema.counts();

@@ -8,7 +8,9 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use proc_macro2::{Ident, TokenStream};
 use quote::quote;
 
+use super::versions::Versions;
 use super::EmitError;
+use crate::history::{MergedSchema, Path};
 use crate::ident;
 use crate::model::{Arguments, Builtin, Definition, Kind, Member, Schema, TypeRef};
 
@@ -35,6 +37,8 @@ pub(crate) struct Field<'s> {
     pub(crate) optional: bool,
     /// Whether the value is boxed (recursive type).
     pub(crate) boxed: bool,
+    /// What the version history says about the member (a merged schema only).
+    pub(crate) note: Option<String>,
 }
 
 /// Names and representation choices for one schema.
@@ -62,6 +66,8 @@ pub(crate) struct Plan<'s> {
     oldest_qemu: (u32, u32, u32),
     /// Types QEMU sends: reachable from a command's return type or an event's data.
     sent_by_qemu: HashSet<&'s str>,
+    /// The version history, when generating from a merged schema.
+    pub(crate) versions: Option<Versions<'s>>,
 }
 
 /// The Rust names of one command's items.
@@ -288,7 +294,33 @@ impl<'s> Plan<'s> {
             commands,
             modules,
             manual: Manual::of(schema),
+            versions: None,
         })
+    }
+
+    /// The plan for a merged schema: optionality from its history's rules, lifetime notes.
+    pub(crate) fn merged(
+        merged: &'s MergedSchema,
+        oldest_qemu: (u32, u32),
+    ) -> Result<Plan<'s>, EmitError> {
+        let mut plan = Plan::new(&merged.schema, oldest_qemu)?;
+        plan.versions = Some(Versions::new(merged, oldest_qemu));
+        Ok(plan)
+    }
+
+    /// The lifetime note of `path` (see [`Versions::note`]), for a merged schema.
+    pub(crate) fn note(&self, path: &Path, doc_since: Option<&str>) -> Option<String> {
+        self.versions.as_ref()?.note(path, doc_since)
+    }
+
+    /// `#[doc(alias)]` for each old name of definition `name` (a merged schema's renamed
+    /// types).
+    pub(crate) fn old_name_aliases(&self, name: &str) -> TokenStream {
+        let Some(v) = &self.versions else {
+            return TokenStream::new();
+        };
+        let names = v.old_names(name);
+        quote!(#(#[doc(alias = #names)])*)
     }
 
     /// The Rust names of command `name`'s items.
@@ -463,14 +495,25 @@ impl<'s> Plan<'s> {
                     second: m.name.clone(),
                 });
             }
-            let later = relaxed && self.added_later(owner_since, m.since.as_deref());
-            let optional =
-                m.optional || (relaxed && (m.cond.is_some() || m.is_deprecated() || later));
+            let (optional, note) = match &self.versions {
+                // A merged schema: the history's rules decide, for both directions.
+                Some(v) => (
+                    m.optional || v.relaxed(owner, &m.name),
+                    v.note(&Path::member(owner, &m.name), m.since.as_deref()),
+                ),
+                None => {
+                    let later = relaxed && self.added_later(owner_since, m.since.as_deref());
+                    let optional =
+                        m.optional || (relaxed && (m.cond.is_some() || m.is_deprecated() || later));
+                    (optional, None)
+                }
+            };
             out.push(Field {
                 member: m,
                 ident: ident::ident(&name),
                 optional,
                 boxed: self.is_boxed(owner, &m.name),
+                note,
             });
         }
         Ok(out)

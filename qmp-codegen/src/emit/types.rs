@@ -17,6 +17,7 @@ use super::fields::{field_decls, params_and_inits, struct_derives};
 use super::plan::{branch_key, Field, Module, Plan};
 use super::serde_impls;
 use super::{EmitError, Item, Options};
+use crate::history::Path;
 use crate::ident;
 use crate::model::{
     Alternate, Builtin, Definition, Enum, EnumValue, JsonType, Member, Struct, Union,
@@ -78,6 +79,9 @@ fn type_docs(plan: &Plan<'_>, opts: &Options, kind: &str, def: &Definition) -> D
     }
     d.para(format!("QMP {kind} `{}`.", def.name()));
     d.facts(def.since(), def.features(), def.cond());
+    if let Some(note) = plan.note(&Path::definition(def.name()), def.since()) {
+        d.para(note);
+    }
     d.reference(def.name(), plan.reference(def).as_deref());
     d
 }
@@ -151,13 +155,24 @@ fn enum_tokens(
     }
 }
 
-fn value_docs(opts: &Options, v: &EnumValue, variant: &Ident) -> TokenStream {
+fn value_docs(
+    plan: &Plan<'_>,
+    opts: &Options,
+    paths: &[Path],
+    v: &EnumValue,
+    variant: &Ident,
+) -> TokenStream {
     let mut d = Docs::new();
     d.para(format!("`{}`", v.name));
     if opts.prose {
         d.prose(v.doc.as_deref());
     }
     d.facts(v.since.as_deref(), &v.features, v.cond.as_ref());
+    for path in paths {
+        if let Some(note) = plan.note(path, v.since.as_deref()) {
+            d.para(note);
+        }
+    }
     let dep = deprecated(&v.features);
     let docs = d.tokens();
     let alias = alias(&v.name, &variant.to_string());
@@ -191,14 +206,18 @@ fn enum_type(plan: &Plan<'_>, opts: &Options, e: &Enum) -> Result<TokenStream, E
     let name = plan.type_ident(&e.name);
     let def = Definition::Enum(e.clone());
     let docs = type_docs(plan, opts, "enum", &def).tokens();
-    let alias = alias(&e.name, &name.to_string());
+    let alias = {
+        let wire = alias(&e.name, &name.to_string());
+        let old = plan.old_name_aliases(&e.name);
+        quote!(#wire #old)
+    };
     let dep = deprecated(&e.features);
     let variants = value_variants(e)?;
     let vdocs: Vec<TokenStream> = e
         .values
         .iter()
         .zip(&variants)
-        .map(|(v, id)| value_docs(opts, v, id))
+        .map(|(v, id)| value_docs(plan, opts, &[Path::value(&e.name, &v.name)], v, id))
         .collect();
     let wires: Vec<&str> = e.values.iter().map(|v| v.name.as_str()).collect();
     Ok(enum_tokens(
@@ -235,7 +254,11 @@ fn struct_type(plan: &Plan<'_>, opts: &Options, s: &Struct) -> Result<TokenStrea
         ));
     }
     let docs = d.tokens();
-    let alias = alias(&s.name, &name.to_string());
+    let alias = {
+        let wire = alias(&s.name, &name.to_string());
+        let old = plan.old_name_aliases(&s.name);
+        quote!(#wire #old)
+    };
     let dep = deprecated(&s.features);
     let fields = plan.fields(
         &s.name,
@@ -349,7 +372,11 @@ fn union_type(plan: &Plan<'_>, opts: &Options, u: &Union) -> Result<TokenStream,
         u.discriminator, p.variant_ty
     ));
     let docs = d.tokens();
-    let alias = alias(&u.name, &p.name.to_string());
+    let alias = {
+        let wire = alias(&u.name, &p.name.to_string());
+        let old = plan.old_name_aliases(&u.name);
+        quote!(#wire #old)
+    };
     let dep = deprecated(&u.features);
     let url = plan.reference(&def);
     let decls = field_decls(plan, opts, &p.fields, M, (&u.name, url.as_deref()));
@@ -398,7 +425,11 @@ fn branch_enum(
     let mut tag_arms = Vec::new();
     let mut put_arms = Vec::new();
     for (value, tag) in enum_def.values.iter().zip(&tags) {
-        let vdocs = value_docs(opts, value, tag);
+        let paths = [
+            Path::value(&u.discriminator_enum, &value.name),
+            Path::branch(&u.name, &value.name),
+        ];
+        let vdocs = value_docs(plan, opts, &paths, value, tag);
         match u.branch(&value.name) {
             Some(branch) => {
                 let mut ty = plan.type_path(&branch.ty_name, M);
@@ -527,6 +558,7 @@ fn union_deserialize(plan: &Plan<'_>, p: &UnionParts<'_, '_>) -> Result<TokenStr
         ident: disc_ident.clone(),
         optional: p.relaxed,
         boxed: false,
+        note: None,
     });
     let base_fields = base_plan.iter().map(|f| {
         let id = &f.ident;
@@ -569,7 +601,11 @@ fn alternate_type(
     let mut d = type_docs(plan, opts, "alternate", &def);
     d.para("No tag on the wire: the branch is chosen by the JSON type of the value.");
     let docs = d.tokens();
-    let alias = alias(&a.name, &name.to_string());
+    let alias = {
+        let wire = alias(&a.name, &name.to_string());
+        let old = plan.old_name_aliases(&a.name);
+        quote!(#wire #old)
+    };
     let dep = deprecated(&a.features);
     let mut seen = std::collections::BTreeMap::new();
     let mut decls = Vec::new();

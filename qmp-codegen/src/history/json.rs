@@ -5,12 +5,12 @@ use std::collections::HashSet;
 use serde_json::Value;
 
 use crate::error::SchemaError;
-use crate::model::{Builtin, Feature, Kind, Schema, TypeRef};
+use crate::model::{Arguments, Builtin, Definition, Feature, Kind, Schema, TypeRef};
 use crate::normalized::{cond_j, jkind, s, type_j, Reader, J};
 
 use super::{
     facts, Attr, AttrHistory, AttrValue, Data, DefHistory, History, ItemHistory, ItemKind,
-    MergedVersion, Version, VersionSet, MAX_VERSIONS,
+    MergedVersion, Path, Relaxed, Version, VersionSet, MAX_VERSIONS,
 };
 
 // ---------------------------------------------------------------------------------------
@@ -167,9 +167,19 @@ pub(crate) fn to_j(h: &History) -> J {
         .iter()
         .map(|d| def_j(d, &h.versions))
         .collect();
+    let paths = |set: &std::collections::BTreeSet<Path>| {
+        J::Fill(set.iter().map(|p| s(&p.to_string())).collect())
+    };
     J::Obj(vec![
         ("versions", J::Arr(versions)),
         ("definitions", J::Arr(defs)),
+        (
+            "relaxed",
+            J::Obj(vec![
+                ("replies", paths(&h.relaxed.in_replies)),
+                ("arguments", paths(&h.relaxed.in_arguments)),
+            ]),
+        ),
     ])
 }
 
@@ -438,7 +448,7 @@ pub(crate) fn read(name: &str, v: &Value, schema: &Schema) -> Result<History, Sc
         versions: Vec::new(),
     };
     let top = hr.obj(v, "\"history\"")?;
-    hr.r.keys(top, &["versions", "definitions"], "\"history\"")?;
+    hr.r.keys(top, &["versions", "definitions", "relaxed"], "\"history\"")?;
     let vs = top
         .get("versions")
         .ok_or_else(|| hr.err("\"history\" is missing \"versions\""))?;
@@ -533,10 +543,62 @@ pub(crate) fn read(name: &str, v: &Value, schema: &Schema) -> Result<History, Sc
         }
         definitions.push(e);
     }
+    hr.r.ctx = "history.relaxed".into();
+    let relaxed = hr.relaxed(
+        top.get("relaxed")
+            .ok_or_else(|| hr.err("\"history\" is missing \"relaxed\""))?,
+    )?;
     Ok(History {
         versions: hr.versions,
         definitions,
+        relaxed,
     })
+}
+
+impl HistoryReader<'_> {
+    /// `"relaxed": {"replies": ["Owner.member", ...], "arguments": [...]}`: each a member the
+    /// merged definitions require.
+    fn relaxed(&self, v: &Value) -> Result<Relaxed, SchemaError> {
+        let o = self.obj(v, "\"relaxed\"")?;
+        self.r.keys(o, &["replies", "arguments"], "\"relaxed\"")?;
+        let mut out = Relaxed::default();
+        for (key, set) in [
+            ("replies", &mut out.in_replies),
+            ("arguments", &mut out.in_arguments),
+        ] {
+            let list = o
+                .get(key)
+                .ok_or_else(|| self.err(format!("\"relaxed\" is missing \"{key}\"")))?;
+            for (i, x) in self.array(list, key)?.iter().enumerate() {
+                let what = format!("\"{key}\"[{i}]");
+                let text = self.string(x, &what)?;
+                let (owner, member) = text.split_once('.').ok_or_else(|| {
+                    self.err(format!(
+                        "{what}: '{text}' is not a member like Owner.member"
+                    ))
+                })?;
+                let members = match self.schema.get(owner) {
+                    Some(Definition::Command(c)) => match &c.arguments {
+                        Arguments::Members(m) => &m[..],
+                        _ => &[],
+                    },
+                    Some(Definition::Event(e)) => match &e.data {
+                        Arguments::Members(m) => &m[..],
+                        _ => &[],
+                    },
+                    _ => self.schema.object_members(owner).unwrap_or(&[]),
+                };
+                let required = members.iter().any(|m| m.name == member && !m.optional);
+                if !required {
+                    return Err(self.err(format!(
+                        "{what}: '{text}' is not a required member of the merged definitions"
+                    )));
+                }
+                set.insert(Path::member(owner, member));
+            }
+        }
+        Ok(out)
+    }
 }
 
 #[cfg(test)]

@@ -880,7 +880,13 @@ pub fn merge(mut inputs: Vec<MergeInput>) -> Result<MergedSchema, MergeError> {
     let text = normalized::to_string(&pre);
     let schema = normalized::from_str("merged schema", &text).map_err(MergeError::Check)?;
     let history = build_history(&inputs, &names_at, &facts, &schema);
-    Ok(MergedSchema { schema, history })
+    let mut merged = MergedSchema { schema, history };
+    let relaxed = {
+        let m = super::Merged::new(&merged);
+        m.relaxed_in(m.history().all())
+    };
+    merged.history.relaxed = relaxed;
+    Ok(merged)
 }
 
 /// Puts a removed item back into definition `c` if it fits there.
@@ -1276,6 +1282,7 @@ fn build_history(
             })
             .collect(),
         definitions,
+        relaxed: Default::default(),
     }
 }
 

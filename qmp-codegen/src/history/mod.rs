@@ -635,6 +635,39 @@ pub struct History {
     pub versions: Vec<MergedVersion>,
     /// One entry per definition that differed somewhere, in schema order.
     pub definitions: Vec<DefHistory>,
+    /// Members the requirement rules make optional although the merged definitions require
+    /// them, over every merged version: derived by [`merge`] (from [`Merged::requirements`])
+    /// and stored in the merged file, so that code generation need not run the rules.
+    pub relaxed: Relaxed,
+}
+
+/// Members required in the merged definitions that the requirement rules
+/// ([`Merged::requirement`], over every merged version) make optional, each a
+/// [`Path::Member`]. The file's `history.relaxed` key.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Relaxed {
+    /// Optional in what QEMU sends (rule *a*: some version that sends the owner leaves the
+    /// member out), e.g. `BlockJobInfoMirror.actively-synced`.
+    pub in_replies: std::collections::BTreeSet<Path>,
+    /// Optional in arguments (rule *b*: some version that accepts the owner does not require
+    /// the member).
+    pub in_arguments: std::collections::BTreeSet<Path>,
+}
+
+impl Relaxed {
+    /// Whether member `member` of `owner` is optional in what QEMU sends although its merged
+    /// definition requires it.
+    pub fn in_replies(&self, owner: &str, member: &str) -> bool {
+        self.in_replies
+            .contains(&Path::Member(owner.to_string(), member.to_string()))
+    }
+
+    /// Whether member `member` of `owner` is optional in arguments although its merged
+    /// definition requires it.
+    pub fn in_arguments(&self, owner: &str, member: &str) -> bool {
+        self.in_arguments
+            .contains(&Path::Member(owner.to_string(), member.to_string()))
+    }
 }
 
 impl History {

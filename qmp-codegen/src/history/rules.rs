@@ -14,7 +14,7 @@ use crate::model::{Arguments, Builtin, Definition, Feature, JsonType, Kind, Sche
 
 use super::facts::{facts_at, Facts};
 use super::merge::integer_covers;
-use super::{Attr, AttrValue, Data, Merged, Path, Version, VersionSet};
+use super::{Attr, AttrValue, Data, Merged, Path, Relaxed, Version, VersionSet};
 
 /// Whether a member must be present, in each direction ([`Merged::requirement`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -397,6 +397,29 @@ impl Merged<'_> {
                 None => Requirement::default(),
             };
             out.insert(p.clone(), r);
+        }
+        out
+    }
+
+    /// The members required in the merged definitions that the rules make optional, counting
+    /// `versions` (what [`merge`](super::merge) stores as [`History::relaxed`](super::History::relaxed) for all of
+    /// them).
+    pub fn relaxed_in(&self, versions: VersionSet) -> Relaxed {
+        let mut out = Relaxed::default();
+        for (p, r) in self.requirements_in(versions) {
+            let required =
+                self.merged_facts().items.get(&p).is_some_and(|a| {
+                    !matches!(a.get(&Attr::Optional), Some(AttrValue::Flag(true)))
+                });
+            if !required {
+                continue;
+            }
+            if r.in_replies == Some(false) {
+                out.in_replies.insert(p.clone());
+            }
+            if r.in_arguments == Some(false) {
+                out.in_arguments.insert(p);
+            }
         }
         out
     }
