@@ -95,7 +95,12 @@
 //! The default schema holds every version from 2.12 to 10.0: commands and members removed
 //! since are still there, documented "**Removed** after QEMU X.Y", and members some version
 //! leaves out (or does not require, for arguments) are `Option`s, so one program compiles once
-//! and runs against all of them. [`Qmp::server_version`] is the server's version from its
+//! and runs against all of them. Two kinds of version notes appear in the docs: "Since QEMU
+//! X.Y" is what QEMU's own schema states; "Added in", "First in the schema of", "**Removed**
+//! after" and "Deprecated since" come from comparing the schemas of the releases merged here
+//! (2.12.0 to 10.0), so they can differ from it by a point release. To find what a given
+//! release added, search the docs for "Since QEMU 10.0" (or ask [`Qmp::supports`] at run
+//! time). [`Qmp::server_version`] is the server's version from its
 //! greeting; [`Qmp::server_schema`] fetches its `query-qmp-schema` once per connection and
 //! answers [`ServerSchema::supports`] for commands, events, arguments and enum values. From
 //! then on a call the server cannot take fails before sending with

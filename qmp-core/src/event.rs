@@ -26,6 +26,9 @@ use crate::error::{DecodeError, DisconnectReason, EventError};
 /// let t = Timestamp { seconds: 1_700_000_000, microseconds: 250_000 };
 /// assert!(t.to_system_time().is_some());
 /// assert!(Timestamp::UNKNOWN.to_system_time().is_none());
+/// // Display: seconds.microseconds since the epoch, as QEMU's own logs print them.
+/// assert_eq!(t.to_string(), "1700000000.250000");
+/// assert_eq!(Timestamp::UNKNOWN.to_string(), "unknown");
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Timestamp {
@@ -48,6 +51,18 @@ impl Timestamp {
         let secs = u64::try_from(self.seconds).ok()?;
         let micros = u64::try_from(self.microseconds).ok()?;
         UNIX_EPOCH.checked_add(Duration::from_secs(secs) + Duration::from_micros(micros))
+    }
+}
+
+impl std::fmt::Display for Timestamp {
+    /// `SECONDS.MICROSECONDS` (six digits) since the epoch, or `unknown` for a negative value
+    /// (QEMU's clock failed, or the event had no timestamp).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.seconds < 0 || self.microseconds < 0 {
+            f.write_str("unknown")
+        } else {
+            write!(f, "{}.{:06}", self.seconds, self.microseconds)
+        }
     }
 }
 
@@ -305,8 +320,10 @@ pub struct EventStream {
 }
 
 impl EventStream {
-    /// Waits for the next event. `None` after the connection ended and everything was
-    /// delivered.
+    /// Waits for the next event. When the connection ends, the stream first delivers every
+    /// event received before the end, then yields one `Some(Err(EventError::Disconnected(..)))`
+    /// saying why, then `None` from then on. A subscriber that fell behind its buffer gets
+    /// `Some(Err(EventError::Missed { count }))` in place of the events it lost.
     pub async fn next(&mut self) -> Option<Result<Event, EventError>> {
         std::future::poll_fn(|cx| self.poll_next_item(cx)).await
     }

@@ -24,6 +24,12 @@ use crate::transport::Transport;
 /// [`Server`](crate::server::Server) accepts QMP clients on it with
 /// [`Server::listen`](crate::server::Server::listen).
 ///
+/// The listener does not watch the process it waits for: a QEMU that exits at start-up (bad
+/// arguments, missing firmware) shows up as a timeout, or as a reset during the handshake if
+/// it connected first. Race the accept against the child's exit, or let qmp-api's
+/// `workflow::Launcher` start QEMU, which reports such an exit at once with its status and the
+/// end of its stderr.
+///
 /// ```no_run
 /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 /// use qmp_core::Listener;

@@ -54,8 +54,17 @@ impl<'s> Versions<'s> {
                     "The members of this branch since QEMU {added}: older QEMU sends this \
                      value without them."
                 ));
-            } else if doc_since.and_then(Version::parse) != Some(added) {
-                parts.push(format!("Added in QEMU {added}."));
+            } else {
+                match doc_since {
+                    None => parts.push(format!("Added in QEMU {added}.")),
+                    // QEMU's docs may name a point release or an older version (the item
+                    // moved in from elsewhere); the history only knows the merged releases.
+                    Some(doc) if Version::parse(doc) != Some(added) => parts.push(format!(
+                        "First in the schema of QEMU {added} among the releases this API was \
+                         merged from (QEMU's docs say since {doc})."
+                    )),
+                    Some(_) => {}
+                }
             }
         }
         if life.removed || life.gaps {

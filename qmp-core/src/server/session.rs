@@ -41,7 +41,7 @@ pub(crate) struct SessionShared {
 ///
 /// Send events to this one client with [`emit`](Self::emit), end the session with
 /// [`close`](Self::close). The session ends by itself when the client disconnects, when a
-/// handler calls [`Call::close_after_reply`], or when the server shuts down.
+/// handler calls [`Call::close_after_reply`](super::Call::close_after_reply), or when the server shuts down.
 ///
 /// ```no_run
 /// # async fn demo(server: qmp_core::server::Server) -> Result<(), qmp_core::server::EmitError> {
