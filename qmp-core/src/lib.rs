@@ -68,6 +68,7 @@
 //! Logging goes through [`tracing`]: connects and negotiation at debug/info, each command's id
 //! and name at debug, discarded replies and malformed messages at warn.
 
+pub mod agent;
 mod client;
 mod connection;
 mod error;

@@ -329,6 +329,7 @@ impl Request {
             oob: settings.oob,
             fds: settings.fds.into_boxed_slice(),
             reply,
+            sync: false,
         };
         self.client.submit(request, &self.command)?;
         let after = match settings.timeout {
@@ -341,28 +342,35 @@ impl Request {
     }
 
     fn finish(&self, reply: Result<Reply, ()>) -> Result<Box<RawValue>, ExecuteError> {
-        let command = || self.command.to_string();
         match reply {
             Ok(Ok(raw)) => Ok(raw),
-            Ok(Err(ReplyError::Qmp(error))) => Err(ExecuteError::Qmp {
-                command: command(),
-                error: *error,
-            }),
-            Ok(Err(ReplyError::Malformed(error))) => Err(ExecuteError::MalformedReply {
-                command: command(),
-                error: *error,
-            }),
-            Ok(Err(ReplyError::FdPassingUnsupported)) => {
-                Err(ExecuteError::FdPassingUnsupported { command: command() })
-            }
-            Ok(Err(ReplyError::Disconnected { reason, sent })) => Err(ExecuteError::Disconnected {
-                command: command(),
-                reason,
-                sent,
-            }),
-            Ok(Err(ReplyError::Unanswered(held))) => Err(ReplyError::unanswered(command(), held)),
+            Ok(Err(error)) => Err(reply_error(&self.command, error)),
             // The connection task dropped the slot: it ended, maybe after sending the command.
             Err(()) => Err(self.client.disconnected(&self.command, true)),
+        }
+    }
+}
+
+/// The caller's error for a reply that carries no `return` value.
+pub(crate) fn reply_error(command: &str, error: ReplyError) -> ExecuteError {
+    let command = command.to_string();
+    match error {
+        ReplyError::Qmp(error) => ExecuteError::Qmp {
+            command,
+            error: *error,
+        },
+        ReplyError::Malformed(error) => ExecuteError::MalformedReply {
+            command,
+            error: *error,
+        },
+        ReplyError::FdPassingUnsupported => ExecuteError::FdPassingUnsupported { command },
+        ReplyError::Disconnected { reason, sent } => ExecuteError::Disconnected {
+            command,
+            reason,
+            sent,
+        },
+        ReplyError::Unanswered(held) => {
+            ReplyError::unanswered(command, held)
         }
     }
 }
@@ -413,6 +421,7 @@ impl Future for Request {
                     if let Some((sleep, after)) = deadline {
                         if sleep.as_mut().poll(cx).is_ready() {
                             let after = *after;
+                            this.client.timed_out();
                             this.state = State::Done;
                             return Poll::Ready(Err(ExecuteError::Timeout {
                                 command: this.command.to_string(),
@@ -543,6 +552,7 @@ impl Client {
             oob: false,
             fds: Box::default(),
             reply,
+            sync: false,
         };
         self.submit(request, command)
     }

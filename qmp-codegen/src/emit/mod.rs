@@ -76,6 +76,9 @@ pub struct Options {
     /// required member added after its type and after this version is an `Option` in Rust,
     /// since that QEMU leaves it out. Default: 2.12, the oldest schema we test.
     pub oldest_qemu: (u32, u32),
+    /// The typed client the command methods are generated on: the crate must define a type of
+    /// this name at its root (default `Qmp`, `qmp-api`'s client; `qmp-ga` uses `GuestAgent`).
+    pub client_type: String,
 }
 
 impl Default for Options {
@@ -83,6 +86,7 @@ impl Default for Options {
         Options {
             prose: true,
             oldest_qemu: (2, 12),
+            client_type: "Qmp".to_string(),
         }
     }
 }
@@ -225,7 +229,7 @@ pub fn public_names(schema: &Schema) -> Result<Vec<PublicName>, EmitError> {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn generate(schema: &Schema, opts: &Options) -> Result<Vec<GeneratedFile>, EmitError> {
-    let plan = plan::Plan::new(schema, opts.oldest_qemu)?;
+    let plan = plan::Plan::new(schema, opts.oldest_qemu)?.with_client(&opts.client_type)?;
     let deferred = docs::Deferred::start();
     let source = schema.source.as_deref().unwrap_or("an unnamed schema");
     let counts = schema.counts();

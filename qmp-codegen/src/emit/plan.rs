@@ -62,6 +62,9 @@ pub(crate) struct Plan<'s> {
     oldest_qemu: (u32, u32, u32),
     /// Types QEMU sends: reachable from a command's return type or an event's data.
     sent_by_qemu: HashSet<&'s str>,
+    /// The typed client the command methods are generated on (`Qmp`; see
+    /// [`Options::client_type`](super::Options::client_type)).
+    pub(crate) client: String,
 }
 
 /// The Rust names of one command's items.
@@ -288,7 +291,22 @@ impl<'s> Plan<'s> {
             commands,
             modules,
             manual: Manual::of(schema),
+            client: "Qmp".to_string(),
         })
+    }
+
+    /// Generates the command methods on `client` instead of `Qmp`; the name is claimed like
+    /// the runtime's own items, so no schema type may take it.
+    pub(crate) fn with_client(mut self, client: &str) -> Result<Self, EmitError> {
+        if client != "Qmp" {
+            let mut ns = Namespace {
+                names: std::mem::take(&mut self.public),
+            };
+            ns.claim(client, &format!("crate::{client}"), format!("the typed client `{client}`"))?;
+            self.public = ns.names;
+        }
+        self.client = client.to_string();
+        Ok(self)
     }
 
     /// The Rust names of command `name`'s items.
