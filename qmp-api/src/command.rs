@@ -10,7 +10,7 @@ use std::time::Duration;
 use qmp_core::{Client, Request, RequestOptions};
 use serde::Serialize;
 
-use crate::{DecodeError, ExecuteError, Qmp};
+use crate::{DecodeError, ExecuteError};
 
 /// A QMP command: its arguments (the value), its name, and how its reply decodes.
 ///
@@ -77,8 +77,10 @@ pub trait FdCommand: Command {}
 /// ```
 #[must_use = "a command does nothing until it is awaited"]
 pub struct Call<C> {
-    /// The arguments; the generated setters write them directly (no call per setter).
-    pub(crate) command: C,
+    /// The arguments; the generated setters write them directly (no call per setter), also
+    /// those of `qmp-ga`, hence public but hidden: use [`command`](Self::command).
+    #[doc(hidden)]
+    pub command: C,
     state: CallState,
 }
 
@@ -90,12 +92,12 @@ enum CallState {
 }
 
 impl<C> Call<C> {
-    /// A call of `command` on the connection of `qmp` (which it clones: one reference-count
-    /// increment).
-    pub fn new(qmp: &Qmp, command: C) -> Self {
+    /// A call of `command` on the connection of `client` (a [`Qmp`], a `qmp_ga::GuestAgent`
+    /// or a [`Client`]; cloned: one reference-count increment).
+    pub fn new(client: &impl AsRef<Client>, command: C) -> Self {
         Call {
             command,
-            state: CallState::Start(qmp.raw().clone(), RequestOptions::new()),
+            state: CallState::Start(client.as_ref().clone(), RequestOptions::new()),
         }
     }
 

@@ -142,7 +142,7 @@ fn enum_tokens(
             pub fn from_wire(name: &str) -> Self {
                 match name {
                     #( #wires => Self::#variants, )*
-                    other => Self::Other(crate::UnknownValue { wire: other.into(), of: ::core::marker::PhantomData }),
+                    other => Self::Other(crate::__private::unknown_value(other)),
                 }
             }
         }
