@@ -879,7 +879,8 @@ impl Connection {
     #[cold]
     fn agent_reply_without_id(&mut self, result: Reply) -> Option<Reply> {
         let oldest = self.pending.keys().min().copied();
-        let oldest_sync = oldest.filter(|id| self.pending.get(id).is_some_and(|p| p.flags & SYNC != 0));
+        let oldest_sync =
+            oldest.filter(|id| self.pending.get(id).is_some_and(|p| p.flags & SYNC != 0));
         if self.settings.agent_without_ids {
             let Some(oldest) = oldest else {
                 bump(&self.shared.stats.replies_received);

@@ -369,9 +369,7 @@ pub(crate) fn reply_error(command: &str, error: ReplyError) -> ExecuteError {
             reason,
             sent,
         },
-        ReplyError::Unanswered(held) => {
-            ReplyError::unanswered(command, held)
-        }
+        ReplyError::Unanswered(held) => ReplyError::unanswered(command, held),
     }
 }
 

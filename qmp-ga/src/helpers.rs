@@ -129,9 +129,7 @@ impl GuestAgent {
         let expected = data.len() as u64;
         while !data.is_empty() {
             let chunk = &data[..data.len().min(FILE_CHUNK)];
-            let wrote = self
-                .guest_file_write(handle, BASE64.encode(chunk))
-                .await?;
+            let wrote = self.guest_file_write(handle, BASE64.encode(chunk)).await?;
             let n = usize::try_from(wrote.count).unwrap_or(0).min(chunk.len());
             if n == 0 {
                 return Err(Error::ShortWrite {

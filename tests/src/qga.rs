@@ -134,7 +134,10 @@ impl QemuGa {
             }
             std::thread::sleep(Duration::from_millis(5));
         }
-        panic!("qemu-ga did not create {} within 20 s", self.socket.display());
+        panic!(
+            "qemu-ga did not create {} within 20 s",
+            self.socket.display()
+        );
     }
 
     /// The agent's process id.

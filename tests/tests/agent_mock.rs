@@ -103,7 +103,9 @@ async fn fake_agent(mut io: DuplexStream, fake: Fake, mut script: Script, log: A
                     "The command guest-sync-delimited has not been found".into(),
                 ),
                 "guest-sync" => Answer::Return(cmd["arguments"]["id"].clone()),
-                "guest-info" => Answer::Return(json!({"version": "10.0.2", "supported_commands": []})),
+                "guest-info" => {
+                    Answer::Return(json!({"version": "10.0.2", "supported_commands": []}))
+                }
                 _ => script(&name, &cmd),
             };
             match answer {
@@ -156,9 +158,9 @@ async fn issue_14_delimited_reply_returns_its_value_and_keeps_the_connection() {
     within(10, async {
         let (client, log) = connect(MODERN, Client::builder(), |name, cmd| match name {
             // Exactly qemu-ga's bytes: "return" first, a space after each colon.
-            "guest-ping" => Answer::Raw(
-                format!("{{\"return\": {{}}, \"id\": {}}}\n", cmd["id"]).into_bytes(),
-            ),
+            "guest-ping" => {
+                Answer::Raw(format!("{{\"return\": {{}}, \"id\": {}}}\n", cmd["id"]).into_bytes())
+            }
             _ => Answer::Silent,
         })
         .await;
@@ -170,7 +172,10 @@ async fn issue_14_delimited_reply_returns_its_value_and_keeps_the_connection() {
             .expect("guest-sync-delimited");
         assert_eq!(value, json!(1234));
         for _ in 0..3 {
-            client.execute("guest-ping", ()).await.expect("connection stays up");
+            client
+                .execute("guest-ping", ())
+                .await
+                .expect("connection stays up");
         }
         assert!(client.disconnect_reason().is_none());
         let log = log.lock().unwrap();
@@ -296,7 +301,13 @@ async fn agent_without_the_delimited_form_gets_guest_sync() {
         let commands = log.lock().unwrap().commands.clone();
         assert_eq!(
             commands[..4],
-            ["guest-sync-delimited", "guest-sync", "guest-info", "guest-ping"].map(String::from)
+            [
+                "guest-sync-delimited",
+                "guest-sync",
+                "guest-info",
+                "guest-ping"
+            ]
+            .map(String::from)
         );
     })
     .await
@@ -337,7 +348,9 @@ async fn resync_after_a_timeout_drops_half_a_reply() {
             Client::builder().command_timeout(Some(Duration::from_millis(200))),
             |name, cmd| match name {
                 // Half a reply, then nothing (an agent that died mid-reply).
-                "guest-file-read" => Answer::Raw(b"{\"return\": {\"count\": 3, \"buf-b64\": \"QU".to_vec()),
+                "guest-file-read" => {
+                    Answer::Raw(b"{\"return\": {\"count\": 3, \"buf-b64\": \"QU".to_vec())
+                }
                 _ => pong(name, cmd),
             },
         )
@@ -348,7 +361,10 @@ async fn resync_after_a_timeout_drops_half_a_reply() {
             .unwrap_err();
         assert!(matches!(err, ExecuteError::Timeout { .. }), "{err}");
         let started = Instant::now();
-        client.execute("guest-ping", ()).await.expect("ping after resync");
+        client
+            .execute("guest-ping", ())
+            .await
+            .expect("ping after resync");
         let took = started.elapsed();
         eprintln!("resynchronised and answered in {took:?}");
         let log = log.lock().unwrap();
@@ -392,7 +408,9 @@ async fn large_replies_up_to_the_limit() {
         let big = "QUJD".repeat(3 << 20); // 12 MiB of base64
         let reply = big.clone();
         let (client, _log) = connect(MODERN, Client::builder(), move |name, cmd| match name {
-            "guest-file-read" => Answer::Return(json!({"count": 9 << 20, "eof": true, "buf-b64": reply})),
+            "guest-file-read" => {
+                Answer::Return(json!({"count": 9 << 20, "eof": true, "buf-b64": reply}))
+            }
             _ => pong(name, cmd),
         })
         .await;
@@ -408,7 +426,9 @@ async fn large_replies_up_to_the_limit() {
             MODERN,
             Client::builder().max_message_size(1 << 20),
             move |name, cmd| match name {
-                "guest-file-read" => Answer::Return(json!({"count": 0, "eof": true, "buf-b64": big})),
+                "guest-file-read" => {
+                    Answer::Return(json!({"count": 0, "eof": true, "buf-b64": big}))
+                }
                 _ => pong(name, cmd),
             },
         )

@@ -140,7 +140,10 @@ fn command_value(
             "run it with [`{q}::{m}`](crate::{q}::{m}) or [`{q}::execute`](crate::{q}::execute)",
             q = plan.client
         ),
-        None => format!("run it with [`{q}::execute`](crate::{q}::execute)", q = plan.client),
+        None => format!(
+            "run it with [`{q}::execute`](crate::{q}::execute)",
+            q = plan.client
+        ),
     };
     d.para(format!("Arguments of the QMP command `{wire}`; {run}."));
     d.facts(c.since.as_deref(), &c.features, c.cond.as_ref());

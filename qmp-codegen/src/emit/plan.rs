@@ -302,7 +302,11 @@ impl<'s> Plan<'s> {
             let mut ns = Namespace {
                 names: std::mem::take(&mut self.public),
             };
-            ns.claim(client, &format!("crate::{client}"), format!("the typed client `{client}`"))?;
+            ns.claim(
+                client,
+                &format!("crate::{client}"),
+                format!("the typed client `{client}`"),
+            )?;
             self.public = ns.names;
         }
         self.client = client.to_string();

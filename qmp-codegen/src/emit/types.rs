@@ -225,7 +225,10 @@ fn struct_type(plan: &Plan<'_>, opts: &Options, s: &Struct) -> Result<TokenStrea
     }
     if let Some(c) = plan.command_of_struct(&s.name) {
         let run = match plan.method_ident(&c.name) {
-            Some(m) => format!(": run it with [`{q}::{m}`](crate::{q}::{m})", q = plan.client),
+            Some(m) => format!(
+                ": run it with [`{q}::{m}`](crate::{q}::{m})",
+                q = plan.client
+            ),
             None => String::new(),
         };
         d.para(format!(
