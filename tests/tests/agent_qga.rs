@@ -431,3 +431,53 @@ async fn restarted_agent_mid_reply() {
     })
     .await
 }
+
+/// The host end of a guest's agent channel, as QEMU 10.0.2 serves it (`-chardev socket` behind
+/// a `virtserialport` named `org.qemu.guest_agent.0`): agent mode connects to it like to any
+/// socket; with no guest (and so no agent) running behind it, connecting times out naming the
+/// resynchronisation and what to check, rather than blaming another client.
+#[tokio::test]
+async fn chardev_without_an_agent_behind_it() {
+    let dir = qmp_tests::TempDir::new();
+    let chardev = dir.join("qga.sock");
+    let arg = format!(
+        "socket,path={},server=on,wait=off,id=qga0",
+        chardev.display()
+    );
+    let Some(_qemu) = qmp_tests::qemu::Qemu::start_with(
+        qmp_tests::qemu::Kind::System10,
+        &[
+            "-machine",
+            "q35",
+            "-S",
+            "-chardev",
+            &arg,
+            "-device",
+            "virtio-serial",
+            "-device",
+            "virtserialport,chardev=qga0,name=org.qemu.guest_agent.0",
+        ],
+    ) else {
+        return;
+    };
+    within(30, async {
+        let err = GuestAgent::builder()
+            .wait_for_server(true)
+            .timeout(Some(Duration::from_millis(500)))
+            .connect_unix(&chardev)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, qmp_core::ConnectError::Timeout { .. }),
+            "{err}"
+        );
+        let text = err.to_string();
+        assert!(
+            text.contains("guest-sync-delimited")
+                && text.contains("is qemu-ga running in the guest"),
+            "{text}"
+        );
+        assert!(!text.contains("another client"), "{text}");
+    })
+    .await
+}
