@@ -6,6 +6,9 @@
 //! answered with the delimiter byte before the reply, and each test decides how the agent
 //! answers the rest.
 
+// Test fixtures (the fake agent, the chardev proxy) panic on what cannot happen in a test.
+#![allow(clippy::unwrap_used)]
+
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 

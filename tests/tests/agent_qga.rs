@@ -5,6 +5,9 @@
 //! A restarted agent behind a chardev (the host end stays connected while the agent in the
 //! guest restarts) is played by a small proxy between the client and the agent's socket.
 
+// Test fixtures (the fake agent, the chardev proxy) panic on what cannot happen in a test.
+#![allow(clippy::unwrap_used)]
+
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
