@@ -26,8 +26,12 @@
 //! - **Commands that never reply.** `guest-shutdown` and `guest-suspend-*` send no reply when
 //!   they succeed (`success-response: false` in the schema). Run them with
 //!   [`Client::execute_without_reply`](crate::Client::execute_without_reply) (the typed API
-//!   does that for you): the call completes once the command is sent, and an error reply, if
-//!   the agent sends one, is logged and dropped.
+//!   does that for you): the call completes once the command is sent and is not kept waiting
+//!   (so closing does not wait for it); an error reply, if the agent sends one (a blocked
+//!   command), is logged and dropped. With an agent that echoes no ids, a resynchronisation
+//!   follows such a command, so that its error cannot be taken for the next command's reply.
+//!   A command that times out is given up the same way there: the resynchronisation before
+//!   the next command drops its late output.
 //! - **Large replies.** `guest-file-read` returns base64 text, 4/3 the size of the data read
 //!   (qemu-ga caps one read at 48 MiB of data, 64 MiB of base64). Replies are accepted up to
 //!   [`ClientBuilder::max_message_size`](crate::ClientBuilder::max_message_size) (16 MiB by

@@ -492,6 +492,7 @@ impl Client {
             fds: Box::default(),
             reply,
             sync: true,
+            no_reply: false,
         };
         self.submit(request, COMMAND)?;
         let wait = async {

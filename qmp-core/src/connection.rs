@@ -76,6 +76,9 @@ pub(crate) struct Request {
     /// A guest agent resynchronisation (`text` is ignored): the task sends the delimiter byte
     /// and `guest-sync-delimited` with the command's id as the value to echo.
     pub(crate) sync: bool,
+    /// A command that sends no reply when it succeeds (`success-response: false`); on a guest
+    /// agent connection it is not tracked (see `enqueue_flagged`).
+    pub(crate) no_reply: bool,
 }
 
 impl Request {
@@ -522,6 +525,12 @@ impl Connection {
             }
             self.in_band = 0;
         }
+        self.send_agent_sync();
+    }
+
+    /// Sends a resynchronisation of our own (its reply is consumed here), ahead of every
+    /// command still held back.
+    fn send_agent_sync(&mut self) {
         let (reply, _nobody_waits) = slot::slot();
         let request = Request {
             text: Vec::new(),
@@ -530,6 +539,7 @@ impl Connection {
             fds: Box::default(),
             reply,
             sync: true,
+            no_reply: false,
         };
         if self.in_band >= self.settings.in_band_limit {
             self.held.push_front(request);
@@ -557,6 +567,7 @@ impl Connection {
             fds,
             reply,
             sync,
+            no_reply,
             ..
         } = req;
         if !fds.is_empty() {
@@ -580,6 +591,16 @@ impl Connection {
         self.out.push(b'}');
         let end = self.out_offset + self.out.len() as u64;
         self.out.push(b'\n');
+        if no_reply && self.settings.agent {
+            // Nothing will answer it on success: not waited for (an error reply carrying its
+            // id is dropped as unknown). Without ids, a resynchronisation right after it makes
+            // sure such an error cannot be taken for the next command's reply.
+            bump(&self.shared.stats.commands_sent);
+            if self.settings.agent_without_ids {
+                self.send_agent_sync();
+            }
+            return;
+        }
         if self.settings.in_band_limit != UNLIMITED && !oob {
             self.in_band += 1;
         }
@@ -967,6 +988,7 @@ impl Connection {
             fds: Box::default(),
             reply,
             sync: false,
+            no_reply: false,
         };
         self.probe = Some(self.next_id);
         bump(&self.shared.stats.sync_probes);

@@ -330,6 +330,7 @@ impl Request {
             fds: settings.fds.into_boxed_slice(),
             reply,
             sync: false,
+            no_reply: false,
         };
         self.client.submit(request, &self.command)?;
         let after = match settings.timeout {
@@ -533,6 +534,10 @@ impl Client {
     /// Sends a command whose success QEMU does not answer (`success-response: false` in the
     /// schema; the guest agent's `guest-shutdown` and `guest-suspend-*`). Returns once the
     /// command is handed to the connection; an error reply, if any, is logged and discarded.
+    /// On a guest agent connection the command is not kept waiting for a reply (so
+    /// [`close`](Self::close) does not wait for one); with an agent that echoes no ids it is
+    /// followed by a resynchronisation, so that an error reply cannot be taken for the next
+    /// command's.
     pub fn execute_without_reply(
         &self,
         command: &str,
@@ -551,6 +556,7 @@ impl Client {
             fds: Box::default(),
             reply,
             sync: false,
+            no_reply: true,
         };
         self.submit(request, command)
     }

@@ -523,3 +523,87 @@ async fn wrong_mode_errors_say_what_to_do() {
     })
     .await
 }
+
+/// Without ids, a command that never replies on success must not hold the one slot, and its
+/// error reply (the agent blocks it) must not be taken for the next command's: it is followed
+/// by a resynchronisation, which drops that error. A timed-out command is given up the same
+/// way, and its late output cannot reach a later caller.
+#[tokio::test]
+async fn agent_without_ids_no_reply_commands_and_timeouts() {
+    within(10, async {
+        let fake = Fake {
+            echo_ids: false,
+            delimited: true,
+        };
+        let (client, log) = connect(
+            fake,
+            Client::builder().command_timeout(Some(Duration::from_millis(200))),
+            |name, cmd| match name {
+                "guest-shutdown" => Answer::Error(
+                    "GenericError",
+                    "Command guest-shutdown has been disabled".into(),
+                ),
+                "guest-suspend-ram" | "guest-stuck" => Answer::Silent,
+                "guest-get-time" => Answer::Return(json!(42)),
+                _ => pong(name, cmd),
+            },
+        )
+        .await;
+        let agent = qmp_ga::GuestAgent::from(client.clone());
+        agent.guest_shutdown().await.unwrap();
+        assert_eq!(agent.guest_get_time().await.unwrap(), 42);
+        agent.guest_suspend_ram().await.unwrap();
+        assert_eq!(agent.guest_get_time().await.unwrap(), 42);
+
+        let err = client.execute("guest-stuck", ()).await.unwrap_err();
+        assert!(matches!(err, ExecuteError::Timeout { .. }), "{err}");
+        assert_eq!(agent.guest_get_time().await.unwrap(), 42);
+        agent.guest_ping().await.unwrap();
+        let commands = log.lock().unwrap().commands.clone();
+        assert_eq!(
+            commands[2..],
+            [
+                "guest-shutdown",
+                "guest-sync-delimited",
+                "guest-get-time",
+                "guest-suspend-ram",
+                "guest-sync-delimited",
+                "guest-get-time",
+                "guest-stuck",
+                "guest-sync-delimited",
+                "guest-get-time",
+                "guest-ping",
+            ]
+            .map(String::from)
+        );
+        // Closing does not wait for replies that will not come.
+        let started = Instant::now();
+        client.close().await;
+        assert!(started.elapsed() < Duration::from_secs(1));
+    })
+    .await
+}
+
+/// Closing right after a command that never replies returns at once (it is not waited for).
+#[tokio::test]
+async fn close_after_a_no_reply_command_does_not_wait() {
+    within(10, async {
+        let (client, _log) = connect(MODERN, Client::builder(), |name, cmd| match name {
+            "guest-shutdown" => Answer::Silent,
+            _ => pong(name, cmd),
+        })
+        .await;
+        qmp_ga::GuestAgent::from(client.clone())
+            .guest_shutdown()
+            .await
+            .unwrap();
+        let started = Instant::now();
+        client.close().await;
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "{:?}",
+            started.elapsed()
+        );
+    })
+    .await
+}
