@@ -13,7 +13,6 @@ const _: Option<&DeviceLike> = None;
 const _: Option<&DeviceLikeCall> = None;
 const _: Option<&EchoAny> = None;
 const _: Option<&EchoAnyCall> = None;
-const _: Option<&Event> = None;
 const _: Option<&Getfd> = None;
 const _: Option<&GetfdCall> = None;
 const _: Option<&Keywords> = None;
