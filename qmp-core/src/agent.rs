@@ -19,8 +19,8 @@
 //!   command after a command timed out, and on demand
 //!   ([`Client::sync_guest_agent`](crate::Client::sync_guest_agent)). Agents without the
 //!   delimited form get `guest-sync` when connecting.
-//! - **Ids.** qemu-ga since 2.12 or so echoes the `id` of each command (numbers and strings
-//!   alike), so replies are routed by id as on QMP. Older agents echo none: the connect-time
+//! - **Ids.** Current qemu-ga (10.0.2 checked) echoes the `id` of each command (numbers and
+//!   strings alike), so replies are routed by id as on QMP. Older agents echo none: the connect-time
 //!   resynchronisation detects that, and the connection then keeps one command in flight and
 //!   gives each reply to the command waiting (a resynchronisation accepts only its own value).
 //! - **Commands that never reply.** `guest-shutdown` and `guest-suspend-*` send no reply when
