@@ -54,4 +54,4 @@ const _: Option<&edge_cases::Color> = None;
 const _: Option<&edge_cases_control::SetSpeed> = None;
 
 /// How many names this file uses.
-const GENERATED_NAMES: usize = 52;
+const GENERATED_NAMES: usize = 51;
