@@ -498,7 +498,7 @@ impl Client {
         let wait = async {
             match rx.await {
                 Ok(Ok(_echo)) => Ok(()),
-                Ok(Err(e)) => Err(crate::request::reply_error(COMMAND, e)),
+                Ok(Err(e)) => Err(e.into_execute_error(COMMAND)),
                 Err(()) => Err(self.disconnected(COMMAND, true)),
             }
         };

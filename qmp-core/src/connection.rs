@@ -112,6 +112,29 @@ pub(crate) enum ReplyError {
 }
 
 impl ReplyError {
+    /// The caller's error for a reply that carries no `return` value.
+    pub(crate) fn into_execute_error(self, command: &str) -> crate::ExecuteError {
+        use crate::ExecuteError;
+        let command = command.to_string();
+        match self {
+            ReplyError::Qmp(error) => ExecuteError::Qmp {
+                command,
+                error: *error,
+            },
+            ReplyError::Malformed(error) => ExecuteError::MalformedReply {
+                command,
+                error: *error,
+            },
+            ReplyError::FdPassingUnsupported => ExecuteError::FdPassingUnsupported { command },
+            ReplyError::Disconnected { reason, sent } => ExecuteError::Disconnected {
+                command,
+                reason,
+                sent,
+            },
+            ReplyError::Unanswered(held) => ReplyError::unanswered(command, held),
+        }
+    }
+
     /// The caller's error for [`ReplyError::Unanswered`] (out of line: rare, and it keeps the
     /// reply path of every command small).
     #[cold]

@@ -22,7 +22,7 @@ use serde_json::Value;
 use tokio::time::Sleep;
 
 use crate::client::{encode, Client};
-use crate::connection::{self, Reply, ReplyError};
+use crate::connection::{self, Reply};
 use crate::error::{DecodeError, ExecuteError};
 use crate::slot;
 
@@ -345,32 +345,10 @@ impl Request {
     fn finish(&self, reply: Result<Reply, ()>) -> Result<Box<RawValue>, ExecuteError> {
         match reply {
             Ok(Ok(raw)) => Ok(raw),
-            Ok(Err(error)) => Err(reply_error(&self.command, error)),
+            Ok(Err(error)) => Err(error.into_execute_error(&self.command)),
             // The connection task dropped the slot: it ended, maybe after sending the command.
             Err(()) => Err(self.client.disconnected(&self.command, true)),
         }
-    }
-}
-
-/// The caller's error for a reply that carries no `return` value.
-pub(crate) fn reply_error(command: &str, error: ReplyError) -> ExecuteError {
-    let command = command.to_string();
-    match error {
-        ReplyError::Qmp(error) => ExecuteError::Qmp {
-            command,
-            error: *error,
-        },
-        ReplyError::Malformed(error) => ExecuteError::MalformedReply {
-            command,
-            error: *error,
-        },
-        ReplyError::FdPassingUnsupported => ExecuteError::FdPassingUnsupported { command },
-        ReplyError::Disconnected { reason, sent } => ExecuteError::Disconnected {
-            command,
-            reason,
-            sent,
-        },
-        ReplyError::Unanswered(held) => ReplyError::unanswered(command, held),
     }
 }
 
