@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the QEMU builds the demo and the tests use, when they are missing:
 #   - QEMU 10.0.2 (qemu-system-x86, qemu-utils, qemu-storage-daemon) from Debian bookworm-backports;
-#   - QEMU 7.2 unpacked (not installed) under $QEMU_72_DIR, to run side by side.
+#   - QEMU 7.2 unpacked (not installed) under $QEMU_72_DIR, to run side by side;
+#   - qemu-ga 10.0.2 unpacked under $QGA_DIR (scripts/install-qemu-ga.sh).
 # Safe to run again: every step checks first. Needs root (or sudo) only when it installs.
 set -euo pipefail
 
@@ -48,3 +49,4 @@ fi
 
 qemu-system-x86_64 --version | head -n 1
 "$QEMU_72_DIR/usr/bin/qemu-system-x86_64" --version | head -n 1
+"$(dirname "$0")/install-qemu-ga.sh"

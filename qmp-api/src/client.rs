@@ -176,6 +176,12 @@ impl Qmp {
     }
 }
 
+impl AsRef<Client> for Qmp {
+    fn as_ref(&self) -> &Client {
+        &self.raw
+    }
+}
+
 impl From<Client> for Qmp {
     fn from(raw: Client) -> Self {
         Qmp {

@@ -14,6 +14,23 @@ use serde::Serialize;
 use crate::server_schema::ServerSchema;
 use crate::{DecodeError, ExecuteError, Qmp};
 
+/// What a typed call runs on: the connection, and the server's schema when the client has
+/// fetched it (then calls are checked against it before sending). Implemented by [`Qmp`] and
+/// `qmp_ga::GuestAgent`; only the generated code and the typed clients need it.
+#[doc(hidden)]
+pub trait CallTarget: AsRef<Client> {
+    /// The server's schema, if fetched (see [`Qmp::server_schema`]).
+    fn server_schema(&self) -> Option<Arc<ServerSchema>> {
+        None
+    }
+}
+
+impl CallTarget for Qmp {
+    fn server_schema(&self) -> Option<Arc<ServerSchema>> {
+        self.cached_server_schema()
+    }
+}
+
 /// A QMP command: its arguments (the value), its name, and how its reply decodes.
 ///
 /// Implemented by every type in [`commands`](crate::commands). Run one with [`Qmp::execute`];
@@ -79,8 +96,10 @@ pub trait FdCommand: Command {}
 /// ```
 #[must_use = "a command does nothing until it is awaited"]
 pub struct Call<C> {
-    /// The arguments; the generated setters write them directly (no call per setter).
-    pub(crate) command: C,
+    /// The arguments; the generated setters write them directly (no call per setter), also
+    /// those of `qmp-ga`, hence public but hidden: use [`command`](Self::command).
+    #[doc(hidden)]
+    pub command: C,
     state: CallState,
     /// The server's schema when the client fetched it: checked before sending.
     server: Option<Arc<ServerSchema>>,
@@ -94,13 +113,13 @@ enum CallState {
 }
 
 impl<C> Call<C> {
-    /// A call of `command` on the connection of `qmp` (which it clones: one reference-count
-    /// increment).
-    pub fn new(qmp: &Qmp, command: C) -> Self {
+    /// A call of `command` on the connection of `client` (a [`Qmp`] or a `qmp_ga::GuestAgent`;
+    /// cloned: one reference-count increment).
+    pub fn new(client: &impl CallTarget, command: C) -> Self {
         Call {
             command,
-            state: CallState::Start(qmp.raw().clone(), RequestOptions::new()),
-            server: qmp.cached_server_schema(),
+            state: CallState::Start(client.as_ref().clone(), RequestOptions::new()),
+            server: client.server_schema(),
         }
     }
 

@@ -165,6 +165,8 @@ pub mod events {
 include!(concat!(env!("OUT_DIR"), "/schema.rs"));
 
 pub use client::Qmp;
+#[doc(hidden)]
+pub use command::CallTarget;
 pub use command::{Call, Command, FdCommand, OobCommand};
 pub use events::Event;
 pub use server_schema::{SchemaItem, ServerSchema};

@@ -18,7 +18,17 @@ pub use ::qmp_core;
 pub use ::serde;
 pub use ::serde_json;
 
-use crate::UnknownVariant;
+use crate::{UnknownValue, UnknownVariant};
+
+/// The `Other` value of an enum for a wire name its schema does not know (only the generated
+/// `from_wire` calls it, after matching every known name).
+#[inline]
+pub fn unknown_value<E>(wire: &str) -> UnknownValue<E> {
+    UnknownValue {
+        wire: wire.into(),
+        of: std::marker::PhantomData,
+    }
+}
 
 /// Implements `Display`, `FromStr`, `Serialize` and `Deserialize` for a generated QAPI enum
 /// through its `as_str` and `from_wire` methods.
@@ -149,7 +159,7 @@ pub fn alternate_mismatch<E: de::Error>(alternate: &str, kind: JsonKind, expecte
 /// Crate-private: decoding is the only way to an [`UnknownVariant`]. (Unused with a schema
 /// that has no unions, like old guest agents'.)
 #[allow(dead_code)]
-pub(crate) fn unknown_variant<U, E: de::Error>(
+pub fn unknown_variant<U, E: de::Error>(
     tag: String,
     raw: &RawValue,
 ) -> Result<UnknownVariant<U>, E> {

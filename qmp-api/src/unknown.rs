@@ -35,8 +35,8 @@ use serde_json::{Map, Value};
 /// let fake = RunState::Other(UnknownValue { wire: "running".into(), of: Default::default() });
 /// ```
 pub struct UnknownValue<E> {
-    /// Only the generated `from_wire`, after matching every known name, sets these (a struct
-    /// literal rather than a constructor: no function per enum to compile).
+    /// Only the generated `from_wire`, after matching every known name, sets these (through
+    /// `__private::unknown_value`, which `qmp-ga`'s generated code can reach too).
     pub(crate) wire: String,
     pub(crate) of: PhantomData<fn() -> E>,
 }

@@ -153,6 +153,14 @@ impl Config {
         .map_err(|error| BuildError::Emit { path: shown, error })
     }
 
+    /// The typed client the command methods are generated on (default `Qmp`): the crate that
+    /// includes the generated code defines a type of this name at its root, as `qmp-ga` does
+    /// with `GuestAgent`. See [`Options::client_type`].
+    pub fn client_type(mut self, name: impl Into<String>) -> Self {
+        self.options.client_type = name.into();
+        self
+    }
+
     /// Generates the files for an already loaded schema (pure; nothing is written).
     pub fn generate(&self, schema: &Schema) -> Result<Vec<GeneratedFile>, EmitError> {
         emit::generate(schema, &self.options)

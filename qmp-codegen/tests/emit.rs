@@ -58,7 +58,7 @@ fn edge_case_output_has_the_promised_shapes() {
     assert!(types.contains("V2nd,"));
     assert!(types.contains("OtherValue,"));
     assert!(types.contains("Other(crate::UnknownValue<Color>),"));
-    assert!(types.contains("Self::Other(crate::UnknownValue {"));
+    assert!(types.contains("Self::Other(crate::__private::unknown_value(other))"));
     // Optional in Rust: added later, conditional, deprecated.
     assert!(types.contains("pub later: Option<u64>,"));
     assert!(types.contains("pub cond: Option<f64>,"));

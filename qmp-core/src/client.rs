@@ -45,6 +45,7 @@ pub struct ClientBuilder {
     max_depth: usize,
     event_buffer: usize,
     pub(crate) wait_for_server: bool,
+    guest_agent: bool,
 }
 
 impl Default for ClientBuilder {
@@ -58,6 +59,7 @@ impl Default for ClientBuilder {
             max_depth: 128,
             event_buffer: 4096,
             wait_for_server: false,
+            guest_agent: false,
         }
     }
 }
@@ -146,6 +148,33 @@ impl ClientBuilder {
         self
     }
 
+    /// Whether the peer is a QEMU guest agent (qemu-ga) rather than a QMP monitor (default:
+    /// no). An agent sends no greeting and negotiates nothing: the connection resynchronises
+    /// with `guest-sync-delimited` instead, and asks `guest-info` for the agent's version
+    /// (found in [`Client::greeting`]). Every transport works: the agent's own socket
+    /// (`qemu-ga -m unix-listen -p PATH`), the host end of a guest's agent channel (QEMU's
+    /// `-chardev socket,path=PATH,server=on,wait=off,id=qga0` with
+    /// `-device virtserialport,chardev=qga0,name=org.qemu.guest_agent.0`), TCP, or any stream.
+    /// See the [`agent`](crate::agent) module for the rules of the agent's protocol and what
+    /// the connection does about each; capabilities do not apply.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::time::Duration;
+    /// let agent = qmp_core::Client::builder()
+    ///     .guest_agent(true)
+    ///     .command_timeout(Some(Duration::from_secs(10)))
+    ///     .connect_unix("/run/vm0/qga.sock")
+    ///     .await?;
+    /// println!("qemu-ga {}", agent.greeting().version);
+    /// agent.execute("guest-ping", ()).await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn guest_agent(mut self, on: bool) -> Self {
+        self.guest_agent = on;
+        self
+    }
+
     /// The stage named by a timeout while the socket is being opened.
     fn connect_stage(&self) -> &'static str {
         if self.wait_for_server {
@@ -211,11 +240,24 @@ impl ClientBuilder {
         let stage: Stage = Stage::new(first_stage);
         let work = async {
             let (mut io, target) = open.await?;
-            stage.set(STAGE_GREETING);
             let mut rb = ReadBuffer::new(self.max_message_size, self.max_depth);
+            if self.guest_agent {
+                rb.set_guest_agent(true);
+                let synced = crate::agent::sync_at_connect(&mut io, &mut rb, &stage).await?;
+                tracing::info!(peer = %target, version = %synced.greeting.version, "connected to the guest agent");
+                let echoes_ids = synced.echoes_ids;
+                let negotiated = Negotiated {
+                    greeting: synced.greeting,
+                    enabled: Vec::new(),
+                    skipped: synced.skipped,
+                    first_id: synced.first_id,
+                };
+                return Ok(self.start(io, rb, negotiated, Some(echoes_ids)));
+            }
+            stage.set(STAGE_GREETING);
             let negotiated = handshake(&mut io, &mut rb, &self.capabilities, &stage).await?;
             tracing::info!(peer = %target, version = %negotiated.greeting.version, "connected to QMP server");
-            Ok(self.start(io, rb, negotiated))
+            Ok(self.start(io, rb, negotiated, None))
         };
         match self.timeout {
             None => work.await,
@@ -229,7 +271,14 @@ impl ClientBuilder {
         }
     }
 
-    fn start(&self, io: Transport, rb: ReadBuffer, negotiated: Negotiated) -> Client {
+    /// Starts the connection task; `agent` is `Some(echoes_ids)` for a guest agent.
+    fn start(
+        &self,
+        io: Transport,
+        rb: ReadBuffer,
+        negotiated: Negotiated,
+        agent: Option<bool>,
+    ) -> Client {
         let Negotiated {
             greeting,
             enabled,
@@ -248,6 +297,13 @@ impl ClientBuilder {
             shared.clone(),
             Settings {
                 oob,
+                in_band_limit: match agent {
+                    Some(false) => 1,
+                    _ if oob => crate::connection::OOB_IN_BAND_LIMIT,
+                    _ => crate::connection::UNLIMITED,
+                },
+                agent: agent.is_some(),
+                agent_without_ids: agent == Some(false),
                 close_timeout: self.close_timeout,
                 first_id,
             },
@@ -261,6 +317,7 @@ impl ClientBuilder {
                 enabled,
                 oob,
                 can_pass_fds,
+                agent: agent.is_some(),
                 command_timeout: self.command_timeout,
                 event_buffer: self.event_buffer,
             }),
@@ -345,6 +402,7 @@ struct Inner {
     enabled: Vec<Capability>,
     oob: bool,
     can_pass_fds: bool,
+    agent: bool,
     command_timeout: Option<Duration>,
     event_buffer: usize,
 }
@@ -400,6 +458,71 @@ impl Client {
     /// The server's greeting (QEMU version, offered capabilities).
     pub fn greeting(&self) -> &Greeting {
         &self.inner.greeting
+    }
+
+    /// Whether this connection talks to a QEMU guest agent (see
+    /// [`ClientBuilder::guest_agent`]).
+    pub fn is_guest_agent(&self) -> bool {
+        self.inner.agent
+    }
+
+    /// Resynchronises with the guest agent now (see the [`agent`](crate::agent) module): sends
+    /// the delimiter byte and `guest-sync-delimited`, and completes when the agent's reply
+    /// returned the value sent; everything the agent sent before it is dropped. Useful after
+    /// writing to the agent's channel by other means, or to check that the agent is alive.
+    /// Fails with [`ExecuteError::NotGuestAgent`] on a QMP connection.
+    ///
+    /// ```no_run
+    /// # async fn demo(agent: qmp_core::Client) -> Result<(), qmp_core::ExecuteError> {
+    /// agent.sync_guest_agent().await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn sync_guest_agent(&self) -> Result<(), ExecuteError> {
+        const COMMAND: &str = "guest-sync-delimited";
+        if !self.inner.agent {
+            return Err(ExecuteError::NotGuestAgent {
+                command: COMMAND.into(),
+            });
+        }
+        let (reply, rx) = crate::slot::slot();
+        let request = Request {
+            text: Vec::new(),
+            name_end: 0,
+            oob: false,
+            fds: Box::default(),
+            reply,
+            sync: true,
+            no_reply: false,
+        };
+        self.submit(request, COMMAND)?;
+        let wait = async {
+            match rx.await {
+                Ok(Ok(_echo)) => Ok(()),
+                Ok(Err(e)) => Err(e.into_execute_error(COMMAND)),
+                Err(()) => Err(self.disconnected(COMMAND, true)),
+            }
+        };
+        match self.inner.command_timeout {
+            None => wait.await,
+            Some(after) => match tokio::time::timeout(after, wait).await {
+                Ok(res) => res,
+                Err(_) => {
+                    self.timed_out();
+                    Err(ExecuteError::Timeout {
+                        command: COMMAND.into(),
+                        after,
+                    })
+                }
+            },
+        }
+    }
+
+    /// A command's reply did not come in time: on a guest agent connection, resynchronise
+    /// before the next command.
+    pub(crate) fn timed_out(&self) {
+        if self.inner.agent {
+            self.inner.shared.resync_wanted.store(true, Relaxed);
+        }
     }
 
     /// The capabilities enabled on this connection.

@@ -43,7 +43,11 @@ use crate::transport::Transport;
 
 /// With `oob` enabled QEMU queues at most 8 in-band commands and stops reading (even `exec-oob`)
 /// when the queue is full, so we keep at most this many in flight and hold the rest.
-const OOB_IN_BAND_LIMIT: usize = 8;
+pub(crate) const OOB_IN_BAND_LIMIT: usize = 8;
+/// No limit on in-band commands in flight.
+pub(crate) const UNLIMITED: usize = usize::MAX;
+/// A guest agent's resynchronisation command; the connection task appends its argument.
+const SYNC_COMMAND: &[u8] = b"{\"execute\":\"guest-sync-delimited\",\"arguments\":{\"id\":";
 /// The command of a sync probe: one no server has, so its reply is a `CommandNotFound` error.
 const PROBE_COMMAND: &[u8] = b"{\"execute\":\"qmp-rs-sync\"";
 /// Stop taking new commands while this many bytes wait to be written (backpressure).
@@ -69,6 +73,12 @@ pub(crate) struct Request {
     /// Descriptors to attach (`SCM_RIGHTS`) to the command's first byte.
     pub(crate) fds: Box<[OwnedFd]>,
     pub(crate) reply: slot::Sender<Reply>,
+    /// A guest agent resynchronisation (`text` is ignored): the task sends the delimiter byte
+    /// and `guest-sync-delimited` with the command's id as the value to echo.
+    pub(crate) sync: bool,
+    /// A command that sends no reply when it succeeds (`success-response: false`); on a guest
+    /// agent connection it is not tracked (see `enqueue_flagged`).
+    pub(crate) no_reply: bool,
 }
 
 impl Request {
@@ -102,6 +112,29 @@ pub(crate) enum ReplyError {
 }
 
 impl ReplyError {
+    /// The caller's error for a reply that carries no `return` value.
+    pub(crate) fn into_execute_error(self, command: &str) -> crate::ExecuteError {
+        use crate::ExecuteError;
+        let command = command.to_string();
+        match self {
+            ReplyError::Qmp(error) => ExecuteError::Qmp {
+                command,
+                error: *error,
+            },
+            ReplyError::Malformed(error) => ExecuteError::MalformedReply {
+                command,
+                error: *error,
+            },
+            ReplyError::FdPassingUnsupported => ExecuteError::FdPassingUnsupported { command },
+            ReplyError::Disconnected { reason, sent } => ExecuteError::Disconnected {
+                command,
+                reason,
+                sent,
+            },
+            ReplyError::Unanswered(held) => ReplyError::unanswered(command, held),
+        }
+    }
+
     /// The caller's error for [`ReplyError::Unanswered`] (out of line: rare, and it keeps the
     /// reply path of every command small).
     #[cold]
@@ -132,6 +165,9 @@ pub(crate) struct Shared {
     pub(crate) closing: AtomicBool,
     /// Digits of the next command id, for the JSON limit check of commands being encoded.
     pub(crate) id_digits: AtomicUsize,
+    /// Guest agent: a command timed out, so the stream may be mid-message; the task sends a
+    /// resynchronisation before the next command.
+    pub(crate) resync_wanted: AtomicBool,
     pub(crate) stats: Counters,
 }
 
@@ -143,6 +179,7 @@ impl Shared {
             closed_notify: Notify::new(),
             closing: AtomicBool::new(false),
             id_digits: AtomicUsize::new(0),
+            resync_wanted: AtomicBool::new(false),
             stats: Counters::default(),
         }
     }
@@ -204,6 +241,8 @@ const OOB: u8 = 1;
 const QUIT: u8 = 2;
 /// A sync probe of our own; its reply is consumed here.
 const PROBE: u8 = 4;
+/// A guest agent resynchronisation (`guest-sync-delimited`, its value the command's id).
+const SYNC: u8 = 8;
 
 /// Errors without an `id`, held for the oldest command waiting when they arrived.
 struct HeldErrors {
@@ -227,6 +266,14 @@ struct Closing {
 
 pub(crate) struct Settings {
     pub(crate) oob: bool,
+    /// In-band commands kept in flight at most ([`OOB_IN_BAND_LIMIT`] with oob, 1 for a guest
+    /// agent that echoes no ids, else [`UNLIMITED`]); more wait in order.
+    pub(crate) in_band_limit: usize,
+    /// The peer is a guest agent (see [`crate::agent`]).
+    pub(crate) agent: bool,
+    /// A guest agent that does not echo ids: its replies go to the oldest command waiting,
+    /// one command at a time.
+    pub(crate) agent_without_ids: bool,
     /// How long [`Client::close`](crate::Client::close) waits for replies, and how long the
     /// task keeps reading after a failed write.
     pub(crate) close_timeout: Duration,
@@ -457,10 +504,15 @@ impl Connection {
                     }));
                 } else if !req.fds.is_empty() && !self.io.can_pass_fds() {
                     let _ = req.reply.send(Err(ReplyError::FdPassingUnsupported));
-                } else if self.settings.oob && !req.oob && self.in_band >= OOB_IN_BAND_LIMIT {
-                    self.held.push_back(req);
                 } else {
-                    self.enqueue(req);
+                    if self.settings.agent {
+                        self.resync_if_wanted();
+                    }
+                    if !req.oob && self.in_band >= self.settings.in_band_limit {
+                        self.held.push_back(req);
+                    } else {
+                        self.enqueue(req);
+                    }
                 }
             }
         }
@@ -469,10 +521,54 @@ impl Connection {
     /// Gives a user's command its id and appends it to the output buffer.
     fn enqueue(&mut self, req: Request) {
         let mut flags = if req.oob { OOB } else { 0 };
-        if req.name_bytes() == b"quit" {
+        if req.sync {
+            flags |= SYNC;
+        } else if req.name_bytes() == b"quit" && !self.settings.agent {
             flags |= QUIT;
         }
         self.enqueue_flagged(req, flags);
+    }
+
+    /// Guest agent: after a command timed out, resynchronises before the next command. The
+    /// commands still waiting are given up in a guest agent without ids (nothing could tell
+    /// their late replies from the next command's); with ids they stay, and their replies are
+    /// still routed.
+    #[cold]
+    fn resync_if_wanted(&mut self) {
+        if !self.shared.resync_wanted.swap(false, Relaxed) {
+            return;
+        }
+        tracing::debug!("a guest agent command timed out: resynchronising");
+        if self.settings.agent_without_ids {
+            let ids: Vec<u64> = self.pending.keys().copied().collect();
+            for id in ids {
+                if let Some(p) = self.pending.remove(&id) {
+                    self.unanswered(id, p);
+                }
+            }
+            self.in_band = 0;
+        }
+        self.send_agent_sync();
+    }
+
+    /// Sends a resynchronisation of our own (its reply is consumed here), ahead of every
+    /// command still held back.
+    fn send_agent_sync(&mut self) {
+        let (reply, _nobody_waits) = slot::slot();
+        let request = Request {
+            text: Vec::new(),
+            name_end: 0,
+            oob: false,
+            fds: Box::default(),
+            reply,
+            sync: true,
+            no_reply: false,
+        };
+        if self.in_band >= self.settings.in_band_limit {
+            self.held.push_front(request);
+        } else {
+            self.enqueue_flagged(request, SYNC | PROBE);
+        }
     }
 
     fn enqueue_flagged(&mut self, req: Request, flags: u8) {
@@ -493,12 +589,22 @@ impl Connection {
             oob,
             fds,
             reply,
+            sync,
+            no_reply,
             ..
         } = req;
         if !fds.is_empty() {
             self.fd_marks.push_back((self.out.len(), fds));
         }
-        self.out.extend_from_slice(&text);
+        if sync {
+            // The delimiter resets the agent's JSON parser, wherever earlier input left it.
+            self.out.push(crate::framing::DELIMITER);
+            self.out.extend_from_slice(SYNC_COMMAND);
+            self.out.extend_from_slice(self.next_id_text.as_bytes());
+            self.out.push(b'}');
+        } else {
+            self.out.extend_from_slice(&text);
+        }
         self.out.extend_from_slice(b",\"id\":");
         self.out.extend_from_slice(self.next_id_text.as_bytes());
         if self.next_id_text.increment() {
@@ -508,7 +614,17 @@ impl Connection {
         self.out.push(b'}');
         let end = self.out_offset + self.out.len() as u64;
         self.out.push(b'\n');
-        if self.settings.oob && !oob {
+        if no_reply && self.settings.agent {
+            // Nothing will answer it on success: not waited for (an error reply carrying its
+            // id is dropped as unknown). Without ids, a resynchronisation right after it makes
+            // sure such an error cannot be taken for the next command's reply.
+            bump(&self.shared.stats.commands_sent);
+            if self.settings.agent_without_ids {
+                self.send_agent_sync();
+            }
+            return;
+        }
+        if self.settings.in_band_limit != UNLIMITED && !oob {
             self.in_band += 1;
         }
         self.pending.insert(id, Pending { reply, end, flags });
@@ -546,7 +662,7 @@ impl Connection {
     /// sync probe stays (nobody waits for it, but its reply settles older commands); errors
     /// without id held for a forgotten call are dropped with it.
     fn prune(&mut self) {
-        if !self.settings.oob {
+        if self.settings.in_band_limit == UNLIMITED {
             self.pending
                 .retain(|_, p| p.flags & PROBE != 0 || !p.reply.is_closed());
             if let Some(held) = self
@@ -643,7 +759,18 @@ impl Connection {
                 let Some(msg) = self.rb.next_message()? else {
                     return Ok(());
                 };
-                match classify(msg)? {
+                let incoming = match classify(msg) {
+                    Ok(incoming) => incoming,
+                    Err(error) if self.settings.agent => {
+                        // A restarted agent leaves half a message: skip it, resynchronise.
+                        bump(&self.shared.stats.malformed_messages);
+                        tracing::warn!(%error, "skipping unreadable guest agent output; resynchronising before the next command");
+                        self.shared.resync_wanted.store(true, Relaxed);
+                        continue;
+                    }
+                    Err(error) => return Err(error),
+                };
+                match incoming {
                     Incoming::Event {
                         name,
                         data,
@@ -742,7 +869,9 @@ impl Connection {
         }
         if pending.flags & PROBE != 0 {
             tracing::debug!(id = n, "sync probe answered");
-            self.probe = None;
+            if self.probe == Some(n) {
+                self.probe = None;
+            }
             self.update_in_flight();
             return;
         }
@@ -774,6 +903,61 @@ impl Connection {
     /// in order), to be handed over only if that command turns out to be unanswered, and a
     /// sync probe makes sure that question gets settled.
     fn hold_without_id(&mut self, result: Reply) {
+        if self.settings.agent {
+            if let Some(result) = self.agent_reply_without_id(result) {
+                self.hold_qmp_without_id(result);
+            }
+            return;
+        }
+        self.hold_qmp_without_id(result);
+    }
+
+    /// A guest agent's reply without id. An agent that echoes no ids answers one command at a
+    /// time, in order: the reply is the oldest command's (for a resynchronisation, only if it
+    /// returns the value sent; else it is stale output from before). An agent that echoes ids
+    /// sends errors without id about input it could not parse: while a resynchronisation is
+    /// waiting, they are about input sent before it, which the delimiter byte discarded (the
+    /// agent also reports the delimiter itself), and are dropped (the commands concerned fail
+    /// as unanswered when the resynchronisation's reply overtakes them); otherwise they follow
+    /// the QMP rules (`Some` is returned).
+    #[cold]
+    fn agent_reply_without_id(&mut self, result: Reply) -> Option<Reply> {
+        let oldest = self.pending.keys().min().copied();
+        let oldest_sync =
+            oldest.filter(|id| self.pending.get(id).is_some_and(|p| p.flags & SYNC != 0));
+        if self.settings.agent_without_ids {
+            let Some(oldest) = oldest else {
+                bump(&self.shared.stats.replies_received);
+                bump(&self.shared.stats.replies_without_id);
+                bump(&self.shared.stats.replies_discarded);
+                tracing::warn!("dropping a guest agent reply: no command is waiting");
+                return None;
+            };
+            if oldest_sync.is_some() && !returns_number(&result, oldest) {
+                bump(&self.shared.stats.replies_received);
+                bump(&self.shared.stats.replies_without_id);
+                bump(&self.shared.stats.replies_discarded);
+                tracing::debug!("dropping guest agent output from before the resynchronisation");
+                return None;
+            }
+            bump(&self.shared.stats.replies_without_id);
+            self.route(Id::Ours(oldest), result);
+            return None;
+        }
+        let sync_waiting = self.pending.values().any(|p| p.flags & SYNC != 0);
+        if sync_waiting && matches!(result, Err(ReplyError::Qmp(_))) {
+            bump(&self.shared.stats.replies_received);
+            bump(&self.shared.stats.replies_without_id);
+            bump(&self.shared.stats.replies_discarded);
+            if let Err(ReplyError::Qmp(e)) = &result {
+                tracing::debug!(class = %e.class, desc = %e.desc, "dropping the guest agent's error about input before the delimiter");
+            }
+            return None;
+        }
+        Some(result)
+    }
+
+    fn hold_qmp_without_id(&mut self, result: Reply) {
         bump(&self.shared.stats.replies_received);
         bump(&self.shared.stats.replies_without_id);
         bump(&self.shared.stats.replies_discarded);
@@ -814,7 +998,7 @@ impl Connection {
     /// Sends a sync probe: a command no server has. Its reply (an error) overtakes every
     /// command sent before it, so none of them waits forever for a reply that will not come.
     fn send_probe(&mut self) {
-        if self.settings.oob && self.in_band >= OOB_IN_BAND_LIMIT {
+        if self.in_band >= self.settings.in_band_limit {
             // Sent as soon as an in-band slot frees up, before any held command.
             self.probe_wanted = true;
             return;
@@ -826,6 +1010,8 @@ impl Connection {
             oob: false,
             fds: Box::default(),
             reply,
+            sync: false,
+            no_reply: false,
         };
         self.probe = Some(self.next_id);
         bump(&self.shared.stats.sync_probes);
@@ -878,7 +1064,9 @@ impl Connection {
     fn unanswered(&mut self, id: u64, pending: Pending) {
         self.release_in_band_slot(&pending);
         if pending.flags & PROBE != 0 {
-            self.probe = None;
+            if self.probe == Some(id) {
+                self.probe = None;
+            }
             return;
         }
         bump(&self.shared.stats.commands_unanswered);
@@ -898,7 +1086,7 @@ impl Connection {
     /// With oob, an answered (or skipped) in-band command frees a slot of QEMU's queue: send
     /// a waiting probe, else the oldest held command.
     fn release_in_band_slot(&mut self, pending: &Pending) {
-        if !self.settings.oob || pending.flags & OOB != 0 {
+        if self.settings.in_band_limit == UNLIMITED || pending.flags & OOB != 0 {
             return;
         }
         self.in_band = self.in_band.saturating_sub(1);
@@ -980,6 +1168,14 @@ impl Connection {
         }
         self.shared.closed_notify.notify_waiters();
         Poll::Ready(())
+    }
+}
+
+/// Whether `result` is a `return` of exactly the number `n` (a resynchronisation's echo).
+fn returns_number(result: &Reply, n: u64) -> bool {
+    match result {
+        Ok(raw) => raw.get().trim().parse::<u64>().is_ok_and(|v| v == n),
+        Err(_) => false,
     }
 }
 

@@ -201,7 +201,7 @@ pub enum ConnectError {
     },
     /// The server closed the connection before sending its greeting (another client may hold the
     /// monitor: a QMP socket serves one client at a time).
-    #[error("the server closed the connection before its greeting; is another client connected to this monitor?")]
+    #[error("the server closed the connection before its greeting; is another client connected to this monitor? (A QEMU guest agent sends no greeting: connect to one with ClientBuilder::guest_agent)")]
     ClosedBeforeGreeting,
     /// The first message was not a usable QMP greeting.
     #[error("malformed QMP greeting ({reason}): {excerpt}")]
@@ -214,6 +214,13 @@ pub enum ConnectError {
     /// The server refused `qmp_capabilities`.
     #[error("the server refused capabilities negotiation: {0}")]
     NegotiationRefused(QmpError),
+    /// Resynchronising with a guest agent failed (see
+    /// [`ClientBuilder::guest_agent`](crate::ClientBuilder::guest_agent)).
+    #[error("cannot synchronise with the guest agent: {reason}")]
+    GuestAgentSync {
+        /// What went wrong.
+        reason: String,
+    },
     /// The stream failed during the handshake.
     #[error("I/O error during the QMP handshake: {0}")]
     Io(io::Error),
@@ -226,6 +233,13 @@ pub enum ConnectError {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ExecuteError {
+    /// A guest agent operation on a QMP connection (see
+    /// [`ClientBuilder::guest_agent`](crate::ClientBuilder::guest_agent)).
+    #[error("{command}: this connection is not to a guest agent (connect with ClientBuilder::guest_agent)")]
+    NotGuestAgent {
+        /// The operation.
+        command: String,
+    },
     /// The server answered with an error.
     #[error("{command} failed: {error}")]
     Qmp {
@@ -394,7 +408,8 @@ impl ExecuteError {
             | ExecuteError::OobNotEnabled { .. }
             | ExecuteError::FdPassingUnsupported { .. }
             | ExecuteError::Fd { .. }
-            | ExecuteError::Unsupported { .. } => false,
+            | ExecuteError::Unsupported { .. }
+            | ExecuteError::NotGuestAgent { .. } => false,
         }
     }
 }

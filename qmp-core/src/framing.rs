@@ -5,6 +5,11 @@
 //! tracks strings and nesting to find where each top-level object ends. It keeps its position
 //! between calls, so a large message arriving in many reads is scanned once, not once per read.
 //!
+//! A guest agent's stream (see [`Scanner::set_guest_agent`]) also carries 0xFF bytes: the
+//! agent writes one before the reply to `guest-sync-delimited`, precisely so that a client can
+//! find a message boundary in a stream left mid-message. 0xFF never occurs in UTF-8 JSON, so
+//! there the byte ends whatever message was unfinished (it is dropped) and scanning restarts.
+//!
 //! Limits bound memory and stack: a message longer than `max_size` bytes or nested deeper than
 //! `max_depth` is an error as soon as the limit is crossed, before the rest arrives.
 
@@ -24,7 +29,12 @@ pub(crate) struct Scanner {
     escaped: bool,
     /// Bytes consumed before the current buffer start, for error offsets.
     consumed_total: u64,
+    /// Guest agent mode: 0xFF is a delimiter, stray bytes between messages are skipped.
+    agent: bool,
 }
+
+/// The guest agent's delimiter byte (see the module docs).
+pub(crate) const DELIMITER: u8 = 0xFF;
 
 impl Scanner {
     pub(crate) fn new(max_size: usize, max_depth: usize) -> Self {
@@ -37,7 +47,26 @@ impl Scanner {
             in_string: false,
             escaped: false,
             consumed_total: 0,
+            agent: false,
         }
+    }
+
+    /// Reads a guest agent's stream: a 0xFF byte (the delimiter qemu-ga writes before the reply
+    /// to `guest-sync-delimited`) drops any unfinished message and restarts scanning, and
+    /// bytes between messages that cannot start one are skipped rather than fatal (a restarted
+    /// agent or a noisy serial line leaves such bytes; the next resynchronisation finds the
+    /// boundary again).
+    pub(crate) fn set_guest_agent(&mut self, on: bool) {
+        self.agent = on;
+    }
+
+    /// Drops the unfinished message at a delimiter (guest agent mode).
+    #[cold]
+    fn reset_at_delimiter(&mut self) {
+        self.start = None;
+        self.depth = 0;
+        self.in_string = false;
+        self.escaped = false;
     }
 
     /// Returns the byte range of the next complete message in `buf`, or `None` if more bytes
@@ -60,6 +89,10 @@ impl Scanner {
                         i += 1;
                         continue;
                     }
+                    _ if self.agent => {
+                        i += 1;
+                        continue;
+                    }
                     byte => {
                         self.pos = i;
                         return Err(ProtocolError::UnexpectedByte {
@@ -72,17 +105,29 @@ impl Scanner {
             let start = self.start.unwrap_or(i);
             if self.in_string {
                 if self.escaped {
-                    // The byte after a backslash is part of the escape, whatever it is.
-                    self.escaped = false;
+                    // The byte after a backslash is part of the escape, whatever it is (but a
+                    // delimiter is never part of a message).
+                    if self.agent && buf[i] == DELIMITER {
+                        self.reset_at_delimiter();
+                    } else {
+                        self.escaped = false;
+                    }
                     i += 1;
                     continue;
                 }
                 // Skip quickly to the next byte that matters inside a string.
-                match memchr::memchr2(b'"', b'\\', &buf[i..]) {
+                let next = if self.agent {
+                    memchr::memchr3(b'"', b'\\', DELIMITER, &buf[i..])
+                } else {
+                    memchr::memchr2(b'"', b'\\', &buf[i..])
+                };
+                match next {
                     None => i = buf.len(),
                     Some(off) => {
                         i += off;
-                        if buf[i] == b'\\' {
+                        if buf[i] == DELIMITER {
+                            self.reset_at_delimiter();
+                        } else if buf[i] == b'\\' {
                             self.escaped = true;
                         } else {
                             self.in_string = false;
@@ -93,7 +138,12 @@ impl Scanner {
                 }
             } else {
                 // Skip quickly to the next byte that matters outside strings.
-                while i < buf.len() && !STRUCTURAL[usize::from(buf[i])] {
+                let structural = if self.agent {
+                    &AGENT_STRUCTURAL
+                } else {
+                    &STRUCTURAL
+                };
+                while i < buf.len() && !structural[usize::from(buf[i])] {
                     i += 1;
                 }
                 if i == buf.len() {
@@ -101,6 +151,11 @@ impl Scanner {
                 }
                 match buf[i] {
                     b'"' => self.in_string = true,
+                    DELIMITER => {
+                        self.reset_at_delimiter();
+                        i += 1;
+                        continue;
+                    }
                     b'{' | b'[' => {
                         self.depth += 1;
                         if self.depth > self.max_depth {
@@ -175,6 +230,13 @@ static STRUCTURAL: [bool; 256] = {
     table
 };
 
+/// [`STRUCTURAL`] plus the guest agent's delimiter.
+static AGENT_STRUCTURAL: [bool; 256] = {
+    let mut table = STRUCTURAL;
+    table[DELIMITER as usize] = true;
+    table
+};
+
 /// A buffer of received bytes with a [`Scanner`] over it: feed it reads, take out messages.
 #[derive(Debug)]
 pub(crate) struct ReadBuffer {
@@ -246,6 +308,11 @@ impl ReadBuffer {
             self.filled = 0;
             self.taken = 0;
         }
+    }
+
+    /// Reads a guest agent's stream (see [`Scanner::set_guest_agent`]).
+    pub(crate) fn set_guest_agent(&mut self, on: bool) {
+        self.scanner.set_guest_agent(on);
     }
 
     /// Bytes received but not yet part of a complete message.
@@ -483,5 +550,50 @@ mod tests {
         assert_eq!(seen, 1);
         rb.shrink_if_idle();
         assert_eq!(rb.buf.len(), IDLE_CAPACITY);
+    }
+
+    fn agent_frames(input: &[&[u8]]) -> Vec<String> {
+        let mut rb = ReadBuffer::new(1024, 16);
+        rb.set_guest_agent(true);
+        let mut out = Vec::new();
+        for chunk in input {
+            let spare = rb.spare();
+            spare[..chunk.len()].copy_from_slice(chunk);
+            rb.advance(chunk.len());
+            while let Some(m) = rb.next_message().unwrap() {
+                out.push(String::from_utf8_lossy(m).into_owned());
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn agent_delimiter_before_a_reply() {
+        let got = agent_frames(&[b"\xff{\"return\": 1234, \"id\": 1}\n"]);
+        assert_eq!(got, vec![r#"{"return": 1234, "id": 1}"#]);
+    }
+
+    #[test]
+    fn agent_delimiter_drops_an_unfinished_message_wherever_it_stopped() {
+        for cut in [
+            &b"{\"return\": {\"a\": [1, "[..],
+            b"{\"return\": \"abc",
+            b"{\"return\": \"abc\\",
+            b"{",
+        ] {
+            let got = agent_frames(&[cut, b"\xff{\"return\": 7}\n{\"return\": 8}"]);
+            assert_eq!(got, vec![r#"{"return": 7}"#, r#"{"return": 8}"#], "{cut:?}");
+        }
+    }
+
+    #[test]
+    fn agent_stray_bytes_between_messages_are_skipped() {
+        let got = agent_frames(&[b"\"id\": 3}\n]]x\xff{\"return\": {}}"]);
+        assert_eq!(got, vec![r#"{"return": {}}"#]);
+        // Not in QMP mode: there a stray byte is a protocol error.
+        assert!(matches!(
+            frames(&[b"\xff{}"], 1024),
+            Err(ProtocolError::UnexpectedByte { byte: 0xff, .. })
+        ));
     }
 }

@@ -35,7 +35,7 @@ impl Stage {
     }
 }
 
-pub(crate) const STAGE_GREETING: &str = "waiting for the QMP greeting (a monitor serves one client at a time: is another client connected to it?)";
+pub(crate) const STAGE_GREETING: &str = "waiting for the QMP greeting (a monitor serves one client at a time: is another client connected to it? A QEMU guest agent sends no greeting: connect to one with ClientBuilder::guest_agent)";
 pub(crate) const STAGE_NEGOTIATION: &str = "negotiating capabilities (qmp_capabilities)";
 
 /// The outcome of a handshake.
@@ -236,7 +236,7 @@ pub(crate) fn random_ids() -> Ids {
 
 /// Reads until one complete message is buffered and returns a copy of it; `None` at a clean
 /// end of stream.
-async fn read_message(
+pub(crate) async fn read_message(
     io: &mut Transport,
     rb: &mut ReadBuffer,
 ) -> Result<Option<Vec<u8>>, ConnectError> {

@@ -61,6 +61,22 @@
 //!   what QEMU's JSON parser would reject is refused before sending. Nothing received is lost
 //!   when the server goes away, and `quit` ends as an orderly shutdown. See [`Client`].
 //!
+//! - The QEMU guest agent (qemu-ga), which speaks the same wire format with other rules (no
+//!   greeting, the 0xFF delimiter, resynchronisation with `guest-sync-delimited`):
+//!   [`ClientBuilder::guest_agent`]; the [`agent`] module documents each rule. The `qmp-ga`
+//!   crate has the typed guest agent API.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let agent = qmp_core::Client::builder()
+//!     .guest_agent(true)
+//!     .connect_unix("/run/vm0/qga.sock")
+//!     .await?;
+//! let info = agent.execute("guest-info", ()).await?;
+//! println!("qemu-ga {}", info["version"]);
+//! # Ok(()) }
+//! ```
+//!
 //! The other side of the wire is here too: [`server::Server`] serves QMP like QEMU's monitor
 //! (greeting, negotiation, QEMU's errors and framing, events) with your command handlers, for
 //! testing code that drives QEMU without starting one.
@@ -68,6 +84,7 @@
 //! Logging goes through [`tracing`]: connects and negotiation at debug/info, each command's id
 //! and name at debug, discarded replies and malformed messages at warn.
 
+pub mod agent;
 mod client;
 mod connection;
 mod error;

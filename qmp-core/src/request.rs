@@ -22,7 +22,7 @@ use serde_json::Value;
 use tokio::time::Sleep;
 
 use crate::client::{encode, Client};
-use crate::connection::{self, Reply, ReplyError};
+use crate::connection::{self, Reply};
 use crate::error::{DecodeError, ExecuteError};
 use crate::slot;
 
@@ -329,6 +329,8 @@ impl Request {
             oob: settings.oob,
             fds: settings.fds.into_boxed_slice(),
             reply,
+            sync: false,
+            no_reply: false,
         };
         self.client.submit(request, &self.command)?;
         let after = match settings.timeout {
@@ -341,26 +343,9 @@ impl Request {
     }
 
     fn finish(&self, reply: Result<Reply, ()>) -> Result<Box<RawValue>, ExecuteError> {
-        let command = || self.command.to_string();
         match reply {
             Ok(Ok(raw)) => Ok(raw),
-            Ok(Err(ReplyError::Qmp(error))) => Err(ExecuteError::Qmp {
-                command: command(),
-                error: *error,
-            }),
-            Ok(Err(ReplyError::Malformed(error))) => Err(ExecuteError::MalformedReply {
-                command: command(),
-                error: *error,
-            }),
-            Ok(Err(ReplyError::FdPassingUnsupported)) => {
-                Err(ExecuteError::FdPassingUnsupported { command: command() })
-            }
-            Ok(Err(ReplyError::Disconnected { reason, sent })) => Err(ExecuteError::Disconnected {
-                command: command(),
-                reason,
-                sent,
-            }),
-            Ok(Err(ReplyError::Unanswered(held))) => Err(ReplyError::unanswered(command(), held)),
+            Ok(Err(error)) => Err(error.into_execute_error(&self.command)),
             // The connection task dropped the slot: it ended, maybe after sending the command.
             Err(()) => Err(self.client.disconnected(&self.command, true)),
         }
@@ -413,6 +398,7 @@ impl Future for Request {
                     if let Some((sleep, after)) = deadline {
                         if sleep.as_mut().poll(cx).is_ready() {
                             let after = *after;
+                            this.client.timed_out();
                             this.state = State::Done;
                             return Poll::Ready(Err(ExecuteError::Timeout {
                                 command: this.command.to_string(),
@@ -526,6 +512,10 @@ impl Client {
     /// Sends a command whose success QEMU does not answer (`success-response: false` in the
     /// schema; the guest agent's `guest-shutdown` and `guest-suspend-*`). Returns once the
     /// command is handed to the connection; an error reply, if any, is logged and discarded.
+    /// On a guest agent connection the command is not kept waiting for a reply (so
+    /// [`close`](Self::close) does not wait for one); with an agent that echoes no ids it is
+    /// followed by a resynchronisation, so that an error reply cannot be taken for the next
+    /// command's.
     pub fn execute_without_reply(
         &self,
         command: &str,
@@ -543,6 +533,8 @@ impl Client {
             oob: false,
             fds: Box::default(),
             reply,
+            sync: false,
+            no_reply: true,
         };
         self.submit(request, command)
     }

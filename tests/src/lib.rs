@@ -9,6 +9,7 @@
 pub mod memory;
 pub mod mock;
 pub mod qemu;
+pub mod qga;
 pub mod wire;
 
 use std::future::Future;

@@ -60,11 +60,12 @@ pub(crate) fn emit(plan: &Plan<'_>, opts: &Options) -> Result<(Vec<Item>, String
             }
             let docs = d.tokens();
             let name = module.unwrap_or("commands");
+            let client = ident::ident(&plan.client);
             items.push(Item::new(
                 name,
                 quote! {
                     #docs
-                    impl crate::Qmp {
+                    impl crate::#client {
                         #(#methods)*
                     }
                 },
@@ -137,9 +138,13 @@ fn command_value(
     let mut d = Docs::new();
     let run = match plan.method_ident(&c.name) {
         Some(m) => format!(
-            "run it with [`Qmp::{m}`](crate::Qmp::{m}) or [`Qmp::execute`](crate::Qmp::execute)"
+            "run it with [`{q}::{m}`](crate::{q}::{m}) or [`{q}::execute`](crate::{q}::execute)",
+            q = plan.client
         ),
-        None => "run it with [`Qmp::execute`](crate::Qmp::execute)".to_string(),
+        None => format!(
+            "run it with [`{q}::execute`](crate::{q}::execute)",
+            q = plan.client
+        ),
     };
     d.para(format!("Arguments of the QMP command `{wire}`; {run}."));
     d.facts(c.since.as_deref(), &c.features, c.cond.as_ref());
@@ -264,7 +269,7 @@ fn call_type(
     let optional: Vec<&Field<'_>> = shape.fields().iter().filter(|f| f.optional).collect();
     let mut d = Docs::new();
     let from = match plan.method_ident(&c.name) {
-        Some(m) => format!("returned by [`Qmp::{m}`](crate::Qmp::{m})"),
+        Some(m) => format!("returned by [`{q}::{m}`](crate::{q}::{m})", q = plan.client),
         None => String::new(),
     };
     d.para(format!(
@@ -509,13 +514,15 @@ struct Index<'p> {
 impl<'p> Index<'p> {
     fn new(plan: &'p Plan<'p>) -> Self {
         let mut text = String::new();
-        text.push_str(
+        let _ = write!(
+            text,
             "Every command: a type holding its arguments (implementing [`Command`](crate::Command)) \
-             and a call type, which its method on [`Qmp`](crate::Qmp) returns: set optional \
+             and a call type, which its method on [`{q}`](crate::{q}) returns: set optional \
              arguments on the call, then `.await` it.\n\n\
              A command whose arguments are a schema struct of the same name is that struct, \
              re-exported from [`types`](crate::types) (`BlockdevBackup`); every other command \
              type is defined here. Calls own a handle to the connection, so they can be spawned.\n",
+            q = plan.client
         );
         Index {
             plan,
@@ -543,7 +550,7 @@ impl<'p> Index<'p> {
         }
         let (method, call) = match self.plan.method_ident(&c.name) {
             Some(m) => (
-                format!("[`Qmp::{m}`](crate::Qmp::{m})"),
+                format!("[`{q}::{m}`](crate::{q}::{m})", q = self.plan.client),
                 format!("[`{0}`](crate::commands::{0})", names.call),
             ),
             None => ("(negotiated by the transport)".to_string(), "-".to_string()),

@@ -68,6 +68,9 @@ pub(crate) struct Plan<'s> {
     sent_by_qemu: HashSet<&'s str>,
     /// The version history, when generating from a merged schema.
     pub(crate) versions: Option<Versions<'s>>,
+    /// The typed client the command methods are generated on (`Qmp`; see
+    /// [`Options::client_type`](super::Options::client_type)).
+    pub(crate) client: String,
 }
 
 /// The Rust names of one command's items.
@@ -295,6 +298,7 @@ impl<'s> Plan<'s> {
             modules,
             manual: Manual::of(schema),
             versions: None,
+            client: "Qmp".to_string(),
         })
     }
 
@@ -321,6 +325,24 @@ impl<'s> Plan<'s> {
         };
         let names = v.old_names(name);
         quote!(#(#[doc(alias = #names)])*)
+    }
+
+    /// Generates the command methods on `client` instead of `Qmp`; the name is claimed like
+    /// the runtime's own items, so no schema type may take it.
+    pub(crate) fn with_client(mut self, client: &str) -> Result<Self, EmitError> {
+        if client != "Qmp" {
+            let mut ns = Namespace {
+                names: std::mem::take(&mut self.public),
+            };
+            ns.claim(
+                client,
+                &format!("crate::{client}"),
+                format!("the typed client `{client}`"),
+            )?;
+            self.public = ns.names;
+        }
+        self.client = client.to_string();
+        Ok(self)
     }
 
     /// The Rust names of command `name`'s items.

@@ -146,7 +146,7 @@ fn enum_tokens(
             pub fn from_wire(name: &str) -> Self {
                 match name {
                     #( #wires => Self::#variants, )*
-                    other => Self::Other(crate::UnknownValue { wire: other.into(), of: ::core::marker::PhantomData }),
+                    other => Self::Other(crate::__private::unknown_value(other)),
                 }
             }
         }
@@ -244,7 +244,10 @@ fn struct_type(plan: &Plan<'_>, opts: &Options, s: &Struct) -> Result<TokenStrea
     }
     if let Some(c) = plan.command_of_struct(&s.name) {
         let run = match plan.method_ident(&c.name) {
-            Some(m) => format!(": run it with [`Qmp::{m}`](crate::Qmp::{m})"),
+            Some(m) => format!(
+                ": run it with [`{q}::{m}`](crate::{q}::{m})",
+                q = plan.client
+            ),
             None => String::new(),
         };
         d.para(format!(

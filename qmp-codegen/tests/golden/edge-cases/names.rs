@@ -13,7 +13,6 @@ const _: Option<&DeviceLike> = None;
 const _: Option<&DeviceLikeCall> = None;
 const _: Option<&EchoAny> = None;
 const _: Option<&EchoAnyCall> = None;
-const _: Option<&Event> = None;
 const _: Option<&Getfd> = None;
 const _: Option<&GetfdCall> = None;
 const _: Option<&Keywords> = None;
@@ -55,4 +54,4 @@ const _: Option<&edge_cases::Color> = None;
 const _: Option<&edge_cases_control::SetSpeed> = None;
 
 /// How many names this file uses.
-const GENERATED_NAMES: usize = 52;
+const GENERATED_NAMES: usize = 51;

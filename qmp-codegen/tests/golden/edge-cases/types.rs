@@ -58,12 +58,7 @@ impl QType {
             "qdict" => Self::Qdict,
             "qlist" => Self::Qlist,
             "qbool" => Self::Qbool,
-            other => {
-                Self::Other(crate::UnknownValue {
-                    wire: other.into(),
-                    of: ::core::marker::PhantomData,
-                })
-            }
+            other => Self::Other(crate::__private::unknown_value(other)),
         }
     }
 }
@@ -150,12 +145,7 @@ pub mod edge_cases {
                 "other" => Self::OtherValue,
                 "old" => Self::Old,
                 "spice" => Self::Spice,
-                other => {
-                    Self::Other(crate::UnknownValue {
-                        wire: other.into(),
-                        of: ::core::marker::PhantomData,
-                    })
-                }
+                other => Self::Other(crate::__private::unknown_value(other)),
             }
         }
     }
@@ -432,12 +422,7 @@ pub mod edge_cases {
                 "circle" => Self::Circle,
                 "square" => Self::Square,
                 "point" => Self::Point,
-                other => {
-                    Self::Other(crate::UnknownValue {
-                        wire: other.into(),
-                        of: ::core::marker::PhantomData,
-                    })
-                }
+                other => Self::Other(crate::__private::unknown_value(other)),
             }
         }
     }
@@ -814,12 +799,7 @@ pub mod edge_cases {
             match name {
                 "shape" => Self::Shape,
                 "none" => Self::None,
-                other => {
-                    Self::Other(crate::UnknownValue {
-                        wire: other.into(),
-                        of: ::core::marker::PhantomData,
-                    })
-                }
+                other => Self::Other(crate::__private::unknown_value(other)),
             }
         }
     }
@@ -1118,12 +1098,7 @@ pub mod edge_cases {
             match name {
                 "file" => Self::File,
                 "layer" => Self::Layer,
-                other => {
-                    Self::Other(crate::UnknownValue {
-                        wire: other.into(),
-                        of: ::core::marker::PhantomData,
-                    })
-                }
+                other => Self::Other(crate::__private::unknown_value(other)),
             }
         }
     }
