@@ -60,6 +60,12 @@
 //! its timestamp. Create it before sending the command whose events you want; it sees every
 //! event received from then on, and reports exactly how many it missed if it falls behind.
 //!
+//! # Workflows
+//!
+//! [`workflow`] has the loops everyone needs, on top of the typed API: start QEMU and connect
+//! ([`workflow::Launcher`]), run a block job to its end ([`workflow::Job`]), run a migration
+//! ([`workflow::Migration`]), each with progress, timeouts and clear errors.
+//!
 //! # Newer and older QEMU
 //!
 //! Values the schema does not know are kept, not errors: enum values as `Other(String)`,
@@ -76,6 +82,7 @@
 mod client;
 mod command;
 mod stream;
+pub mod workflow;
 
 #[doc(hidden)]
 #[path = "private.rs"]
