@@ -33,12 +33,12 @@
 //! ```
 
 mod cleanup;
-//mod job;
+mod job;
 mod launch;
 //mod migration;
 mod tail;
 
-//pub use job::{Job, JobError, JobProgress, JobReport, ReadyJob};
+pub use job::{Job, JobError, JobProgress, JobReport, ReadyJob};
 pub use launch::{LaunchError, Launcher, MonitorWiring, QemuProcess, QuitError};
 /*pub use migration::{
     Migration, MigrationError, MigrationProgress, MigrationReport, RunningMigration,
