@@ -35,11 +35,11 @@
 mod cleanup;
 mod job;
 mod launch;
-//mod migration;
+mod migration;
 mod tail;
 
 pub use job::{Job, JobError, JobProgress, JobReport, ReadyJob};
 pub use launch::{LaunchError, Launcher, MonitorWiring, QemuProcess, QuitError};
-/*pub use migration::{
+pub use migration::{
     Migration, MigrationError, MigrationProgress, MigrationReport, RunningMigration,
-};*/
+};
