@@ -1,36 +1,27 @@
 //! The main demo: starts its own QEMU, drives it through the typed API, prints what it sees.
 //!
-//! 1. QEMU connects to a socket we listen on (accept mode: no start-up race).
+//! 1. `workflow::Launcher` starts QEMU connected in accept mode (no start-up race; an early
+//!    exit would be reported at once with QEMU's stderr).
 //! 2. Typed queries: version, run state.
-//! 3. A small job: `blockdev-create` formats a qcow2 image while the `JOB_STATUS_CHANGE`
-//!    events are printed as typed `Event`s; then the job is dismissed.
+//! 3. A small job: `workflow::Job` runs `blockdev-create` (a qcow2 image) to its end while
+//!    the job's states and progress are printed; it dismisses the job.
 //! 4. The new image is opened and the block nodes are listed.
-//! 5. `stop` / `cont` with their events, then `quit`.
+//! 5. `stop` / `cont` with their events, then `quit_and_wait` (QEMU's exit status).
 //!
 //! Run it with `./scripts/demo` (installs QEMU when missing), or
 //! `cargo run -p qmp-api --example demo`. `QEMU=/path/to/qemu-system-x86_64` picks the binary.
 
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use qmp_api::types::{
     BlockdevCreateOptions, BlockdevCreateOptionsQcow2, BlockdevCreateOptionsVariant,
     BlockdevOptions, BlockdevOptionsFile, BlockdevOptionsQcow2, BlockdevOptionsVariant,
-    BlockdevRef, JobStatus,
+    BlockdevRef,
 };
-use qmp_api::{Event, Listener, Qmp};
+use qmp_api::workflow::{Job, Launcher};
 
 type Error = Box<dyn std::error::Error>;
-
-/// Kills QEMU when the demo ends, however it ends.
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -43,30 +34,19 @@ async fn main() -> Result<(), Error> {
 }
 
 async fn run(qemu: &str, dir: &std::path::Path) -> Result<(), Error> {
-    // The socket exists (mode 0600) before QEMU starts.
-    let listener = Listener::bind_unix(dir.join("qmp.sock"))?;
-    let child = Command::new(qemu)
-        .args([
-            "-machine",
-            "none",
-            "-nodefaults",
-            "-display",
-            "none",
-            "-qmp",
-        ])
-        .arg(listener.qemu_qmp_arg())
-        .stdin(Stdio::null())
-        .spawn()
-        .map_err(|e| format!("cannot start {qemu}: {e} (run ./scripts/install-qemu.sh)"))?;
-    let mut guard = Guard(child);
-    println!("started {qemu} (pid {})", guard.0.id());
-
-    let client = qmp_api::qmp_core::Client::builder()
-        .timeout(Some(Duration::from_secs(10)))
-        .command_timeout(Some(Duration::from_secs(30)))
-        .accept(&listener)
-        .await?;
-    let qmp = Qmp::from(client);
+    let mut cmd = Command::new(qemu);
+    cmd.args(["-machine", "none", "-nodefaults", "-display", "none"]);
+    // QEMU connects to a private socket of ours; dropping `process` would kill it.
+    let (qmp, mut process) = Launcher::new(cmd)
+        .client(qmp_api::qmp_core::Client::builder().command_timeout(Some(Duration::from_secs(30))))
+        .launch()
+        .await
+        .map_err(|e| format!("{e} (run ./scripts/install-qemu.sh if QEMU is missing)"))?;
+    println!(
+        "started {qemu} (pid {}), connected after {:.1?}",
+        process.pid(),
+        process.connected_after()
+    );
 
     let version = qmp.query_version().await?;
     let v = &version.qemu;
@@ -89,43 +69,31 @@ async fn run(qemu: &str, dir: &std::path::Path) -> Result<(), Error> {
     file.node_name = Some("file0".into());
     qmp.blockdev_add(file).await?;
 
-    let mut events = qmp.events();
     let format = BlockdevCreateOptions::new(BlockdevCreateOptionsVariant::Qcow2(
         BlockdevCreateOptionsQcow2::new(BlockdevRef::Reference("file0".into()), 256 << 20),
     ));
-    qmp.blockdev_create("format0", format).await?;
     println!(
         "job format0: formatting {} as qcow2, 256 MiB",
         image.display()
     );
-    loop {
-        let received = events.next().await.ok_or("event stream ended")??;
-        let t = received.timestamp;
-        match &received.event {
-            Event::JobStatusChange(change) => {
-                println!(
-                    "  [{}.{:06}] JOB_STATUS_CHANGE {} -> {}",
-                    t.seconds, t.microseconds, change.id, change.status
-                );
-                if change.status == JobStatus::Concluded {
-                    break;
-                }
+    let job = Job::new(&qmp, "format0").progress_interval(Duration::from_millis(5));
+    let mut progress = job.progress();
+    let printer = tokio::spawn(async move {
+        let mut last = None;
+        while progress.changed().await.is_ok() {
+            let p = progress.borrow_and_update().clone();
+            if last.as_ref() != Some(&p.status) {
+                println!("  job format0: {} ({}/{})", p.status, p.current, p.total);
+                last = Some(p.status);
             }
-            other => println!("  [{}.{:06}] {}", t.seconds, t.microseconds, other.name()),
         }
-    }
-    for job in qmp.query_jobs().await? {
-        println!(
-            "job {}: {} ({}/{}), error: {}",
-            job.id,
-            job.status,
-            job.current_progress,
-            job.total_progress,
-            job.error.as_deref().unwrap_or("none")
-        );
-    }
-    qmp.job_dismiss("format0").await?;
-    println!("job format0 dismissed");
+    });
+    let report = job.run(qmp.blockdev_create("format0", format)).await?;
+    let _ = printer.await;
+    println!(
+        "job format0 completed and dismissed in {:.1?}",
+        report.elapsed
+    );
 
     let mut disk = BlockdevOptions::new(BlockdevOptionsVariant::Qcow2(BlockdevOptionsQcow2::new(
         BlockdevRef::Reference("file0".into()),
@@ -153,11 +121,8 @@ async fn run(qemu: &str, dir: &std::path::Path) -> Result<(), Error> {
     }
     println!("run state: {}", qmp.query_status().await?.status);
 
-    // quit: QEMU exits, and the client sees the connection end.
-    let _ = qmp.quit().await;
-    let reason = tokio::time::timeout(Duration::from_secs(5), qmp.raw().closed()).await?;
-    println!("connection ended: {reason}");
-    let status = tokio::task::spawn_blocking(move || guard.0.wait()).await??;
+    // quit: QEMU shuts down in order and exits.
+    let status = process.quit_and_wait().await?;
     println!("QEMU exited: {status}");
     Ok(())
 }

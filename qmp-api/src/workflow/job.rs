@@ -119,7 +119,7 @@ pub enum JobError {
         /// The timeout.
         after: Duration,
         /// The progress when the timeout hit.
-        progress: JobProgress,
+        progress: Box<JobProgress>,
         /// Whether the job concluded (and was dismissed) after the cancel.
         cancelled: bool,
     },
@@ -150,7 +150,7 @@ pub enum JobError {
         /// The job id.
         id: String,
         /// How it ended.
-        report: JobReport,
+        report: Box<JobReport>,
     },
 }
 
@@ -288,7 +288,7 @@ impl Job {
                 let report = follower.finish(step)?;
                 Err(JobError::NotReady {
                     id: report.id.clone(),
-                    report,
+                    report: Box::new(report),
                 })
             }
         }
@@ -452,7 +452,7 @@ impl Follower {
         match tokio::time::timeout(after, self.follow(stop_at_ready)).await {
             Ok(step) => step,
             Err(_) => {
-                let progress = self.progress.borrow().clone();
+                let progress = Box::new(self.progress.borrow().clone());
                 tracing::warn!(job = %self.id, ?after, "job timed out; cancelling it");
                 let cancelled = self.cancel_and_conclude().await;
                 Err(JobError::Timeout {
@@ -602,6 +602,9 @@ impl Follower {
     }
 
     /// Maps the end of the job to the result.
+    // JobError carries an ExecuteError whole, as every command error in this crate does; it
+    // is built once per job.
+    #[allow(clippy::result_large_err)]
     fn finish(&self, step: Step) -> Result<JobReport, JobError> {
         let report = JobReport {
             id: self.id.clone(),

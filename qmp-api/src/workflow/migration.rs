@@ -602,7 +602,7 @@ impl Follower {
     }
 
     async fn query(&self) -> Result<MigrationInfo, MigrationError> {
-        self.qmp.query_migrate().await.map_err(|e| command_error(e))
+        self.qmp.query_migrate().await.map_err(command_error)
     }
 
     fn disconnected(&self, reason: Option<Arc<DisconnectReason>>) -> MigrationError {

@@ -134,7 +134,7 @@ mod tests {
         w.write_all(b"first line\nsecond\nthird\n").await.unwrap();
         drop(w);
         tail.wait_ended(Duration::from_secs(5)).await;
-        assert_eq!(tail.text(), "[...]\nthird");
+        assert_eq!(tail.text(), "[...]\nsecond\nthird");
     }
 
     #[tokio::test]
