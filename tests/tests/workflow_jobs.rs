@@ -441,3 +441,51 @@ async fn qemu_killed_mid_job() {
         eprintln!("{kind:?}: job runner ended {took:?} after the kill: {err}");
     }
 }
+
+/// A block job failing mid-way (blkdebug injects EIO on the target's writes), with
+/// auto-dismiss (the job is gone at concluded: the error comes from BLOCK_JOB_COMPLETED) and
+/// without (the error comes from query-jobs, and the runner dismisses the job).
+#[tokio::test]
+async fn backup_io_error_with_and_without_auto_dismiss() {
+    for kind in KINDS {
+        let Some(vm) = start(kind).await else {
+            continue;
+        };
+        vm.raw_node("src", 1, 3).await;
+        for (n, auto_dismiss) in [(1, true), (2, false)] {
+            vm.raw_node(&format!("file{n}"), 1, 0).await;
+            vm.qmp
+                .raw()
+                .execute(
+                    "blockdev-add",
+                    json!({"driver": "blkdebug", "node-name": format!("bad{n}"),
+                           "image": format!("file{n}"),
+                           "inject-error": [{"event": "pwritev", "errno": 5, "immediately": true}]}),
+                )
+                .await
+                .unwrap_or_else(|e| panic!("{kind:?}: blkdebug: {e}"));
+            let id = format!("eio{n}");
+            let err = within(
+                30,
+                Job::new(&vm.qmp, id.clone()).run(vm.backup(
+                    &id,
+                    "src",
+                    &format!("bad{n}"),
+                    json!({"auto-dismiss": auto_dismiss}),
+                )),
+            )
+            .await
+            .expect_err("the target fails every write");
+            match &err {
+                JobError::Failed { error, .. } => {
+                    assert_eq!(
+                        error, "Input/output error",
+                        "{kind:?} auto-dismiss {auto_dismiss}"
+                    )
+                }
+                other => panic!("{kind:?}: expected Failed, got {other}"),
+            }
+            assert!(vm.jobs().await.is_empty(), "{kind:?}");
+        }
+    }
+}
