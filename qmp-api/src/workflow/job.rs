@@ -69,6 +69,16 @@ impl Default for JobProgress {
 }
 
 /// How a job ended, when it ended as asked.
+///
+/// ```no_run
+/// # async fn demo(qmp: qmp_api::Qmp) -> Result<(), qmp_api::workflow::JobError> {
+/// # use qmp_api::types::MirrorSyncMode;
+/// let report = qmp_api::workflow::Job::new(&qmp, "m0")
+///     .run(qmp.blockdev_mirror("disk0", "copy0", MirrorSyncMode::Full).job_id("m0"))
+///     .await?;
+/// println!("{}: {} bytes in {:?}", report.id, report.progress.current, report.elapsed);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct JobReport {
@@ -84,6 +94,20 @@ pub struct JobReport {
 }
 
 /// Why a job did not end as asked.
+///
+/// ```no_run
+/// # async fn demo(qmp: qmp_api::Qmp, options: qmp_api::types::BlockdevCreateOptions) {
+/// use qmp_api::workflow::{Job, JobError};
+///
+/// match Job::new(&qmp, "create0").run(qmp.blockdev_create("create0", options)).await {
+///     Ok(report) => println!("created in {:?}", report.elapsed),
+///     // QEMU's own text, e.g. "Cluster size must be a power of two between 512 and 2048k"
+///     Err(JobError::Failed { error, .. }) => eprintln!("not created: {error}"),
+///     Err(JobError::Disconnected { .. }) => eprintln!("QEMU went away"),
+///     Err(other) => eprintln!("{other}"),
+/// }
+/// # }
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum JobError {

@@ -533,6 +533,23 @@ impl Drop for QemuProcess {
 }
 
 /// Why [`Launcher::launch`] failed. No process is left running in any case.
+///
+/// ```no_run
+/// # async fn demo() {
+/// use qmp_api::workflow::{LaunchError, Launcher};
+///
+/// let mut cmd = std::process::Command::new("qemu-system-x86_64");
+/// cmd.args(["-machine", "no-such-machine"]);
+/// match Launcher::new(cmd).launch().await {
+///     Err(LaunchError::Exited { status, stderr_tail, .. }) => {
+///         // At once, with QEMU's own words: "unsupported machine type ..."
+///         eprintln!("QEMU failed to start ({status}):\n{stderr_tail}");
+///     }
+///     Err(other) => eprintln!("{other}"),
+///     Ok((_qmp, _qemu)) => println!("started"),
+/// }
+/// # }
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum LaunchError {
@@ -643,6 +660,20 @@ impl fmt::Display for TailText<'_> {
 }
 
 /// Why [`QemuProcess::quit_and_wait`] failed.
+///
+/// ```no_run
+/// # async fn demo(mut qemu: qmp_api::workflow::QemuProcess) {
+/// use qmp_api::workflow::QuitError;
+///
+/// match qemu.quit_and_wait().await {
+///     Ok(status) => println!("exited: {status}"),
+///     Err(QuitError::Timeout { status_after_kill, .. }) => {
+///         println!("hung on quit, killed: {status_after_kill:?}")
+///     }
+///     Err(other) => println!("{other}"),
+/// }
+/// # }
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum QuitError {

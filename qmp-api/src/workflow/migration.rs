@@ -33,6 +33,20 @@ use crate::{DisconnectReason, Event, EventError, ExecuteError, Qmp};
 const CANCEL_GRACE: Duration = Duration::from_secs(30);
 
 /// Where a migration is: its status and the RAM counters of `query-migrate` (bytes).
+///
+/// ```no_run
+/// # async fn demo(qmp: qmp_api::Qmp) -> Result<(), Box<dyn std::error::Error>> {
+/// let migration = qmp_api::workflow::Migration::new(&qmp);
+/// let mut progress = migration.progress();
+/// tokio::spawn(async move {
+///     while progress.changed().await.is_ok() {
+///         let p = progress.borrow_and_update().clone();
+///         println!("{}: {} sent, {} to go, pass {}", p.status, p.transferred, p.remaining, p.passes);
+///     }
+/// });
+/// migration.run("tcp:10.0.0.2:4444").await?;
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct MigrationProgress {
@@ -85,6 +99,16 @@ impl MigrationProgress {
 }
 
 /// How a migration ended, when it ended as asked.
+///
+/// ```no_run
+/// # async fn demo(qmp: qmp_api::Qmp) -> Result<(), qmp_api::workflow::MigrationError> {
+/// let report = qmp_api::workflow::Migration::new(&qmp).run("unix:/run/vm0/mig.sock").await?;
+/// println!(
+///     "{} bytes in {} passes; guest stopped for {:?}",
+///     report.progress.transferred, report.progress.passes, report.downtime
+/// );
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct MigrationReport {
@@ -99,6 +123,21 @@ pub struct MigrationReport {
 }
 
 /// Why a migration did not end as asked.
+///
+/// ```no_run
+/// # async fn demo(qmp: qmp_api::Qmp) {
+/// use qmp_api::workflow::{Migration, MigrationError};
+///
+/// match Migration::new(&qmp).run("file:/var/lib/vm0/state").await {
+///     Ok(report) => println!("saved {} bytes", report.progress.transferred),
+///     // QEMU refused at once, e.g. "Could not create '...': No such file or directory"
+///     Err(MigrationError::Start { error, .. }) => eprintln!("{error}"),
+///     // QEMU's error-desc, e.g. "Unable to write to command: Broken pipe"
+///     Err(MigrationError::Failed { error }) => eprintln!("{error}"),
+///     Err(other) => eprintln!("{other}"),
+/// }
+/// # }
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum MigrationError {
