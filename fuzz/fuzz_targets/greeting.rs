@@ -3,7 +3,8 @@
 //!
 //! Input layout: `[flags, greeting...]`.
 //! - flags bit 0: the client asks for `oob`.
-//! - flags bit 1: after the input, the server answers the negotiation (`{"return": {}}`).
+//! - flags bit 1: after the input, the server answers the negotiation
+//!   (`{"return": {}, "id": 0}`: fuzz builds of qmp-core number from 0).
 //! - flags bit 2: keep the connection open afterwards (else the server half-closes), so the
 //!   client may have to time out.
 #![no_main]
@@ -21,7 +22,7 @@ fuzz_target!(|data: &[u8]| {
     let keep_open = flags & 4 != 0;
     let mut body = greeting.to_vec();
     if answer {
-        body.extend_from_slice(b"\r\n{\"return\": {}}\r\n");
+        body.extend_from_slice(b"\r\n{\"return\": {}, \"id\": 0}\r\n");
     }
     run_bounded("greeting", async move {
         let (io, server) = spawn_server(ServerScript {

@@ -10,9 +10,10 @@
 //! - params bits 0-3: number of concurrent calls (1..=12); bits 4-5: event buffer
 //!   (1, 2, 4, 64); bits 6-7: max nesting depth (4, 6, 32, 128).
 //!
-//! Calls cycle through `execute`, `execute_raw`, `execute_as`, a call cancelled while in
-//! flight, and `execute_oob` (or `execute_without_reply`). Commands get ids 1, 2, 3... in that
-//! order (negotiation uses id 0), which the seeds use. A slow subscriber reads every event
+//! Calls cycle through `execute`, a `request` with a timeout of its own, `execute_as`, a call
+//! cancelled while in flight, and an out-of-band `request` (or `execute_without_reply`).
+//! Commands get ids 1, 2, 3... in that order (negotiation uses id 0; fuzz builds of qmp-core
+//! number from 0 instead of a random start), which the seeds use. A slow subscriber reads every event
 //! only at the end; another reads STOP/RESUME/JOB_STATUS_CHANGE as they come and decodes them
 //! with the typed API.
 #![no_main]
@@ -120,7 +121,10 @@ async fn session(
             1 => waited.push(tokio::spawn(async move {
                 let mut args = serde_json::Map::new();
                 args.insert("path".into(), Value::from("/machine"));
-                let _ = c.execute_raw("qom-list", args).await;
+                let _ = c
+                    .request("qom-list", args)
+                    .timeout(Some(std::time::Duration::from_secs(3600)))
+                    .await;
             })),
             2 => waited.push(tokio::spawn(async move {
                 let _ = c.execute_as::<Vec<Value>>("query-block", ()).await;
@@ -130,7 +134,7 @@ async fn session(
             })),
             _ => waited.push(tokio::spawn(async move {
                 if c.capabilities().contains(&Capability::Oob) {
-                    let _ = c.execute_oob("x-oob", ()).await;
+                    let _ = c.request("x-oob", ()).oob().await;
                 } else {
                     let _ = c.execute_without_reply("guest-sync-delimited", ());
                 }

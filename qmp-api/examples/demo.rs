@@ -1,12 +1,15 @@
 //! The main demo: starts its own QEMU, drives it through the typed API, prints what it sees.
 //!
 //! 1. `workflow::Launcher` starts QEMU connected in accept mode (no start-up race; an early
-//!    exit would be reported at once with QEMU's stderr).
-//! 2. Typed queries: version, run state.
-//! 3. A small job: `workflow::Job` runs `blockdev-create` (a qcow2 image) to its end while
-//!    the job's states and progress are printed; it dismisses the job.
-//! 4. The new image is opened and the block nodes are listed.
-//! 5. `stop` / `cont` with their events, then `quit_and_wait` (QEMU's exit status).
+//!    exit would be reported at once with QEMU's stderr), with the `oob` capability.
+//! 2. Typed queries: version and run state, as spawned calls running side by side.
+//! 3. The image file is opened here and passed to QEMU (`add-fd` with `.fd()`); QEMU opens it
+//!    as `/dev/fdset/1`, never by path.
+//! 4. A small job: `workflow::Job` runs `blockdev-create` (qcow2) to its end while the job's
+//!    states and progress are printed; it dismisses the job.
+//! 5. The new image is opened and the block nodes are listed (a call with its own timeout);
+//!    `query-yank` goes out of band (`.oob()`).
+//! 6. `stop` / `cont` with their events, then `quit_and_wait` (QEMU's exit status).
 //!
 //! Run it with `./scripts/demo` (installs QEMU when missing), or
 //! `cargo run -p qmp-api --example demo`. `QEMU=/path/to/qemu-system-x86_64` picks the binary.
@@ -20,6 +23,7 @@ use qmp_api::types::{
     BlockdevRef,
 };
 use qmp_api::workflow::{Job, Launcher};
+use qmp_api::Capability;
 
 type Error = Box<dyn std::error::Error>;
 
@@ -37,8 +41,12 @@ async fn run(qemu: &str, dir: &std::path::Path) -> Result<(), Error> {
     let mut cmd = Command::new(qemu);
     cmd.args(["-machine", "none", "-nodefaults", "-display", "none"]);
     // QEMU connects to a private socket of ours; dropping `process` would kill it.
+    let client = qmp_api::qmp_core::Client::builder()
+        .capabilities([Capability::Oob])
+        .command_timeout(Some(Duration::from_secs(30)));
     let (qmp, mut process) = Launcher::new(cmd)
-        .client(qmp_api::qmp_core::Client::builder().command_timeout(Some(Duration::from_secs(30))))
+        .client(client)
+        .connect_timeout(Duration::from_secs(10))
         .launch()
         .await
         .map_err(|e| format!("{e} (run ./scripts/install-qemu.sh if QEMU is missing)"))?;
@@ -48,7 +56,10 @@ async fn run(qemu: &str, dir: &std::path::Path) -> Result<(), Error> {
         process.connected_after()
     );
 
-    let version = qmp.query_version().await?;
+    // Calls own a handle to the connection: these two run side by side in their own tasks.
+    let version = tokio::spawn(qmp.query_version());
+    let status = tokio::spawn(qmp.query_status());
+    let (version, status) = (version.await??, status.await??);
     let v = &version.qemu;
     println!(
         "QEMU {}.{}.{} ({})",
@@ -57,18 +68,35 @@ async fn run(qemu: &str, dir: &std::path::Path) -> Result<(), Error> {
         v.micro,
         version.package.trim()
     );
-    let status = qmp.query_status().await?;
     println!("run state: {} (running: {})", status.status, status.running);
 
-    // A small job, with its typed events.
+    // The image is opened here and handed to QEMU as a descriptor in fd set 1.
     let image = dir.join("disk.qcow2");
-    std::fs::File::create(&image)?;
+    let handle = std::fs::File::options()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&image)?;
+    let added = qmp
+        .add_fd()
+        .fdset_id(1)
+        .opaque("demo image")
+        .fd(&handle)
+        .await?;
+    println!(
+        "passed {} to QEMU: fd {} in fd set {}",
+        image.display(),
+        added.fd,
+        added.fdset_id
+    );
     let mut file = BlockdevOptions::new(BlockdevOptionsVariant::File(BlockdevOptionsFile::new(
-        image.display().to_string(),
+        "/dev/fdset/1",
     )));
     file.node_name = Some("file0".into());
     qmp.blockdev_add(file).await?;
 
+    // A small job, run to its end by the job runner while its progress is printed.
     let format = BlockdevCreateOptions::new(BlockdevCreateOptionsVariant::Qcow2(
         BlockdevCreateOptionsQcow2::new(BlockdevRef::Reference("file0".into()), 256 << 20),
     ));
@@ -101,7 +129,11 @@ async fn run(qemu: &str, dir: &std::path::Path) -> Result<(), Error> {
     disk.node_name = Some("disk0".into());
     qmp.blockdev_add(disk).await?;
     println!("block nodes:");
-    for node in qmp.query_named_block_nodes().await? {
+    let nodes = qmp
+        .query_named_block_nodes()
+        .timeout(Some(Duration::from_secs(5)))
+        .await?;
+    for node in nodes {
         println!(
             "  {:<6} {:<6} {:>10} bytes  {}",
             node.node_name.as_deref().unwrap_or("-"),
@@ -110,6 +142,10 @@ async fn run(qemu: &str, dir: &std::path::Path) -> Result<(), Error> {
             node.file
         );
     }
+
+    // Out of band: answered at once, even if an in-band command were stuck.
+    let yankable = qmp.query_yank().oob().await?;
+    println!("yank instances (asked out of band): {}", yankable.len());
 
     // stop / cont, with the events they cause (the stream was created before the commands).
     let mut run_events = qmp.events_named(["STOP", "RESUME"]);
@@ -121,8 +157,10 @@ async fn run(qemu: &str, dir: &std::path::Path) -> Result<(), Error> {
     }
     println!("run state: {}", qmp.query_status().await?.status);
 
-    // quit: QEMU shuts down in order and exits.
+    // quit: QEMU shuts down in order (SHUTDOWN), the connection ends, the process exits.
     let status = process.quit_and_wait().await?;
+    let reason = tokio::time::timeout(Duration::from_secs(5), qmp.raw().closed()).await?;
+    println!("connection ended: {reason}");
     println!("QEMU exited: {status}");
     Ok(())
 }

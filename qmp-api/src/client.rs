@@ -12,8 +12,19 @@ use crate::ConnectError;
 ///
 /// It wraps a [`qmp_core::Client`] (see there for concurrency, cancellation and disconnect
 /// behaviour) and is just as cheap to clone. The generated methods (`query_block`,
-/// `blockdev_add`, ...) each return a [`Call`](crate::Call): set optional arguments, then
-/// `.await` it. [`raw`](Self::raw) gives the untyped client for anything else.
+/// `blockdev_add`, ...), grouped below by QAPI module, each return the command's call type
+/// (`commands::QueryBlockCall`): set optional arguments, a timeout, `oob` or a descriptor
+/// where the command allows them, then `.await` it (or spawn it: it owns a clone of this
+/// handle). [`raw`](Self::raw) gives the untyped client for anything else.
+///
+/// `qmp_capabilities` has no method: the connection negotiated capabilities already, and QEMU
+/// refuses the command afterwards.
+///
+/// ```compile_fail,E0599
+/// # async fn demo(qmp: qmp_api::Qmp) {
+/// qmp.qmp_capabilities().await; // no such method: the transport negotiates
+/// # }
+/// ```
 ///
 /// ```no_run
 /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -52,7 +63,7 @@ impl Qmp {
     /// let types = qmp.execute(QomListTypes { implements: Some("device".into()), r#abstract: None }).await?;
     /// # Ok(()) }
     /// ```
-    pub fn execute<C: Command>(&self, command: C) -> Call<'_, C> {
+    pub fn execute<C: Command>(&self, command: C) -> Call<C> {
         Call::new(self, command)
     }
 
@@ -103,5 +114,12 @@ impl Qmp {
 impl From<Client> for Qmp {
     fn from(raw: Client) -> Self {
         Qmp { raw }
+    }
+}
+
+impl From<Qmp> for Client {
+    /// The untyped client underneath (same connection).
+    fn from(qmp: Qmp) -> Self {
+        qmp.raw
     }
 }

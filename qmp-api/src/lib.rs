@@ -26,33 +26,55 @@
 //!
 //! # Commands
 //!
-//! Each command is a method on [`Qmp`] that takes the required arguments and returns a
-//! [`Call`]; optional arguments are set on the call by name, and awaiting it runs the command
-//! and decodes the reply (`()` for commands that return nothing):
+//! Each command is a method on [`Qmp`] that takes the required arguments and returns the
+//! command's own call type (`commands::BlockResizeCall` for `block_resize`): set optional
+//! arguments on it by name, then `.await` it to run the command and decode the reply (`()` for
+//! commands that return nothing). The shape is the same for every command, whatever QAPI's
+//! `boxed` says; a command whose arguments are a union (`blockdev-add`) takes that value.
 //!
 //! ```no_run
 //! # async fn demo(qmp: qmp_api::Qmp) -> Result<(), qmp_api::ExecuteError> {
+//! use qmp_api::types::{BlockdevOptions, BlockdevOptionsFile, BlockdevOptionsVariant, MirrorSyncMode};
+//!
 //! qmp.block_resize(1 << 30).node_name("disk0").await?;
-//! for block in qmp.query_block().await? {
-//!     println!("{}: {:?}", block.device, block.inserted.map(|i| i.file));
-//! }
-//! # Ok(()) }
-//! ```
-//!
-//! Every command is also a type in [`commands`] implementing [`Command`]; [`Qmp::execute`]
-//! runs any of them. Commands whose arguments are a union (`blockdev-add`) take that type:
-//!
-//! ```no_run
-//! # async fn demo(qmp: qmp_api::Qmp) -> Result<(), qmp_api::ExecuteError> {
-//! use qmp_api::types::{BlockdevOptions, BlockdevOptionsFile, BlockdevOptionsVariant};
+//! qmp.blockdev_backup("disk0", MirrorSyncMode::Full, "backup0").job_id("job0").speed(1 << 26).await?;
 //!
 //! let mut file = BlockdevOptions::new(BlockdevOptionsVariant::File(
 //!     BlockdevOptionsFile::new("/var/lib/images/disk.img"),
 //! ));
 //! file.node_name = Some("file0".into());
 //! qmp.blockdev_add(file).await?;
+//!
+//! for block in qmp.query_block().await? {
+//!     println!("{}: {:?}", block.device, block.inserted.map(|i| i.file));
+//! }
 //! # Ok(()) }
 //! ```
+//!
+//! A call is a [`Future`](std::future::Future) that owns a handle to the connection: spawn
+//! it, join many (they are pipelined on the one socket), race it. Every call takes a timeout
+//! of its own; commands the schema allows out of band (`migrate-pause`, `yank`) offer
+//! `.oob()`, which gets past an in-band command that is stuck (the connection needs the `oob`
+//! capability); `getfd` and `add-fd` send a file descriptor with `.fd()` (unix sockets):
+//!
+//! ```no_run
+//! # async fn demo(qmp: qmp_api::Qmp) -> Result<(), Box<dyn std::error::Error>> {
+//! use std::time::Duration;
+//!
+//! let status = tokio::spawn(qmp.query_status());
+//! qmp.query_block().timeout(Some(Duration::from_secs(2))).await?;
+//! qmp.migrate_pause().oob().await?;
+//! let image = std::fs::File::options().read(true).write(true).open("/var/lib/images/disk.img")?;
+//! let added = qmp.add_fd().fdset_id(1).fd(&image).await?; // then open "/dev/fdset/1"
+//! println!("{} in fd set {}; {:?}", added.fd, added.fdset_id, status.await??.status);
+//! # Ok(()) }
+//! ```
+//!
+//! Every command is also a type in [`commands`] implementing [`Command`]; [`Qmp::execute`]
+//! runs any command value as a [`Call`]. A command whose arguments are a schema struct of the
+//! same name *is* that struct (`types::BlockdevBackup`, re-exported in `commands`), so
+//! `types`, `commands`, `events` and the crate root can be glob-imported together: no name is
+//! defined twice.
 //!
 //! # Events
 //!
@@ -68,10 +90,20 @@
 //!
 //! # Newer and older QEMU
 //!
-//! Values the schema does not know are kept, not errors: enum values as `Other(String)`,
-//! union branches as `Other(`[`UnknownVariant`]`)`, events as [`Event::Other`]. Members that a
+//! Values the schema does not know are kept, not errors: enum values as
+//! `Other(`[`UnknownValue`]`)`, union branches as `Other(`[`UnknownVariant`]`)`, events as
+//! [`Event::Other`]. Only decoding creates those (or an enum's `from_wire`, which maps a known
+//! name to its variant), so `Other` never stands for a value the schema knows. Members that a
 //! QEMU build or version may leave out are `Option`s. A reply that still does not match fails
 //! with [`ExecuteError::Decode`], which names the command and the path of the offending field.
+//!
+//! # Finding your way
+//!
+//! Types live in one submodule of [`types`] per QAPI module (`types::block_core`), all
+//! re-exported flat from `types`; the [`commands`] page lists every command by module, and
+//! [`Qmp`]'s methods come in one block per module. Every item links to its entry in QEMU's
+//! reference manual, and rustdoc's search finds items by their wire names too
+//! (`blockdev-backup`, `BLOCK_JOB_COMPLETED`).
 //!
 //! # Choosing the schema
 //!
@@ -82,6 +114,7 @@
 mod client;
 mod command;
 mod stream;
+mod unknown;
 pub mod workflow;
 
 #[doc(hidden)]
@@ -89,13 +122,14 @@ pub mod workflow;
 pub mod __private;
 
 /// Every type of the schema: enums, structs, unions (with their `...Variant` branch enums)
-/// and alternates.
+/// and alternates, in one submodule per QAPI module (`types::block_core`, `types::machine`,
+/// ...), all re-exported here.
 #[allow(deprecated)]
 pub mod types {
     include!(concat!(env!("OUT_DIR"), "/types.rs"));
 }
 
-/// One type per command, holding its arguments (see [`Command`]).
+#[doc = include_str!(concat!(env!("OUT_DIR"), "/commands.md"))]
 #[allow(deprecated)]
 pub mod commands {
     include!(concat!(env!("OUT_DIR"), "/commands.rs"));
@@ -110,23 +144,13 @@ pub mod events {
 include!(concat!(env!("OUT_DIR"), "/schema.rs"));
 
 pub use client::Qmp;
-pub use command::{Call, Command};
+pub use command::{Call, Command, FdCommand, OobCommand};
 pub use events::Event;
 pub use stream::{EventStream, Received, WaitError};
+pub use unknown::{UnknownEvent, UnknownValue, UnknownVariant};
 
 pub use qmp_core;
 pub use qmp_core::{
     Capability, ConnectError, DecodeError, DisconnectReason, EventError, ExecuteError, Greeting,
     Listener, QmpError, Timestamp, Version,
 };
-
-/// A union branch this schema does not know (a newer QEMU's discriminator value): the
-/// discriminator value and every member of the object, kept as JSON.
-#[derive(Debug, Clone, PartialEq)]
-pub struct UnknownVariant {
-    /// The discriminator value; empty when the object had none (a QEMU older than the
-    /// discriminator member, e.g. QEMU 7.2's `query-sev` reply).
-    pub tag: String,
-    /// The object's members (base members included).
-    pub members: serde_json::Map<String, serde_json::Value>,
-}

@@ -146,9 +146,15 @@ pub fn alternate_mismatch<E: de::Error>(alternate: &str, kind: JsonKind, expecte
 }
 
 /// Decodes the members of a union value whose discriminator this schema does not know.
-pub fn unknown_variant<E: de::Error>(tag: String, raw: &RawValue) -> Result<UnknownVariant, E> {
+/// Crate-private: decoding is the only way to an [`UnknownVariant`]. (Unused with a schema
+/// that has no unions, like old guest agents'.)
+#[allow(dead_code)]
+pub(crate) fn unknown_variant<U, E: de::Error>(
+    tag: String,
+    raw: &RawValue,
+) -> Result<UnknownVariant<U>, E> {
     let members: Map<String, Value> = decode_part(raw)?;
-    Ok(UnknownVariant { tag, members })
+    Ok(UnknownVariant::new(tag, members))
 }
 
 /// Builds a union's wire object: base members, discriminator, then the branch's members.
@@ -195,8 +201,8 @@ impl FlatObject {
     }
 
     /// Adds the members kept for a branch this schema does not know.
-    pub fn extend_unknown(&mut self, unknown: &UnknownVariant) {
-        for (k, v) in &unknown.members {
+    pub fn extend_unknown<U>(&mut self, unknown: &UnknownVariant<U>) {
+        for (k, v) in unknown.members() {
             self.map.entry(k.clone()).or_insert_with(|| v.clone());
         }
     }

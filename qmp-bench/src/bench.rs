@@ -82,6 +82,9 @@ pub enum Target {
     Qemu,
     /// The in-process server that answers instantly.
     Server,
+    /// `qmp_core::server` (our QMP server) answering `query-status` with QEMU's payload, in
+    /// the bench process on one core: the cost of our server side, for each client.
+    OurServer,
     /// No socket (codegen, build).
     None,
 }
@@ -91,6 +94,7 @@ impl fmt::Display for Target {
         f.write_str(match self {
             Target::Qemu => "QEMU",
             Target::Server => "server",
+            Target::OurServer => "qmp-core server",
             Target::None => "-",
         })
     }
@@ -177,7 +181,7 @@ pub fn plan(config: &Config) -> Vec<Item> {
             label,
         });
     };
-    for target in [Target::Qemu, Target::Server] {
+    for target in [Target::Qemu, Target::Server, Target::OurServer] {
         let n = pick(20_000, 500);
         add(
             Group::Seq,
@@ -190,7 +194,7 @@ pub fn plan(config: &Config) -> Vec<Item> {
             format!("{} × query-status, sequential", thousands(n)),
         );
     }
-    for target in [Target::Qemu, Target::Server] {
+    for target in [Target::Qemu, Target::Server, Target::OurServer] {
         let n = pick(20_000, 2_000);
         add(
             Group::Pipe,
@@ -408,15 +412,23 @@ fn run_in(config: Config, items: Vec<Item>, scratch: &std::path::Path) -> Result
         }
         None => None,
     };
+    let ours = match &server {
+        Some(s) => Some(
+            crate::server::OurServer::start(&scratch.join("ours.sock"), s.replies())
+                .map_err(|e| e.to_string())?,
+        ),
+        None => None,
+    };
 
     let mut errors = Vec::new();
     let mut foreign_load = Vec::new();
     let mut measured = Vec::new();
     let qemu_pid = qemu.as_ref().map(Qemu::pid);
     for item in items {
-        let socket: PathBuf = match (item.target, &qemu, &server) {
-            (Target::Qemu, Some(q), _) => q.socket().to_path_buf(),
-            (Target::Server, _, Some(s)) => s.path().to_path_buf(),
+        let socket: PathBuf = match (item.target, &qemu, &server, &ours) {
+            (Target::Qemu, Some(q), _, _) => q.socket().to_path_buf(),
+            (Target::Server, _, Some(s), _) => s.path().to_path_buf(),
+            (Target::OurServer, _, _, Some(o)) => o.path().to_path_buf(),
             _ => continue,
         };
         let ctx = ItemRun {

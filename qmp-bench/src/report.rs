@@ -142,6 +142,7 @@ fn target_key(t: Target) -> &'static str {
     match t {
         Target::Qemu => "qemu",
         Target::Server => "server",
+        Target::OurServer => "qmp-core-server",
         Target::None => "none",
     }
 }

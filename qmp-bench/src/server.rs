@@ -70,6 +70,7 @@ impl Canned {
 /// A running server; stopped (and its socket removed) when dropped.
 pub struct Server {
     path: PathBuf,
+    replies: Replies,
     stop: Option<oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -80,7 +81,7 @@ impl Server {
         let _ = std::fs::remove_file(path);
         let std_listener = std::os::unix::net::UnixListener::bind(path)?;
         std_listener.set_nonblocking(true)?;
-        let canned = Arc::new(Canned::new(replies));
+        let canned = Arc::new(Canned::new(replies.clone()));
         let (stop, stopped) = oneshot::channel::<()>();
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -100,6 +101,7 @@ impl Server {
             })?;
         Ok(Server {
             path: path.to_path_buf(),
+            replies,
             stop: Some(stop),
             thread: Some(thread),
         })
@@ -108,6 +110,69 @@ impl Server {
     /// The socket path.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The payloads it replays.
+    pub fn replies(&self) -> Replies {
+        self.replies.clone()
+    }
+}
+
+/// `qmp_core::server` on its own thread (a current-thread runtime, one core, like [`Server`]),
+/// answering `query-status` with QEMU's payload; stopped when dropped.
+pub struct OurServer {
+    path: PathBuf,
+    stop: Option<oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl OurServer {
+    /// Binds `path` and starts serving on a new thread.
+    pub fn start(path: &Path, replies: Replies) -> io::Result<OurServer> {
+        let _ = std::fs::remove_file(path);
+        let status: serde_json::Value = serde_json::from_str(&replies.status)?;
+        let listener = qmp_core::Listener::bind_unix(path).map_err(io::Error::other)?;
+        let (stop, stopped) = oneshot::channel::<()>();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let thread = std::thread::Builder::new()
+            .name("qmp-core-server".into())
+            .spawn(move || {
+                runtime.block_on(async move {
+                    let server = qmp_core::server::Server::builder()
+                        .max_sessions(0)
+                        .command("query-status", move |_: qmp_core::server::Call| {
+                            let status = status.clone();
+                            async move { Ok(status) }
+                        })
+                        .build();
+                    server.listen(listener);
+                    let _ = stopped.await;
+                    server.shutdown().await;
+                })
+            })?;
+        Ok(OurServer {
+            path: path.to_path_buf(),
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+
+    /// The socket path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for OurServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
     }
 }
 

@@ -155,4 +155,22 @@ impl SchemaError {
             message: message.into(),
         }
     }
+
+    /// A JSON syntax error, with the position once and a hint when the input ends early.
+    pub(crate) fn json_syntax(name: &str, e: &serde_json::Error) -> SchemaError {
+        let text = e.to_string();
+        let what = text
+            .rsplit_once(" at line ")
+            .map_or(text.as_str(), |(w, _)| w);
+        let hint = if e.classify() == serde_json::error::Category::Eof {
+            " (the input ends too early: is the file truncated?)"
+        } else {
+            ""
+        };
+        SchemaError::json(
+            name,
+            format!("line {} column {}", e.line(), e.column()),
+            format!("not valid JSON: {what}{hint}"),
+        )
+    }
 }

@@ -7,6 +7,9 @@
 //! | enum value `virtio-blk`, `2_5`, `EAX` | `VirtioBlk`, `V2_5`, `Eax` | [`variant_name`]: UpperCamel of words, leading digit gets `V` |
 //! | command `query-block` | `query_block()`, `QueryBlock` | [`method_name`], [`variant_name`] |
 //! | event `BLOCK_JOB_COMPLETED` | `BlockJobCompleted` | [`variant_name`] |
+//! | command `blockdev-backup` | `BlockdevBackupCall` | [`call_type_name`]: the command type plus `Call` |
+//! | QAPI module `block-core`, `char` | `types::block_core`, `types::char_` | [`module_name`]: snake_case, primitive type names get `_` |
+//! | masked introspection type used by `query-block` | `QueryBlockRet` (a QAPI name) | [`camel_words`]: the words joined, all-capital words lowered |
 //!
 //! The wire name is always kept (serde `rename`), so the mapping only has to be readable and
 //! unambiguous; clashes it creates are detected by the emitter's plan, not left to rustc.
@@ -161,6 +164,46 @@ pub fn method_name(command: &str) -> String {
     field_name(command)
 }
 
+/// The type of a command's call (what its method on the client returns): the command type
+/// followed by `Call` (`blockdev-backup` → `BlockdevBackupCall`).
+pub fn call_type_name(command: &str) -> String {
+    format!("{}Call", variant_name(command))
+}
+
+/// Rust's primitive type names: a module named like one would shadow the primitive wherever
+/// the module is glob-imported.
+const PRIMITIVES: &[&str] = &[
+    "bool", "char", "str", "u8", "u16", "u32", "u64", "u128", "usize", "i8", "i16", "i32", "i64",
+    "i128", "isize", "f32", "f64",
+];
+
+/// The submodule of `types` for a QAPI module (`block-core` → `block_core`): snake_case, with
+/// a trailing `_` for names that are Rust keywords or primitive types (`char` → `char_`).
+pub fn module_name(module: &str) -> String {
+    let name = field_name(module);
+    if PRIMITIVES.contains(&name.as_str()) || KEYWORDS.contains(&name.as_str()) {
+        format!("{name}_")
+    } else {
+        name
+    }
+}
+
+/// CamelCase words of a QAPI name, for the QAPI names the introspection loader makes up for
+/// types whose names QEMU masks (`query-block` + `Ret` → `QueryBlockRet`): the parts between
+/// `-`, `_` and `.` joined, each starting with a capital; an all-capital part is lowered after
+/// its first letter (`BLOCK_JOB_COMPLETED` → `BlockJobCompleted`), other capitals are kept.
+/// The result is a QAPI name, which [`type_name`] then maps like any other.
+pub fn camel_words(name: &str) -> String {
+    let parts = name
+        .split(['-', '_', '.'])
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let shout = !p.chars().any(|c| c.is_ascii_lowercase());
+            capitalize(p, shout)
+        });
+    parts.collect()
+}
+
 /// The identifier for a name produced by the functions above: keywords become raw
 /// identifiers (`r#type`), or get a trailing `_` where raw is impossible (`self_`).
 pub fn ident(name: &str) -> Ident {
@@ -238,5 +281,29 @@ mod tests {
         assert_eq!(ident("self").to_string(), "self_");
         assert_eq!(ident("node_name").to_string(), "node_name");
         assert_eq!(method_name("query-block"), "query_block");
+        assert_eq!(call_type_name("blockdev-backup"), "BlockdevBackupCall");
+        assert_eq!(call_type_name("query-status"), "QueryStatusCall");
+        let modules = [
+            ("block-core", "block_core"),
+            ("qapi-schema", "qapi_schema"),
+            ("char", "char_"),
+            ("misc-target", "misc_target"),
+            ("common", "common"),
+        ];
+        for (q, r) in modules {
+            assert_eq!(module_name(q), r, "module {q}");
+        }
+        let camel = [
+            ("query-block", "QueryBlock"),
+            ("BLOCK_JOB_COMPLETED", "BlockJobCompleted"),
+            ("iops_rd", "IopsRd"),
+            ("x-perf", "XPerf"),
+            ("__com.redhat_drive", "ComRedhatDrive"),
+            ("inserted", "Inserted"),
+            ("sevSnp", "SevSnp"),
+        ];
+        for (q, r) in camel {
+            assert_eq!(camel_words(q), r, "camel {q}");
+        }
     }
 }

@@ -30,6 +30,7 @@ use serde_json::Value;
 
 use crate::check::{c_name, check, lower_problem, valid_name};
 use crate::error::{Location, SchemaError};
+use crate::ident;
 use crate::model::{Builtin, Feature, Pragmas, Schema};
 use crate::raw::{
     CommandFlags, Origin, RawArgs, RawBase, RawBody, RawBranch, RawDef, RawEnumValue, RawFeature,
@@ -267,23 +268,6 @@ fn parse_entity(src: &str, i: usize, v: &Value) -> Result<Entity, SchemaError> {
     })
 }
 
-/// CamelCase of a QAPI name: `query-block` → `QueryBlock`, `BLOCK_JOB_COMPLETED` →
-/// `BlockJobCompleted`, `iops_rd` → `IopsRd`.
-pub fn camel(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    for part in name.split(['-', '_', '.']).filter(|p| !p.is_empty()) {
-        let shout = !part.chars().any(|c| c.is_ascii_lowercase());
-        let mut chars = part.chars();
-        if let Some(c) = chars.next() {
-            out.push(c.to_ascii_uppercase());
-        }
-        for c in chars {
-            out.push(if shout { c.to_ascii_lowercase() } else { c });
-        }
-    }
-    out
-}
-
 fn is_kept_name(n: &str) -> bool {
     valid_name(n, false) && !c_name(n).starts_with("q_") && Builtin::from_name(n).is_none()
 }
@@ -350,18 +334,30 @@ impl Loader<'_> {
                     members, variants, ..
                 } => members
                     .iter()
-                    .map(|m| (m.ty.clone(), format!("{name}{}", camel(&m.name))))
+                    .map(|m| {
+                        (
+                            m.ty.clone(),
+                            format!("{name}{}", ident::camel_words(&m.name)),
+                        )
+                    })
                     .chain(
                         variants
                             .iter()
                             // An empty variant becomes no branch at all (see raw_from_value).
                             .filter(|(_, t)| !self.is_empty_object(t))
-                            .map(|(case, t)| (t.clone(), format!("{name}{}", camel(case)))),
+                            .map(|(case, t)| {
+                                (t.clone(), format!("{name}{}", ident::camel_words(case)))
+                            }),
                     )
                     .collect(),
                 Ent::Alternate(types) => types
                     .iter()
-                    .map(|t| (t.clone(), format!("{name}{}", camel(&self.branch_word(t)))))
+                    .map(|t| {
+                        (
+                            t.clone(),
+                            format!("{name}{}", ident::camel_words(&self.branch_word(t))),
+                        )
+                    })
                     .collect(),
                 _ => Vec::new(),
             };
@@ -449,142 +445,187 @@ fn feats(f: &[String], loc: &Location) -> Vec<RawFeature> {
 }
 
 pub(crate) fn raw_from_value(src: &str, v: &Value) -> Result<RawSchema, SchemaError> {
-    let list = match v {
-        Value::Array(a) => a,
+    let mut ld = Loader::new(src, entity_list(src, v)?)?;
+    let (commands, events) = ld.commands_and_events();
+    ld.name_types(&commands, &events);
+    let mut defs = Vec::with_capacity(ld.order.len() + commands.len() + events.len());
+    for &i in &ld.order {
+        defs.extend(ld.type_def(i)?);
+    }
+    for &i in commands.iter().chain(&events) {
+        defs.extend(ld.command_or_event_def(i)?);
+    }
+    let pragmas = infer_pragmas(&defs);
+    Ok(RawSchema {
+        defs,
+        pragmas,
+        source: Some(src.to_string()),
+        origin: Origin::Introspection,
+    })
+}
+
+/// The array of SchemaInfo objects: the input itself, or its `return` member.
+fn entity_list<'v>(src: &str, v: &'v Value) -> Result<&'v [Value], SchemaError> {
+    match v {
+        Value::Array(a) => Ok(a),
         Value::Object(o) => match o.get("return") {
-            Some(Value::Array(a)) => a,
-            _ => {
-                return Err(jerr(
-                    src,
-                    "top level",
-                    "expected a JSON array of SchemaInfo or an object {\"return\": [...]}",
-                ))
-            }
-        },
-        _ => {
-            return Err(jerr(
+            Some(Value::Array(a)) => Ok(a),
+            _ => Err(jerr(
                 src,
                 "top level",
                 "expected a JSON array of SchemaInfo or an object {\"return\": [...]}",
-            ))
-        }
-    };
-    let mut ld = Loader {
-        src,
-        ents: Vec::with_capacity(list.len()),
-        by_name: HashMap::with_capacity(list.len()),
-        assigned: HashMap::new(),
-        used: HashSet::new(),
-        order: Vec::new(),
-    };
-    for (i, x) in list.iter().enumerate() {
-        let e = parse_entity(src, i, x)?;
-        if ld.by_name.insert(e.name.clone(), i).is_some() {
-            return Err(jerr(src, format!("[{i}] '{}'", e.name), "duplicate name"));
-        }
-        ld.ents.push(e);
+            )),
+        },
+        _ => Err(jerr(
+            src,
+            "top level",
+            "expected a JSON array of SchemaInfo or an object {\"return\": [...]}",
+        )),
     }
-    let mut commands: Vec<usize> = Vec::new();
-    let mut events: Vec<usize> = Vec::new();
-    for (i, e) in ld.ents.iter().enumerate() {
-        match &e.ent {
-            Ent::Command { .. } => commands.push(i),
-            Ent::Event { .. } => events.push(i),
-            Ent::Enum(_) | Ent::Object { .. } | Ent::Alternate(_) if is_kept_name(&e.name) => {
-                ld.used.insert(e.name.clone());
-            }
-            _ => {}
-        }
-    }
-    for &i in commands.iter().chain(&events) {
-        let n = ld.ents[i].name.clone();
-        ld.used.insert(n);
-    }
-    commands.sort_by(|a, b| ld.ents[*a].name.cmp(&ld.ents[*b].name));
-    events.sort_by(|a, b| ld.ents[*a].name.cmp(&ld.ents[*b].name));
-    // Objects used as inline arguments or as the empty return type: not definitions.
-    let mut inlined: HashSet<usize> = HashSet::new();
-    for &i in commands.iter().chain(&events) {
-        let e = &ld.ents[i];
-        let prefix = camel(&e.name);
-        let (arg, ret) = match &e.ent {
-            Ent::Command { arg, ret, .. } => (arg.clone(), ret.clone()),
-            Ent::Event { arg } => (arg.clone(), None),
-            _ => (None, None),
+}
+
+impl<'a> Loader<'a> {
+    /// Parses every entity; names must be unique.
+    fn new(src: &'a str, list: &[Value]) -> Result<Loader<'a>, SchemaError> {
+        let mut ld = Loader {
+            src,
+            ents: Vec::with_capacity(list.len()),
+            by_name: HashMap::with_capacity(list.len()),
+            assigned: HashMap::new(),
+            used: HashSet::new(),
+            order: Vec::new(),
         };
-        if let Some(a) = arg {
-            match ld.ent(&a) {
-                Some((
-                    j,
-                    Entity {
-                        ent:
-                            Ent::Object {
-                                members, tag: None, ..
-                            },
-                        ..
-                    },
-                )) => {
-                    inlined.insert(j);
-                    let kids: Vec<(String, String)> = members
-                        .iter()
-                        .map(|m| (m.ty.clone(), format!("{prefix}{}", camel(&m.name))))
-                        .collect();
-                    for (t, s) in kids {
-                        ld.visit(&t, s);
-                    }
-                }
-                _ => ld.visit(&a, format!("{prefix}Arg")),
+        for (i, x) in list.iter().enumerate() {
+            let e = parse_entity(src, i, x)?;
+            if ld.by_name.insert(e.name.clone(), i).is_some() {
+                return Err(jerr(src, format!("[{i}] '{}'", e.name), "duplicate name"));
             }
+            ld.ents.push(e);
         }
-        if let Some(r) = ret {
-            if ld.is_empty_object(&r) {
-                if let Some((j, _)) = ld.ent(&r) {
-                    inlined.insert(j);
-                }
-            } else {
-                ld.visit(&r, format!("{prefix}Ret"));
-            }
-        }
-    }
-    // Types nothing reaches: keep them, sorted by original name.
-    let mut rest: Vec<usize> = (0..ld.ents.len())
-        .filter(|i| {
-            matches!(
-                ld.ents[*i].ent,
-                Ent::Enum(_) | Ent::Object { .. } | Ent::Alternate(_)
-            ) && !ld.assigned.contains_key(i)
-                && !inlined.contains(i)
-        })
-        .collect();
-    rest.sort_by(|a, b| ld.ents[*a].name.cmp(&ld.ents[*b].name));
-    for i in rest {
-        let n = ld.ents[i].name.clone();
-        let sugg = format!("Unreferenced{}", camel(&n));
-        ld.visit(&n, sugg);
+        Ok(ld)
     }
 
-    let file: Arc<str> = Arc::from(src);
-    let mut defs = Vec::with_capacity(ld.order.len() + commands.len() + events.len());
-    for &i in &ld.order {
-        let e = &ld.ents[i];
-        let name = ld.assigned.get(&i).cloned().unwrap_or_default();
-        let ctx = format!("'{}' (named {name})", e.name);
-        let loc = Location::new(Arc::from(format!("{src} '{}'", e.name)), 0, 0);
-        let members = |ms: &[IMember]| -> Result<Vec<RawMember>, SchemaError> {
-            ms.iter()
-                .map(|m| {
-                    Ok(RawMember {
-                        name: m.name.clone(),
-                        optional: m.optional,
-                        ty: ld.type_ref(&m.ty, &format!("{ctx}, member '{}'", m.name))?,
-                        cond: None,
-                        features: feats(&m.features, &loc),
-                        since: None,
-                        loc: loc.clone(),
-                    })
+    /// The command and event entities, each sorted by name; reserves the names that are kept
+    /// as they are (commands, events, and types whose names QEMU did not mask).
+    fn commands_and_events(&mut self) -> (Vec<usize>, Vec<usize>) {
+        let mut commands: Vec<usize> = Vec::new();
+        let mut events: Vec<usize> = Vec::new();
+        for (i, e) in self.ents.iter().enumerate() {
+            match &e.ent {
+                Ent::Command { .. } => commands.push(i),
+                Ent::Event { .. } => events.push(i),
+                Ent::Enum(_) | Ent::Object { .. } | Ent::Alternate(_) if is_kept_name(&e.name) => {
+                    self.used.insert(e.name.clone());
+                }
+                _ => {}
+            }
+        }
+        for &i in commands.iter().chain(&events) {
+            let n = self.ents[i].name.clone();
+            self.used.insert(n);
+        }
+        commands.sort_by(|a, b| self.ents[*a].name.cmp(&self.ents[*b].name));
+        events.sort_by(|a, b| self.ents[*a].name.cmp(&self.ents[*b].name));
+        (commands, events)
+    }
+
+    /// Names every type entity: after where commands and events use it first, then the types
+    /// nothing reaches (sorted by original name). Objects used as inline arguments or as the
+    /// empty return type are not definitions and get no name.
+    fn name_types(&mut self, commands: &[usize], events: &[usize]) {
+        let mut inlined: HashSet<usize> = HashSet::new();
+        for &i in commands.iter().chain(events) {
+            let e = &self.ents[i];
+            let prefix = ident::camel_words(&e.name);
+            let (arg, ret) = match &e.ent {
+                Ent::Command { arg, ret, .. } => (arg.clone(), ret.clone()),
+                Ent::Event { arg } => (arg.clone(), None),
+                _ => (None, None),
+            };
+            if let Some(a) = arg {
+                match self.ent(&a) {
+                    Some((
+                        j,
+                        Entity {
+                            ent:
+                                Ent::Object {
+                                    members, tag: None, ..
+                                },
+                            ..
+                        },
+                    )) => {
+                        inlined.insert(j);
+                        let kids: Vec<(String, String)> = members
+                            .iter()
+                            .map(|m| {
+                                (
+                                    m.ty.clone(),
+                                    format!("{prefix}{}", ident::camel_words(&m.name)),
+                                )
+                            })
+                            .collect();
+                        for (t, s) in kids {
+                            self.visit(&t, s);
+                        }
+                    }
+                    _ => self.visit(&a, format!("{prefix}Arg")),
+                }
+            }
+            if let Some(r) = ret {
+                if self.is_empty_object(&r) {
+                    if let Some((j, _)) = self.ent(&r) {
+                        inlined.insert(j);
+                    }
+                } else {
+                    self.visit(&r, format!("{prefix}Ret"));
+                }
+            }
+        }
+        let mut rest: Vec<usize> = (0..self.ents.len())
+            .filter(|i| {
+                matches!(
+                    self.ents[*i].ent,
+                    Ent::Enum(_) | Ent::Object { .. } | Ent::Alternate(_)
+                ) && !self.assigned.contains_key(i)
+                    && !inlined.contains(i)
+            })
+            .collect();
+        rest.sort_by(|a, b| self.ents[*a].name.cmp(&self.ents[*b].name));
+        for i in rest {
+            let n = self.ents[i].name.clone();
+            let sugg = format!("Unreferenced{}", ident::camel_words(&n));
+            self.visit(&n, sugg);
+        }
+    }
+
+    fn members(
+        &self,
+        ms: &[IMember],
+        ctx: &str,
+        what: &str,
+        loc: &Location,
+    ) -> Result<Vec<RawMember>, SchemaError> {
+        ms.iter()
+            .map(|m| {
+                Ok(RawMember {
+                    name: m.name.clone(),
+                    optional: m.optional,
+                    ty: self.type_ref(&m.ty, &format!("{ctx}, {what} '{}'", m.name))?,
+                    cond: None,
+                    features: feats(&m.features, loc),
+                    since: None,
+                    loc: loc.clone(),
                 })
-                .collect()
-        };
+            })
+            .collect()
+    }
+
+    /// The definition of named type entity `i` (`None` for entities that are not types).
+    fn type_def(&self, i: usize) -> Result<Option<RawDef>, SchemaError> {
+        let e = &self.ents[i];
+        let name = self.assigned.get(&i).cloned().unwrap_or_default();
+        let ctx = format!("'{}' (named {name})", e.name);
+        let loc = Location::new(Arc::from(format!("{} '{}'", self.src, e.name)), 0, 0);
         let body = match &e.ent {
             Ent::Enum(values) => RawBody::Enum {
                 values: values
@@ -605,128 +646,145 @@ pub(crate) fn raw_from_value(src: &str, v: &Value) -> Result<RawSchema, SchemaEr
                 ..
             } => RawBody::Struct {
                 base: None,
-                members: members(ms)?,
+                members: self.members(ms, &ctx, "member", &loc)?,
             },
             Ent::Object {
                 members: ms,
                 tag: Some(tag),
                 variants,
-            } => {
-                let mut branches = Vec::new();
-                for (case, t) in variants {
-                    if ld.is_empty_object(t) {
-                        continue;
-                    }
-                    let ty = ld.type_ref(t, &format!("{ctx}, variant '{case}'"))?;
-                    branches.push(RawBranch {
-                        name: case.clone(),
-                        ty,
-                        cond: None,
-                        loc: loc.clone(),
-                    });
-                }
-                RawBody::Union {
-                    base: Some(RawBase::Inline(members(ms)?)),
-                    discriminator: Some((tag.clone(), loc.clone())),
-                    branches,
-                    simple_legacy: false,
-                }
-            }
-            Ent::Alternate(types) => {
-                let mut branches: Vec<RawBranch> = Vec::new();
-                for t in types {
-                    let word = ld.branch_word(t);
-                    let mut bname = word.clone();
-                    let mut n = 2;
-                    while branches.iter().any(|b| b.name == bname) {
-                        bname = format!("{word}{n}");
-                        n += 1;
-                    }
-                    branches.push(RawBranch {
-                        name: bname,
-                        ty: ld.type_ref(t, &format!("{ctx}, alternate branch"))?,
-                        cond: None,
-                        loc: loc.clone(),
-                    });
-                }
-                RawBody::Alternate { branches }
-            }
-            _ => continue,
+            } => self.union_body(&ctx, &loc, ms, tag, variants)?,
+            Ent::Alternate(types) => self.alternate_body(&ctx, &loc, types)?,
+            _ => return Ok(None),
         };
-        defs.push(RawDef {
+        let file = Location::new(Arc::from(self.src), 0, 0);
+        Ok(Some(RawDef {
+            module: None,
             name,
             loc,
             cond: None,
-            features: feats(&e.features, &Location::new(file.clone(), 0, 0)),
+            features: feats(&e.features, &file),
             doc: None,
             since: None,
             implicit: false,
             body,
-        });
+        }))
     }
-    for &i in commands.iter().chain(&events) {
-        let e = &ld.ents[i];
-        let ctx = format!("'{}'", e.name);
-        let loc = Location::new(Arc::from(format!("{src} '{}'", e.name)), 0, 0);
-        let args = |arg: &Option<String>| -> Result<(RawArgs, bool), SchemaError> {
-            let Some(a) = arg else {
-                return Ok((RawArgs::None, false));
-            };
-            match ld.ent(a) {
-                Some((
-                    _,
-                    Entity {
-                        ent:
-                            Ent::Object {
-                                members, tag: None, ..
-                            },
-                        ..
-                    },
-                )) => {
-                    if members.is_empty() {
-                        return Ok((RawArgs::None, false));
-                    }
-                    let mut out = Vec::with_capacity(members.len());
-                    for m in members {
-                        out.push(RawMember {
-                            name: m.name.clone(),
-                            optional: m.optional,
-                            ty: ld.type_ref(&m.ty, &format!("{ctx}, argument '{}'", m.name))?,
-                            cond: None,
-                            features: feats(&m.features, &loc),
-                            since: None,
-                            loc: loc.clone(),
-                        });
-                    }
-                    Ok((RawArgs::Members(out), false))
-                }
-                Some((
-                    j,
-                    Entity {
-                        ent: Ent::Object { .. },
-                        ..
-                    },
-                )) => {
-                    let n = ld.assigned.get(&j).cloned().unwrap_or_default();
-                    Ok((RawArgs::Type(n, loc.clone()), true))
-                }
-                _ => Err(jerr(
-                    src,
-                    &ctx,
-                    format!("\"arg-type\" '{a}' is not an object type"),
-                )),
+
+    fn union_body(
+        &self,
+        ctx: &str,
+        loc: &Location,
+        ms: &[IMember],
+        tag: &str,
+        variants: &[(String, String)],
+    ) -> Result<RawBody, SchemaError> {
+        let mut branches = Vec::new();
+        for (case, t) in variants {
+            if self.is_empty_object(t) {
+                continue;
             }
+            let ty = self.type_ref(t, &format!("{ctx}, variant '{case}'"))?;
+            branches.push(RawBranch {
+                name: case.clone(),
+                ty,
+                cond: None,
+                loc: loc.clone(),
+            });
+        }
+        Ok(RawBody::Union {
+            base: Some(RawBase::Inline(self.members(ms, ctx, "member", loc)?)),
+            discriminator: Some((tag.to_string(), loc.clone())),
+            branches,
+            simple_legacy: false,
+        })
+    }
+
+    fn alternate_body(
+        &self,
+        ctx: &str,
+        loc: &Location,
+        types: &[String],
+    ) -> Result<RawBody, SchemaError> {
+        let mut branches: Vec<RawBranch> = Vec::new();
+        for t in types {
+            let word = self.branch_word(t);
+            let mut bname = word.clone();
+            let mut n = 2;
+            while branches.iter().any(|b| b.name == bname) {
+                bname = format!("{word}{n}");
+                n += 1;
+            }
+            branches.push(RawBranch {
+                name: bname,
+                ty: self.type_ref(t, &format!("{ctx}, alternate branch"))?,
+                cond: None,
+                loc: loc.clone(),
+            });
+        }
+        Ok(RawBody::Alternate { branches })
+    }
+
+    /// The arguments (or event data) of type `arg`: inline members for a plain object type,
+    /// a boxed named type for a union; `bool` is `boxed`.
+    fn args(
+        &self,
+        arg: Option<&String>,
+        ctx: &str,
+        loc: &Location,
+    ) -> Result<(RawArgs, bool), SchemaError> {
+        let Some(a) = arg else {
+            return Ok((RawArgs::None, false));
         };
+        match self.ent(a) {
+            Some((
+                _,
+                Entity {
+                    ent:
+                        Ent::Object {
+                            members, tag: None, ..
+                        },
+                    ..
+                },
+            )) => {
+                if members.is_empty() {
+                    return Ok((RawArgs::None, false));
+                }
+                let out = self.members(members, ctx, "argument", loc)?;
+                Ok((RawArgs::Members(out), false))
+            }
+            Some((
+                j,
+                Entity {
+                    ent: Ent::Object { .. },
+                    ..
+                },
+            )) => {
+                let n = self.assigned.get(&j).cloned().unwrap_or_default();
+                Ok((RawArgs::Type(n, loc.clone()), true))
+            }
+            _ => Err(jerr(
+                self.src,
+                ctx,
+                format!("\"arg-type\" '{a}' is not an object type"),
+            )),
+        }
+    }
+
+    /// The definition of command or event entity `i`.
+    fn command_or_event_def(&self, i: usize) -> Result<Option<RawDef>, SchemaError> {
+        let e = &self.ents[i];
+        let ctx = format!("'{}'", e.name);
+        let loc = Location::new(Arc::from(format!("{} '{}'", self.src, e.name)), 0, 0);
         let body = match &e.ent {
             Ent::Command {
                 arg,
                 ret,
                 allow_oob,
             } => {
-                let (data, boxed) = args(arg)?;
+                let (data, boxed) = self.args(arg.as_ref(), &ctx, &loc)?;
                 let returns = match ret {
-                    Some(r) if !ld.is_empty_object(r) => Some((
-                        ld.type_ref(r, &format!("{ctx}, \"ret-type\""))?,
+                    Some(r) if !self.is_empty_object(r) => Some((
+                        self.type_ref(r, &format!("{ctx}, \"ret-type\""))?,
                         loc.clone(),
                     )),
                     _ => None,
@@ -742,12 +800,13 @@ pub(crate) fn raw_from_value(src: &str, v: &Value) -> Result<RawSchema, SchemaEr
                 }
             }
             Ent::Event { arg } => {
-                let (data, boxed) = args(arg)?;
+                let (data, boxed) = self.args(arg.as_ref(), &ctx, &loc)?;
                 RawBody::Event { data, boxed }
             }
-            _ => continue,
+            _ => return Ok(None),
         };
-        defs.push(RawDef {
+        Ok(Some(RawDef {
+            module: None,
             name: e.name.clone(),
             loc: loc.clone(),
             cond: None,
@@ -756,15 +815,8 @@ pub(crate) fn raw_from_value(src: &str, v: &Value) -> Result<RawSchema, SchemaEr
             since: None,
             implicit: false,
             body,
-        });
+        }))
     }
-    let pragmas = infer_pragmas(&defs);
-    Ok(RawSchema {
-        defs,
-        pragmas,
-        source: Some(src.to_string()),
-        origin: Origin::Introspection,
-    })
 }
 
 /// The exceptions the (QEMU-checked) names need under the current naming rules, so that the
@@ -814,19 +866,4 @@ fn infer_pragmas(defs: &[RawDef]) -> Pragmas {
         }
     }
     p
-}
-
-#[cfg(test)]
-mod tests {
-    use super::camel;
-
-    #[test]
-    fn camel_case() {
-        assert_eq!(camel("query-block"), "QueryBlock");
-        assert_eq!(camel("BLOCK_JOB_COMPLETED"), "BlockJobCompleted");
-        assert_eq!(camel("iops_rd"), "IopsRd");
-        assert_eq!(camel("x-perf"), "XPerf");
-        assert_eq!(camel("__com.redhat_drive"), "ComRedhatDrive");
-        assert_eq!(camel("inserted"), "Inserted");
-    }
 }

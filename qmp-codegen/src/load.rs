@@ -84,27 +84,10 @@ pub fn load_path(path: impl AsRef<Path>) -> Result<Schema, SchemaError> {
             format!("JSON input is not UTF-8: {e}"),
         )
     })?;
-    let v: Value = serde_json::from_str(text).map_err(|e| json_syntax(&display, &e))?;
+    let v: Value =
+        serde_json::from_str(text).map_err(|e| SchemaError::json_syntax(&display, &e))?;
     let source = format!("query-qmp-schema output {}", parse::source_name(path));
     not_empty(&display, from_json(&display, source, v)?)
-}
-
-/// A JSON syntax error, with the position once and a hint when the input ends early.
-pub(crate) fn json_syntax(name: &str, e: &serde_json::Error) -> SchemaError {
-    let text = e.to_string();
-    let what = text
-        .rsplit_once(" at line ")
-        .map_or(text.as_str(), |(w, _)| w);
-    let hint = if e.classify() == serde_json::error::Category::Eof {
-        " (the input ends too early: is the file truncated?)"
-    } else {
-        ""
-    };
-    SchemaError::json(
-        name,
-        format!("line {} column {}", e.line(), e.column()),
-        format!("not valid JSON: {what}{hint}"),
-    )
 }
 
 /// Rejects a schema that defines nothing: an empty file or `[]` is far more likely the wrong
@@ -127,7 +110,8 @@ pub fn load_str(name: &str, text: &str) -> Result<Schema, SchemaError> {
     match detect(text) {
         InputKind::QapiSource => not_empty(name, crate::parse_qapi_str(name, text)?),
         _ => {
-            let v: Value = serde_json::from_str(text).map_err(|e| json_syntax(name, &e))?;
+            let v: Value =
+                serde_json::from_str(text).map_err(|e| SchemaError::json_syntax(name, &e))?;
             not_empty(
                 name,
                 from_json(name, format!("query-qmp-schema output {name}"), v)?,

@@ -417,6 +417,11 @@ impl Definition {
         each_def!(self, d => &d.location)
     }
 
+    /// The QAPI module it belongs to (e.g. `block-core`), if known.
+    pub fn module(&self) -> Option<&str> {
+        each_def!(self, d => d.module.as_deref())
+    }
+
     /// Whether it was synthesized by the check (not written in the schema).
     pub fn is_implicit(&self) -> bool {
         match self {
@@ -845,6 +850,9 @@ pub struct Enum {
     pub implicit: bool,
     /// Where it was defined.
     pub location: Location,
+    /// The QAPI module (schema file, e.g. `block-core` for `qapi/block-core.json`) it is
+    /// defined in; `None` when the input does not say (introspection).
+    pub module: Option<String>,
 }
 
 impl Enum {
@@ -877,6 +885,9 @@ pub struct Struct {
     pub implicit: bool,
     /// Where it was defined.
     pub location: Location,
+    /// The QAPI module (schema file, e.g. `block-core` for `qapi/block-core.json`) it is
+    /// defined in; `None` when the input does not say (introspection).
+    pub module: Option<String>,
 }
 
 /// The base of a union.
@@ -931,6 +942,9 @@ pub struct Union {
     pub doc: Option<Doc>,
     /// Where it was defined.
     pub location: Location,
+    /// The QAPI module (schema file, e.g. `block-core` for `qapi/block-core.json`) it is
+    /// defined in; `None` when the input does not say (introspection).
+    pub module: Option<String>,
 }
 
 impl Union {
@@ -984,6 +998,9 @@ pub struct Alternate {
     pub doc: Option<Doc>,
     /// Where it was defined.
     pub location: Location,
+    /// The QAPI module (schema file, e.g. `block-core` for `qapi/block-core.json`) it is
+    /// defined in; `None` when the input does not say (introspection).
+    pub module: Option<String>,
 }
 
 impl Alternate {
@@ -1054,6 +1071,9 @@ pub struct Command {
     pub doc: Option<Doc>,
     /// Where it was defined.
     pub location: Location,
+    /// The QAPI module (schema file, e.g. `block-core` for `qapi/block-core.json`) it is
+    /// defined in; `None` when the input does not say (introspection).
+    pub module: Option<String>,
 }
 
 impl Command {
@@ -1082,6 +1102,9 @@ pub struct Event {
     pub doc: Option<Doc>,
     /// Where it was defined.
     pub location: Location,
+    /// The QAPI module (schema file, e.g. `block-core` for `qapi/block-core.json`) it is
+    /// defined in; `None` when the input does not say (introspection).
+    pub module: Option<String>,
 }
 
 impl Event {

@@ -8,8 +8,10 @@
 //!   "source": "qemu-10.0.13/qapi/qapi-schema.json",
 //!   "pragmas": { "doc-required": true, "command-name-exceptions": ["..."] },
 //!   "definitions": [
-//!     {"kind": "enum", "name": "OnOffAuto", "since": "2.2", "values": ["auto", "on", "off"]},
-//!     {"kind": "struct", "name": "String", "members": [{"name": "str", "type": "str"}]}
+//!     {"kind": "enum", "name": "OnOffAuto", "module": "common", "since": "2.2",
+//!      "values": ["auto", "on", "off"]},
+//!     {"kind": "struct", "name": "String", "module": "common",
+//!      "members": [{"name": "str", "type": "str"}]}
 //!   ]
 //! }
 //! ```
@@ -250,6 +252,9 @@ fn args_j(o: &mut Vec<(&'static str, J)>, a: &Arguments) {
 
 fn definition_j(d: &Definition) -> J {
     let mut o = vec![("kind", s(d.kind().as_str())), ("name", s(d.name()))];
+    if let Some(m) = d.module() {
+        o.push(("module", s(m)));
+    }
     if d.is_implicit() {
         o.push(("implicit", J::Bool(true)));
     }
@@ -689,6 +694,68 @@ impl Reader<'_> {
         Ok(out)
     }
 
+    fn enum_values(&self, o: &Obj, loc: &Location) -> Result<Vec<RawEnumValue>, SchemaError> {
+        let v = o
+            .get("values")
+            .ok_or_else(|| self.err("enum is missing \"values\""))?;
+        let Some(a) = v.as_array() else {
+            return Err(self.err(format!("\"values\" must be an array, found {}", jkind(v))));
+        };
+        let mut values = Vec::with_capacity(a.len());
+        for (i, x) in a.iter().enumerate() {
+            values.push(match x {
+                Value::String(n) => RawEnumValue {
+                    name: n.clone(),
+                    cond: None,
+                    features: Vec::new(),
+                    since: None,
+                    loc: loc.clone(),
+                },
+                Value::Object(vo) => {
+                    let vwhat = format!("\"values\"[{i}]");
+                    self.keys(vo, &["name", "if", "features", "since"], &vwhat)?;
+                    RawEnumValue {
+                        name: self.str(vo, "name", &vwhat)?.to_string(),
+                        cond: self.opt_cond(vo)?,
+                        features: self.features(vo, loc)?,
+                        since: self.opt_str(vo, "since", &vwhat)?,
+                        loc: loc.clone(),
+                    }
+                }
+                other => {
+                    return Err(self.err(format!(
+                        "\"values\"[{i}] must be a name or an object, found {}",
+                        jkind(other)
+                    )))
+                }
+            });
+        }
+        Ok(values)
+    }
+
+    fn union_body(&self, o: &Obj, loc: &Location) -> Result<RawBody, SchemaError> {
+        let base = match o.get("base") {
+            Some(Value::String(b)) => RawBase::Named(b.clone(), loc.clone()),
+            Some(v @ Value::Array(_)) => RawBase::Inline(self.members(v, loc, "\"base\"")?),
+            Some(v) => {
+                return Err(self.err(format!(
+                    "union \"base\" must be a struct name or an array of members, found {}",
+                    jkind(v)
+                )))
+            }
+            None => return Err(self.err("union is missing \"base\"")),
+        };
+        Ok(RawBody::Union {
+            base: Some(base),
+            discriminator: Some((
+                self.str(o, "discriminator", "union")?.to_string(),
+                loc.clone(),
+            )),
+            branches: self.branches(o, loc, "value")?,
+            simple_legacy: self.flag(o, "simple-legacy", true)?,
+        })
+    }
+
     fn definition(&self, o: &Obj, loc: Location) -> Result<RawDef, SchemaError> {
         let kind_s = self.str(o, "kind", "a definition")?;
         let Some(kind) = Kind::from_keyword(kind_s) else {
@@ -697,7 +764,9 @@ impl Reader<'_> {
                  command or event)"
             )));
         };
-        let common = ["kind", "name", "implicit", "if", "features", "since"];
+        let common = [
+            "kind", "name", "module", "implicit", "if", "features", "since",
+        ];
         let specific: &[&str] = match kind {
             Kind::Enum => &["prefix", "values"],
             Kind::Struct => &["base", "members"],
@@ -730,49 +799,10 @@ impl Reader<'_> {
         )?;
         let implicit = self.flag(o, "implicit", true)?;
         let body = match kind {
-            Kind::Enum => {
-                let v = o
-                    .get("values")
-                    .ok_or_else(|| self.err("enum is missing \"values\""))?;
-                let Some(a) = v.as_array() else {
-                    return Err(
-                        self.err(format!("\"values\" must be an array, found {}", jkind(v)))
-                    );
-                };
-                let mut values = Vec::with_capacity(a.len());
-                for (i, x) in a.iter().enumerate() {
-                    values.push(match x {
-                        Value::String(n) => RawEnumValue {
-                            name: n.clone(),
-                            cond: None,
-                            features: Vec::new(),
-                            since: None,
-                            loc: loc.clone(),
-                        },
-                        Value::Object(vo) => {
-                            let vwhat = format!("\"values\"[{i}]");
-                            self.keys(vo, &["name", "if", "features", "since"], &vwhat)?;
-                            RawEnumValue {
-                                name: self.str(vo, "name", &vwhat)?.to_string(),
-                                cond: self.opt_cond(vo)?,
-                                features: self.features(vo, &loc)?,
-                                since: self.opt_str(vo, "since", &vwhat)?,
-                                loc: loc.clone(),
-                            }
-                        }
-                        other => {
-                            return Err(self.err(format!(
-                                "\"values\"[{i}] must be a name or an object, found {}",
-                                jkind(other)
-                            )))
-                        }
-                    });
-                }
-                RawBody::Enum {
-                    values,
-                    prefix: self.opt_str(o, "prefix", "enum")?,
-                }
-            }
+            Kind::Enum => RawBody::Enum {
+                values: self.enum_values(o, &loc)?,
+                prefix: self.opt_str(o, "prefix", "enum")?,
+            },
             Kind::Struct => RawBody::Struct {
                 base: self.opt_str(o, "base", "struct")?.map(|b| (b, loc.clone())),
                 members: match o.get("members") {
@@ -780,30 +810,7 @@ impl Reader<'_> {
                     None => return Err(self.err("struct is missing \"members\"")),
                 },
             },
-            Kind::Union => {
-                let base = match o.get("base") {
-                    Some(Value::String(b)) => RawBase::Named(b.clone(), loc.clone()),
-                    Some(v @ Value::Array(_)) => {
-                        RawBase::Inline(self.members(v, &loc, "\"base\"")?)
-                    }
-                    Some(v) => {
-                        return Err(self.err(format!(
-                            "union \"base\" must be a struct name or an array of members, found {}",
-                            jkind(v)
-                        )))
-                    }
-                    None => return Err(self.err("union is missing \"base\"")),
-                };
-                RawBody::Union {
-                    base: Some(base),
-                    discriminator: Some((
-                        self.str(o, "discriminator", "union")?.to_string(),
-                        loc.clone(),
-                    )),
-                    branches: self.branches(o, &loc, "value")?,
-                    simple_legacy: self.flag(o, "simple-legacy", true)?,
-                }
-            }
+            Kind::Union => self.union_body(o, &loc)?,
             Kind::Alternate => RawBody::Alternate {
                 branches: self.branches(o, &loc, "name")?,
             },
@@ -834,6 +841,7 @@ impl Reader<'_> {
             doc: None,
             since: self.opt_str(o, "since", "a definition")?,
             implicit,
+            module: self.opt_str(o, "module", "a definition")?,
             body,
             loc,
         })
@@ -947,6 +955,6 @@ pub(crate) fn raw_from_value(name: &str, v: &Value) -> Result<RawSchema, SchemaE
 
 /// Reads and checks a normalized schema. `name` names the input in messages (a file name).
 pub fn from_str(name: &str, text: &str) -> Result<Schema, SchemaError> {
-    let v: Value = serde_json::from_str(text).map_err(|e| crate::load::json_syntax(name, &e))?;
+    let v: Value = serde_json::from_str(text).map_err(|e| SchemaError::json_syntax(name, &e))?;
     from_value(name, &v)
 }

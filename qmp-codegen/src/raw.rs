@@ -161,6 +161,9 @@ pub(crate) struct RawDef {
     /// Since-version given explicitly (normalized input).
     pub since: Option<String>,
     pub implicit: bool,
+    /// The QAPI module (schema file name without `.json`) it comes from; `None` when unknown
+    /// (introspection input).
+    pub module: Option<String>,
     pub body: RawBody,
 }
 

@@ -54,36 +54,141 @@ fn edge_case_output_has_the_promised_shapes() {
     assert!(types.contains("pub r#type: String,"), "{types}");
     assert!(types.contains("pub self_: bool,"));
     assert!(types.contains(r#"__map.serialize_entry("CPU", &self.cpu)?;"#));
-    // Digits and the catch-all rule for enum values.
+    // Digits and the catch-all rule for enum values; unknown values are opaque.
     assert!(types.contains("V2nd,"));
     assert!(types.contains("OtherValue,"));
-    assert!(types.contains("Other(String),"));
+    assert!(types.contains("Other(crate::UnknownValue<Color>),"));
+    assert!(types.contains("Self::Other(crate::UnknownValue {"));
     // Optional in Rust: added later, conditional, deprecated.
     assert!(types.contains("pub later: Option<u64>,"));
     assert!(types.contains("pub cond: Option<f64>,"));
     assert!(types.contains("#[deprecated(note = \"deprecated in the QEMU schema\")]"));
     // Recursion broken by boxes at the right place.
-    assert!(types.contains("pub left: Option<Box<Tree>>,"));
-    assert!(types.contains("Definition(Box<Node>),"));
-    // Unions: branch enum, unit variant for a value without branch, unknown branches kept.
+    assert!(types.contains("pub left: Option<Box<crate::types::Tree>>,"));
+    assert!(types.contains("Definition(Box<crate::types::Node>),"));
+    // Unions: branch enum, unit variant for a value without branch, unknown branches kept
+    // (opaque, tied to their union).
     assert!(types.contains("pub enum ShapeVariant {"));
     assert!(types.contains("    Point,\n"));
-    assert!(types.contains("Other(crate::UnknownVariant),"));
-    // Commands: unit args, required params, setters, boxed, gen: false, no reply, oob.
+    assert!(types.contains("Other(crate::UnknownVariant<ShapeVariant>),"));
+    // One submodule per QAPI module, re-exported flat.
+    assert!(types.contains("pub mod edge_cases {"));
+    assert!(types.contains("pub use edge_cases::*;"));
+    assert!(types.contains("pub mod edge_cases_control {"));
+    assert!(types.contains("pub use edge_cases_control::*;"));
+    // Commands: unit args, required params, setters on the call type, union argument taken
+    // whole, gen: false, no reply, oob, fds.
     assert!(commands.contains("pub struct QueryThings {"));
+    assert!(commands.contains("pub struct QueryThingsCall(crate::Call<QueryThings>);"));
+    assert!(commands.contains("crate::__qmp_call_type!(QueryThingsCall, QueryThings);"));
     assert!(commands.contains("pub fn set_thing("));
     assert!(commands.contains("r#type: crate::types::Color"));
-    assert!(commands.contains("pub fn add_node(&self, arguments: crate::types::Node)"));
+    assert!(commands.contains("pub fn add_node(&self, node: crate::types::Node)"));
     assert!(commands.contains("pub fn arg("));
     assert!(commands.contains("const SUCCESS_REPLY: bool = false;"));
     assert!(commands.contains("const ALLOW_OOB: bool = true;"));
+    assert!(commands.contains("crate::__qmp_call_type!(PauseNowCall, PauseNow, oob);"));
+    assert!(commands.contains("crate::__qmp_call_type!(GetfdCall, Getfd, fd);"));
     assert!(commands.contains("type Output = i64;"));
     assert!(commands.contains("type Output = ::serde_json::Value;"));
+    // A struct that has the command's name is the command type, boxed or not; its optional
+    // members are setters like any other; a member named like a call setting gets `_arg`.
+    assert!(commands.contains("pub use crate::types::SetSpeed;"));
+    assert!(commands.contains("impl crate::Command for SetSpeed {"));
+    assert!(commands.contains("pub fn speed(mut self, value: i64) -> Self {"));
+    assert!(commands.contains("pub fn timeout_arg(mut self, value: i64) -> Self {"));
+    assert!(
+        !commands.contains("pub struct SetSpeed {") && !commands.contains("pub struct SetSpeed(")
+    );
+    assert!(commands.contains("pub fn add_tree(&self, name: impl Into<String>)"));
+    // qmp_capabilities: a command type, but no method and no call type.
+    assert!(commands.contains("pub struct QmpCapabilities {"));
+    assert!(!commands.contains("fn qmp_capabilities("));
+    assert!(!commands.contains("QmpCapabilitiesCall"));
+    // Methods grouped by QAPI module, with a heading each.
+    assert!(commands.contains("/// # Commands of the QAPI module `edge-cases`"));
+    assert!(commands.contains("/// # Commands of the QAPI module `edge-cases-control`"));
+    let docs = get("commands.md");
+    assert!(docs.contains("## `edge-cases-control`"));
+    assert!(docs.contains("| `qmp_capabilities` | (negotiated by the transport) |"));
     // Events: data struct, unit variant, named-type variant, fallback.
     assert!(events.contains("ThingChanged(ThingChanged),"));
     assert!(events.contains("    Stopped,\n"));
     assert!(events.contains("NodeAdded(crate::types::Node),"));
-    assert!(events.contains("Other(crate::__private::qmp_core::Event),"));
+    assert!(events.contains("Other(crate::UnknownEvent),"));
+}
+
+#[test]
+fn every_item_links_to_its_entry_in_qemus_reference_and_carries_its_wire_name() {
+    let files = edge_files();
+    let get = |n: &str| files.iter().find(|f| f.name == n).unwrap().contents.clone();
+    let (types, commands, events) = (get("types.rs"), get("commands.rs"), get("events.rs"));
+    let page = "https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html";
+    for (text, anchor) in [
+        (&types, "#enum-QMP-edge-cases.Color"),
+        (&types, "#object-QMP-edge-cases.Keywords"),
+        (&types, "#object-QMP-edge-cases.Shape"),
+        (&types, "#alternate-QMP-edge-cases.Value"),
+        (&types, "#object-QMP-edge-cases-control.SetSpeed"),
+        (&types, "#module-QMP-edge-cases-control"),
+        (&commands, "#command-QMP-edge-cases.query-things"),
+        (&commands, "#command-QMP-edge-cases-control.getfd"),
+        (&events, "#event-QMP-edge-cases.THING_CHANGED"),
+        (&events, "#event-QMP-edge-cases-control.SPEED_SET"),
+    ] {
+        assert!(
+            text.contains(&format!("({page}{anchor})")),
+            "{anchor} missing"
+        );
+    }
+    // Members link to their owner's entry.
+    let member = types
+        .split("pub struct Keywords {")
+        .nth(1)
+        .and_then(|s| s.split("pub r#type").next())
+        .unwrap();
+    assert!(
+        member.contains(&format!("({page}#object-QMP-edge-cases.Keywords)")),
+        "{member}"
+    );
+    // Wire names as search aliases where the Rust name differs, never where it is the same.
+    assert!(commands.contains("#[doc(alias = \"query-things\")]"));
+    assert!(events.contains("#[doc(alias = \"THING_CHANGED\")]"));
+    assert!(types.contains("#[doc(alias = \"opt-list\")]"));
+    assert!(!types.contains("#[doc(alias = \"Keywords\")]"));
+    // The storage daemon and the guest agent have manuals of their own.
+    for (schema, page, anchor) in [
+        (
+            "qemu-storage-daemon-10.0.13.json",
+            "qemu-storage-daemon-qmp-ref.html",
+            "#command-QSD-block-core.blockdev-add",
+        ),
+        (
+            "qga-10.0.13.json",
+            "qemu-ga-ref.html",
+            "#command-QGA-qapi-schema.guest-sync",
+        ),
+        (
+            "qemu-10.0.13.json",
+            "qemu-qmp-ref.html",
+            "#command-QMP-block-core.blockdev-add",
+        ),
+    ] {
+        let schema = load_path(
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("../schema")
+                .join(schema),
+        )
+        .unwrap();
+        let files = generate(&schema, &Options::default()).unwrap();
+        let commands = &files
+            .iter()
+            .find(|f| f.name == "commands.rs")
+            .unwrap()
+            .contents;
+        let url = format!("https://www.qemu.org/docs/master/interop/{page}{anchor}");
+        assert!(commands.contains(&url), "{url}");
+    }
 }
 
 #[test]
@@ -149,7 +254,7 @@ fn every_corpus_schema_generates() {
                     let schema = load_path(root).unwrap();
                     let files = generate(&schema, &Options::default())
                         .unwrap_or_else(|e| panic!("{}: {e}", root.display()));
-                    assert_eq!(files.len(), 4);
+                    assert_eq!(files.len(), 6);
                 }
             });
         }

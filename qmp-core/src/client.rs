@@ -2,28 +2,21 @@
 
 use std::borrow::Cow;
 use std::fmt;
-use std::os::fd::{BorrowedFd, OwnedFd};
 use std::path::Path;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::de::DeserializeOwned;
 use serde::Serialize;
-use serde_json::value::RawValue;
-use serde_json::Value;
 use tokio::net::{TcpStream, ToSocketAddrs, UnixStream};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::connection::{Connection, Op, Request, Settings, Shared};
-use crate::error::{ConnectError, DecodeError, DisconnectReason, ExecuteError};
+use crate::error::{ConnectError, DisconnectReason, ExecuteError};
 use crate::event::EventStream;
 use crate::framing::ReadBuffer;
 use crate::greeting::{Capability, Greeting};
-use crate::handshake::{handshake, Stage, STAGE_GREETING};
-use crate::listener::Listener;
-use crate::pending::Pending;
-use crate::slot;
+use crate::handshake::{handshake, Negotiated, Stage, STAGE_GREETING};
 use crate::transport::{AsyncStream, Transport};
 
 /// Configures and opens a connection. Every setting has a default suited to QEMU; see each
@@ -76,8 +69,9 @@ impl ClientBuilder {
     }
 
     /// Capabilities to enable if the server offers them (default: none). Only `oob` exists
-    /// today; with it, [`Client::execute_oob`] works and at most 8 in-band commands are kept
-    /// in flight (QEMU's queue depth; more are held back and sent in order).
+    /// today; with it, out-of-band calls ([`Request::oob`](crate::Request::oob)) work and at
+    /// most 8 in-band commands are kept in flight (QEMU's queue depth; more are held back and
+    /// sent in order).
     pub fn capabilities(mut self, caps: impl IntoIterator<Item = Capability>) -> Self {
         self.capabilities = caps.into_iter().collect();
         self
@@ -128,10 +122,13 @@ impl ClientBuilder {
     }
 
     /// Whether connecting keeps retrying while the server is not there yet (default: no, fail
-    /// at once). When on, a socket path that does not exist yet or a refused connection (QEMU
-    /// still starting) is retried every 10 ms until the [`timeout`](Self::timeout) runs out,
-    /// which then fails with [`ConnectError::Timeout`]. Meant for a QEMU you have just started;
-    /// accept mode ([`Listener`](crate::Listener)) avoids the race altogether.
+    /// at once). When on, a socket path that does not exist yet, a refused connection (QEMU
+    /// still starting) or a full listen queue (QEMU listens with a backlog of 1: while one
+    /// client holds the monitor and others wait, `connect(2)` fails with `EAGAIN`) is retried
+    /// every 10 ms until the [`timeout`](Self::timeout) runs out, which then fails with
+    /// [`ConnectError::Timeout`]. Meant for a QEMU you have just started, or a monitor another
+    /// client holds for a while; accept mode ([`Listener`](crate::Listener)) avoids the
+    /// start-up race altogether.
     ///
     /// ```no_run
     /// # async fn demo() -> Result<(), qmp_core::ConnectError> {
@@ -152,14 +149,14 @@ impl ClientBuilder {
     /// The stage named by a timeout while the socket is being opened.
     fn connect_stage(&self) -> &'static str {
         if self.wait_for_server {
-            "connecting (retrying while the socket was missing or refused connections)"
+            "connecting (retrying while the socket was missing, refused connections or had a full listen queue)"
         } else {
             "connecting"
         }
     }
 
     /// Connects to a QMP unix socket (QEMU: `-qmp unix:PATH,server=on,wait=off`). Unix sockets
-    /// can pass file descriptors ([`Client::execute_with_fds`]).
+    /// can pass file descriptors ([`Request::fd`](crate::Request::fd)).
     pub async fn connect_unix(self, path: impl AsRef<Path>) -> Result<Client, ConnectError> {
         let path = path.as_ref();
         let target = path.display().to_string();
@@ -202,16 +199,6 @@ impl ClientBuilder {
         .await
     }
 
-    /// Waits for the server to connect to `listener` (QEMU: `-qmp unix:PATH,server=off`), then
-    /// performs the handshake. The timeout covers the wait.
-    pub async fn accept(self, listener: &Listener) -> Result<Client, ConnectError> {
-        self.within_timeout("waiting for the server to connect", async {
-            let transport = listener.accept_transport().await?;
-            Ok((transport, listener.to_string()))
-        })
-        .await
-    }
-
     /// Opens the transport with `open`, then handshakes, all under the configured timeout.
     pub(crate) async fn within_timeout<F>(
         &self,
@@ -226,10 +213,9 @@ impl ClientBuilder {
             let (mut io, target) = open.await?;
             stage.set(STAGE_GREETING);
             let mut rb = ReadBuffer::new(self.max_message_size, self.max_depth);
-            let (greeting, enabled) =
-                handshake(&mut io, &mut rb, &self.capabilities, &stage).await?;
-            tracing::info!(peer = %target, version = %greeting.version, "connected to QMP server");
-            Ok(self.start(io, rb, greeting, enabled))
+            let negotiated = handshake(&mut io, &mut rb, &self.capabilities, &stage).await?;
+            tracing::info!(peer = %target, version = %negotiated.greeting.version, "connected to QMP server");
+            Ok(self.start(io, rb, negotiated))
         };
         match self.timeout {
             None => work.await,
@@ -243,15 +229,16 @@ impl ClientBuilder {
         }
     }
 
-    fn start(
-        &self,
-        io: Transport,
-        rb: ReadBuffer,
-        greeting: Greeting,
-        enabled: Vec<Capability>,
-    ) -> Client {
+    fn start(&self, io: Transport, rb: ReadBuffer, negotiated: Negotiated) -> Client {
+        let Negotiated {
+            greeting,
+            enabled,
+            skipped,
+            first_id,
+        } = negotiated;
         let (tx, rx) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared::new());
+        shared.stats.stray_during_handshake.store(skipped, Relaxed);
         let oob = enabled.contains(&Capability::Oob);
         let can_pass_fds = io.can_pass_fds();
         let conn = Connection::new(
@@ -262,6 +249,7 @@ impl ClientBuilder {
             Settings {
                 oob,
                 close_timeout: self.close_timeout,
+                first_id,
             },
         );
         tokio::spawn(conn.run());
@@ -296,6 +284,41 @@ impl ClientBuilder {
 ///
 /// **Closing.** [`Client::close`] lets commands already sent finish (up to the close timeout),
 /// then closes. Dropping the last handle closes the connection at once.
+///
+/// **Replies reach their own caller, or none.** A monitor delivers what it still owed an
+/// earlier client to whoever holds it now. Each connection negotiates with a random 16-digit id
+/// and numbers its commands from a random point, so such leftovers match nothing of ours: they
+/// are dropped and counted in [`Stats`] (during the handshake too). The rest follows from the order in which
+/// QEMU answers: in-band commands in the order it reads them, `exec-oob` commands as soon as it
+/// reads them.
+///
+/// - A command that the server skipped, shown by a reply to a command sent after it (a later
+///   in-band one, for an in-band command; any later one, for an `exec-oob` command), fails at
+///   once with [`ExecuteError::Unanswered`] rather than waiting forever.
+/// - An error without an `id` (QEMU's answer to input it cannot parse, or output meant for an
+///   earlier client) is never handed to a caller by guessing. QEMU queues such errors with its
+///   in-band work, so one can only be about the oldest command waiting when it arrives (anything
+///   sent later would be answered after it), or about an `exec-oob` command that a later reply
+///   already showed unanswered (then it is dropped). It is held for that oldest command: if the
+///   command is then answered, the error was about something else and is dropped; if it is
+///   skipped, its `Unanswered` error carries the held error. So an id-less error reaches at
+///   most one caller, never one whose command was sent after the input that caused it. To
+///   settle the question when nothing later is in flight, the client sends a sync probe, a
+///   command that cannot exist (`qmp-rs-sync`), whose error reply overtakes everything sent
+///   before it; that reply is consumed here. Id-less replies are counted in
+///   [`Stats::replies_without_id`], unanswered commands in [`Stats::commands_unanswered`].
+/// - The client never sends what QEMU's JSON parser rejects (nesting beyond 1024 levels, more
+///   than 2^21 tokens, 64 MiB of tokens, noncharacters): such a command fails before sending
+///   with [`ExecuteError::ExceedsJsonLimit`]. With QEMU, id-less errors therefore only come from
+///   elsewhere.
+///
+/// **Nothing received is lost.** When the server closes the connection, everything it sent
+/// before is dispatched first: replies reach their callers, events every subscriber, also when
+/// writing a later command failed because the server was already gone (that command then fails
+/// with `sent: false`). A command counts as sent once its closing brace was written (before
+/// that the server cannot have run it). After a successful `quit` or a `SHUTDOWN` event, the end
+/// of the connection (QEMU often resets the socket as it exits) is reported as
+/// [`DisconnectReason::ServerShutDown`].
 ///
 /// ```no_run
 /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -342,6 +365,19 @@ pub struct Stats {
     pub events_received: u64,
     /// Messages ignored because their structure was invalid.
     pub malformed_messages: u64,
+    /// Replies and events skipped while connecting (before the greeting and during
+    /// negotiation): output the monitor owed an earlier client.
+    pub stray_during_handshake: u64,
+    /// Replies without an `id` received (included in `replies_received` and
+    /// `replies_discarded`): errors about input the server could not parse, or replies to
+    /// another client. Each is quoted in at most one [`ExecuteError::Unanswered`].
+    pub replies_without_id: u64,
+    /// Commands that failed with [`ExecuteError::Unanswered`]: the server answered later
+    /// commands but never these.
+    pub commands_unanswered: u64,
+    /// Sync probes sent after errors without id (not counted as commands; their replies are
+    /// consumed internally and not counted as replies).
+    pub sync_probes: u64,
 }
 
 impl Client {
@@ -369,137 +405,6 @@ impl Client {
     /// The capabilities enabled on this connection.
     pub fn capabilities(&self) -> &[Capability] {
         &self.inner.enabled
-    }
-
-    /// Runs `command` and returns its `return` value.
-    ///
-    /// `arguments` is anything that serializes to a JSON object (a struct, a map,
-    /// `serde_json::json!({...})`), or `()` / `None` for none.
-    ///
-    /// ```no_run
-    /// # async fn demo(client: qmp_core::Client) -> Result<(), qmp_core::ExecuteError> {
-    /// let list = client.execute("qom-list", serde_json::json!({"path": "/machine"})).await?;
-    /// match client.execute("no-such-command", ()).await {
-    ///     Err(e) if e.qmp_error().is_some_and(|e| e.is_command_not_found()) => {}
-    ///     other => panic!("{other:?}"),
-    /// }
-    /// # Ok(()) }
-    /// ```
-    pub async fn execute(
-        &self,
-        command: &str,
-        arguments: impl Serialize,
-    ) -> Result<Value, ExecuteError> {
-        let raw = self.execute_raw(command, arguments).await?;
-        Self::to_value(command, &raw)
-    }
-
-    /// Runs `command` and decodes its `return` value straight into `T` (no intermediate
-    /// [`Value`]). A mismatch is an [`ExecuteError::Decode`] naming the command and the path of
-    /// the offending field.
-    ///
-    /// ```no_run
-    /// # async fn demo(client: qmp_core::Client) -> Result<(), qmp_core::ExecuteError> {
-    /// #[derive(serde::Deserialize)]
-    /// struct Status { running: bool, status: String }
-    /// let s: Status = client.execute_as("query-status", ()).await?;
-    /// # Ok(()) }
-    /// ```
-    pub async fn execute_as<T: DeserializeOwned>(
-        &self,
-        command: &str,
-        arguments: impl Serialize,
-    ) -> Result<T, ExecuteError> {
-        let raw = self.execute_raw(command, arguments).await?;
-        Ok(DecodeError::decode(command, raw.get())?)
-    }
-
-    /// Runs `command` and returns its `return` value as unparsed JSON text, for callers that
-    /// decode it themselves. The arguments are encoded at once; the command is sent when the
-    /// returned [`Pending`] is first polled.
-    pub fn execute_raw<'a>(&'a self, command: &'a str, arguments: impl Serialize) -> Pending<'a> {
-        self.start(command, &arguments, false, Box::default())
-    }
-
-    /// Runs `command` out of band (`exec-oob`): the server runs it at once, even while an
-    /// in-band command is still executing, and its reply may overtake earlier ones. Needs the
-    /// `oob` capability ([`ClientBuilder::capabilities`]) and a command marked `allow-oob` in
-    /// the schema (e.g. `migrate-pause`, `yank`).
-    pub async fn execute_oob(
-        &self,
-        command: &str,
-        arguments: impl Serialize,
-    ) -> Result<Value, ExecuteError> {
-        if !self.inner.oob {
-            return Err(ExecuteError::OobNotEnabled {
-                command: command.to_string(),
-            });
-        }
-        let raw = self
-            .start(command, &arguments, true, Box::default())
-            .await?;
-        Self::to_value(command, &raw)
-    }
-
-    /// Runs `command` with file descriptors attached (`SCM_RIGHTS`), for `getfd` and `add-fd`.
-    /// The descriptors are duplicated, so the caller keeps (and still owns) its own. Only unix
-    /// socket connections can pass descriptors.
-    ///
-    /// ```no_run
-    /// # async fn demo(client: qmp_core::Client) -> Result<(), Box<dyn std::error::Error>> {
-    /// use std::os::fd::AsFd;
-    /// let file = std::fs::File::open("/var/lib/images/disk.qcow2")?;
-    /// let added = client
-    ///     .execute_with_fds("add-fd", serde_json::json!({"fdset-id": 1}), &[file.as_fd()])
-    ///     .await?;
-    /// println!("QEMU's fd: {}", added["fd"]);
-    /// # Ok(()) }
-    /// ```
-    pub async fn execute_with_fds(
-        &self,
-        command: &str,
-        arguments: impl Serialize,
-        fds: &[BorrowedFd<'_>],
-    ) -> Result<Value, ExecuteError> {
-        if !self.inner.can_pass_fds {
-            return Err(ExecuteError::FdPassingUnsupported {
-                command: command.to_string(),
-            });
-        }
-        let owned = fds
-            .iter()
-            .map(|fd| fd.try_clone_to_owned())
-            .collect::<Result<Box<[OwnedFd]>, _>>()
-            .map_err(|source| ExecuteError::Fd {
-                command: command.to_string(),
-                error: source,
-            })?;
-        let raw = self.start(command, &arguments, false, owned).await?;
-        Self::to_value(command, &raw)
-    }
-
-    /// Sends a command whose success QEMU does not answer (`success-response: false` in the
-    /// schema; the guest agent's `guest-shutdown` and `guest-suspend-*`). Returns once the
-    /// command is handed to the connection; an error reply, if any, is logged and discarded.
-    pub fn execute_without_reply(
-        &self,
-        command: &str,
-        arguments: impl Serialize,
-    ) -> Result<(), ExecuteError> {
-        if self.inner.shared.closing.load(Relaxed) {
-            return Err(self.disconnected(command, false));
-        }
-        let (text, name_end) = encode(command, &arguments, false)?;
-        let (reply, rx) = slot::slot();
-        drop(rx);
-        let request = Request {
-            text,
-            name_end,
-            oob: false,
-            fds: Box::default(),
-            reply,
-        };
-        self.submit(request, command)
     }
 
     /// Subscribes to every event. The stream sees every event received from now on, so
@@ -576,6 +481,10 @@ impl Client {
             replies_discarded: c.replies_discarded.load(Relaxed),
             events_received: c.events_received.load(Relaxed),
             malformed_messages: c.malformed_messages.load(Relaxed),
+            stray_during_handshake: c.stray_during_handshake.load(Relaxed),
+            replies_without_id: c.replies_without_id.load(Relaxed),
+            commands_unanswered: c.commands_unanswered.load(Relaxed),
+            sync_probes: c.sync_probes.load(Relaxed),
         }
     }
 
@@ -596,26 +505,6 @@ impl Client {
         }
     }
 
-    fn to_value(command: &str, raw: &RawValue) -> Result<Value, ExecuteError> {
-        Ok(DecodeError::decode::<Value>(command, raw.get())?)
-    }
-
-    /// Encodes a command into a [`Pending`] future.
-    fn start<'a>(
-        &'a self,
-        command: &'a str,
-        arguments: &impl Serialize,
-        oob: bool,
-        fds: Box<[OwnedFd]>,
-    ) -> Pending<'a> {
-        let encoded = if self.inner.shared.closing.load(Relaxed) {
-            Err(self.disconnected(command, false))
-        } else {
-            encode(command, arguments, oob)
-        };
-        Pending::new(self, command, encoded, oob, fds)
-    }
-
     /// Hands an encoded command to the connection task.
     pub(crate) fn submit(&self, request: Request, command: &str) -> Result<(), ExecuteError> {
         if self.inner.shared.closing.load(Relaxed) {
@@ -627,18 +516,40 @@ impl Client {
             .map_err(|_| self.disconnected(command, false))
     }
 
+    /// Digits of the id the next command gets (it affects what QEMU's parser accepts).
+    pub(crate) fn id_digits(&self) -> usize {
+        self.inner.shared.id_digits.load(Relaxed)
+    }
+
     /// The per-command timeout, if configured.
     pub(crate) fn command_timeout(&self) -> Option<Duration> {
         self.inner.command_timeout
     }
+
+    /// Whether a graceful close has begun: new commands fail at once.
+    pub(crate) fn is_closing(&self) -> bool {
+        self.inner.shared.closing.load(Relaxed)
+    }
+
+    /// Whether the `oob` capability is enabled (`exec-oob` allowed).
+    pub(crate) fn oob_enabled(&self) -> bool {
+        self.inner.oob
+    }
+
+    /// Whether the transport can carry file descriptors (unix sockets).
+    pub(crate) fn can_pass_fds(&self) -> bool {
+        self.inner.can_pass_fds
+    }
 }
 
 /// Encodes `{"execute":NAME[,"arguments":ARGS]` without the closing brace (the connection task
-/// appends the id). Arguments that serialize to `null` (`()`, `None`) are left out.
-fn encode(
+/// appends the id). Arguments that serialize to `null` (`()`, `None`) are left out. A command
+/// QEMU's JSON parser would reject is refused here, before it is sent.
+pub(crate) fn encode(
     command: &str,
     arguments: &impl Serialize,
     oob: bool,
+    id_digits: usize,
 ) -> Result<(Vec<u8>, u32), ExecuteError> {
     let mut text = Vec::with_capacity(64 + command.len());
     text.extend_from_slice(if oob {
@@ -675,6 +586,10 @@ fn encode(
             })
         }
     }
+    crate::limits::check(&text, id_digits).map_err(|limit| ExecuteError::ExceedsJsonLimit {
+        command: command.to_string(),
+        limit,
+    })?;
     Ok((text, name_end))
 }
 
@@ -689,7 +604,7 @@ impl fmt::Debug for Client {
 }
 
 /// Runs `connect` once, or, with `wait`, until it fails with something other than "not there
-/// yet" (the caller's timeout bounds the wait).
+/// yet" or "busy" (the caller's timeout bounds the wait).
 async fn retrying<T, F: std::future::Future<Output = std::io::Result<T>>>(
     wait: bool,
     mut connect: impl FnMut() -> F,
@@ -700,7 +615,11 @@ async fn retrying<T, F: std::future::Future<Output = std::io::Result<T>>>(
                 if wait
                     && matches!(
                         e.kind(),
-                        std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
+                        std::io::ErrorKind::NotFound
+                            | std::io::ErrorKind::ConnectionRefused
+                            // EAGAIN: the listen queue is full (QEMU listens with a backlog of
+                            // 1 and accepts nobody while a client holds the monitor).
+                            | std::io::ErrorKind::WouldBlock
                     ) =>
             {
                 tokio::time::sleep(Duration::from_millis(10)).await;
@@ -754,20 +673,23 @@ mod tests {
     use super::*;
 
     fn enc(args: impl Serialize) -> Result<String, ExecuteError> {
-        encode("query-status", &args, false).map(|(t, _)| String::from_utf8(t).unwrap())
+        encode("query-status", &args, false, 6).map(|(t, _)| String::from_utf8(t).unwrap())
     }
 
     #[test]
     fn encoding() {
         assert_eq!(enc(()).unwrap(), r#"{"execute":"query-status""#);
-        assert_eq!(enc(None::<Value>).unwrap(), r#"{"execute":"query-status""#);
+        assert_eq!(
+            enc(None::<serde_json::Value>).unwrap(),
+            r#"{"execute":"query-status""#
+        );
         assert_eq!(
             enc(serde_json::json!({"a": 1})).unwrap(),
             r#"{"execute":"query-status","arguments":{"a":1}"#
         );
         let err = enc(5).unwrap_err();
         assert!(err.to_string().contains("JSON object"), "{err}");
-        let (text, end) = encode("x-oob", &(), true).unwrap();
+        let (text, end) = encode("x-oob", &(), true, 6).unwrap();
         assert_eq!(&text[13..end as usize], b"x-oob");
         assert!(text.starts_with(b"{\"exec-oob\":"));
     }

@@ -5,6 +5,20 @@
 //! sends, routes each reply to its caller's one-shot channel and fans events out to the
 //! subscribers. It is a single hand-written `poll` loop so that reading, writing and taking new
 //! commands interleave without locks on the hot path.
+//!
+//! Beyond routing by id it keeps three promises (see the [`Client`](crate::Client) docs):
+//!
+//! - **Order.** QEMU answers in-band commands in the order it reads them and out-of-band ones
+//!   as soon as it reads them. A reply therefore proves that older commands it would have
+//!   answered first will never be answered: they fail at once ("overtaken") instead of
+//!   waiting forever. Errors without an `id` are never routed by guessing: they are held for
+//!   the oldest command waiting and handed over only if that command is overtaken; a sync
+//!   probe (a command that cannot exist, whose error reply overtakes everything before it)
+//!   settles the question when nothing else is in flight.
+//! - **Nothing received is lost.** When a write fails because the server closed its side,
+//!   the task keeps reading until end of stream and dispatches everything first.
+//! - **Honest `sent`.** Each command remembers where its bytes end in the output stream, so a
+//!   command the server cannot have read is reported as never sent.
 
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
@@ -12,7 +26,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::io;
 use std::os::fd::OwnedFd;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
@@ -30,6 +44,8 @@ use crate::transport::Transport;
 /// With `oob` enabled QEMU queues at most 8 in-band commands and stops reading (even `exec-oob`)
 /// when the queue is full, so we keep at most this many in flight and hold the rest.
 const OOB_IN_BAND_LIMIT: usize = 8;
+/// The command of a sync probe: one no server has, so its reply is a `CommandNotFound` error.
+const PROBE_COMMAND: &[u8] = b"{\"execute\":\"qmp-rs-sync\"";
 /// Stop taking new commands while this many bytes wait to be written (backpressure).
 const WRITE_HIGH_WATER: usize = 256 * 1024;
 /// Rounds of the poll loop before yielding to other tasks.
@@ -56,12 +72,13 @@ pub(crate) struct Request {
 }
 
 impl Request {
-    fn name(&self) -> &str {
+    fn name_bytes(&self) -> &[u8] {
         let start = if self.oob { 13 } else { 12 };
-        self.text
-            .get(start..self.name_end as usize)
-            .and_then(|n| std::str::from_utf8(n).ok())
-            .unwrap_or("?")
+        self.text.get(start..self.name_end as usize).unwrap_or(b"?")
+    }
+
+    fn name(&self) -> &str {
+        std::str::from_utf8(self.name_bytes()).unwrap_or("?")
     }
 }
 
@@ -78,6 +95,30 @@ pub(crate) enum ReplyError {
         sent: bool,
     },
     FdPassingUnsupported,
+    /// The server answered a later command first, so it will never answer this one. Carries
+    /// the errors without id held for this command, if any: the first, and how many (boxed,
+    /// so that every reply slot stays small).
+    Unanswered(Option<Box<(QmpError, u64)>>),
+}
+
+impl ReplyError {
+    /// The caller's error for [`ReplyError::Unanswered`] (out of line: rare, and it keeps the
+    /// reply path of every command small).
+    #[cold]
+    pub(crate) fn unanswered(
+        command: String,
+        held: Option<Box<(QmpError, u64)>>,
+    ) -> crate::ExecuteError {
+        let (server_error, errors_without_id) = match held.map(|h| *h) {
+            Some((error, count)) => (Some(error), count),
+            None => (None, 0),
+        };
+        crate::ExecuteError::Unanswered {
+            command,
+            server_error,
+            errors_without_id,
+        }
+    }
 }
 
 /// State shared between the connection task and every handle.
@@ -89,6 +130,8 @@ pub(crate) struct Shared {
     pub(crate) closed_notify: Notify,
     /// Set by a graceful close: new commands fail at once.
     pub(crate) closing: AtomicBool,
+    /// Digits of the next command id, for the JSON limit check of commands being encoded.
+    pub(crate) id_digits: AtomicUsize,
     pub(crate) stats: Counters,
 }
 
@@ -99,6 +142,7 @@ impl Shared {
             closed: OnceLock::new(),
             closed_notify: Notify::new(),
             closing: AtomicBool::new(false),
+            id_digits: AtomicUsize::new(0),
             stats: Counters::default(),
         }
     }
@@ -113,6 +157,10 @@ pub(crate) struct Counters {
     pub(crate) replies_discarded: AtomicU64,
     pub(crate) events_received: AtomicU64,
     pub(crate) malformed_messages: AtomicU64,
+    pub(crate) stray_during_handshake: AtomicU64,
+    pub(crate) replies_without_id: AtomicU64,
+    pub(crate) commands_unanswered: AtomicU64,
+    pub(crate) sync_probes: AtomicU64,
 }
 
 fn bump(counter: &AtomicU64) {
@@ -139,9 +187,36 @@ impl Hasher for IdHasher {
     }
 }
 
+/// A command sent and not yet answered.
 struct Pending {
     reply: slot::Sender<Reply>,
-    oob: bool,
+    /// Stream offset just past the command's closing brace. A command counts as sent once
+    /// that many bytes were written: before its closing brace the server cannot have parsed
+    /// it, let alone run it, so a command cut off earlier is reported as never sent.
+    end: u64,
+    /// [`OOB`], [`QUIT`], [`PROBE`].
+    flags: u8,
+}
+
+/// Sent with `exec-oob`.
+const OOB: u8 = 1;
+/// A `quit`: its success announces that the server shuts down.
+const QUIT: u8 = 2;
+/// A sync probe of our own; its reply is consumed here.
+const PROBE: u8 = 4;
+
+/// Errors without an `id`, held for the oldest command waiting when they arrived.
+struct HeldErrors {
+    for_id: u64,
+    first: Box<QmpError>,
+    count: u64,
+}
+
+/// A write failed because the server closed its side: read what it sent until end of stream
+/// (or the deadline), then end.
+struct WriteFailure {
+    error: io::Error,
+    deadline: Pin<Box<tokio::time::Sleep>>,
 }
 
 struct Closing {
@@ -152,7 +227,11 @@ struct Closing {
 
 pub(crate) struct Settings {
     pub(crate) oob: bool,
+    /// How long [`Client::close`](crate::Client::close) waits for replies, and how long the
+    /// task keeps reading after a failed write.
     pub(crate) close_timeout: Duration,
+    /// The id of the first command (the negotiation used the one before).
+    pub(crate) first_id: u64,
 }
 
 /// The connection task's state. See the module docs.
@@ -167,8 +246,12 @@ pub(crate) struct Connection {
     /// Prune cancelled calls from `pending` when it reaches this size (see `prune`).
     prune_at: usize,
     next_id: u64,
+    /// `next_id` in decimal.
+    next_id_text: IdText,
     out: Vec<u8>,
     out_pos: usize,
+    /// Stream offset of `out[0]`: bytes written and dropped from `out` before.
+    out_offset: u64,
     /// Offsets in `out` where a command carrying descriptors starts, with its descriptors.
     fd_marks: VecDeque<(usize, Box<[OwnedFd]>)>,
     /// A user-supplied stream may buffer: flush it once `out` is written.
@@ -179,6 +262,25 @@ pub(crate) struct Connection {
     closing: Option<Closing>,
     events: Vec<Event>,
     wake: Vec<Waker>,
+    /// Every in-band command with a lower id is answered or known unanswered (all commands,
+    /// without oob).
+    in_band_floor: u64,
+    /// Every exec-oob command with a lower id is answered or known unanswered.
+    oob_floor: u64,
+    held_errors: Option<HeldErrors>,
+    /// Exec-oob commands failed as unanswered: their errors without id may still be on the
+    /// way (QEMU queues parse errors in-band), so such an error is not held for a later
+    /// command. Only entries at or above `in_band_floor` matter; older ones are pruned.
+    unanswered_oob: VecDeque<u64>,
+    /// The id of the sync probe in flight.
+    probe: Option<u64>,
+    /// A probe waits for a free in-band slot (oob only).
+    probe_wanted: bool,
+    /// `quit` was answered successfully: the server is shutting down.
+    quit_answered: bool,
+    /// A SHUTDOWN event arrived (and no RESUME since).
+    shutdown_event: bool,
+    write_failure: Option<WriteFailure>,
 }
 
 impl Connection {
@@ -189,18 +291,23 @@ impl Connection {
         shared: Arc<Shared>,
         settings: Settings,
     ) -> Self {
+        let next_id_text = IdText::new(settings.first_id);
+        shared
+            .id_digits
+            .store(next_id_text.as_bytes().len(), Relaxed);
         Connection {
             io,
             rb,
             ops,
             ops_closed: false,
             shared,
-            settings,
             pending: HashMap::default(),
             prune_at: 1024,
-            next_id: 1,
+            next_id: settings.first_id,
+            next_id_text,
             out: Vec::new(),
             out_pos: 0,
+            out_offset: 0,
             fd_marks: VecDeque::new(),
             unflushed: false,
             in_band: 0,
@@ -208,6 +315,16 @@ impl Connection {
             closing: None,
             events: Vec::new(),
             wake: Vec::new(),
+            in_band_floor: settings.first_id,
+            oob_floor: settings.first_id,
+            held_errors: None,
+            unanswered_oob: VecDeque::new(),
+            probe: None,
+            probe_wanted: false,
+            quit_answered: false,
+            shutdown_event: false,
+            write_failure: None,
+            settings,
         }
     }
 
@@ -225,8 +342,12 @@ impl Connection {
         for _ in 0..POLL_BUDGET {
             let mut progress = false;
 
-            // 1. Take new commands (unless too much is already waiting to be written).
-            while !self.ops_closed && self.out.len() - self.out_pos < WRITE_HIGH_WATER {
+            // 1. Take new commands (unless too much is already waiting to be written, or
+            //    nothing can be written any more).
+            while !self.ops_closed
+                && self.write_failure.is_none()
+                && self.out.len() - self.out_pos < WRITE_HIGH_WATER
+            {
                 match self.ops.poll_recv(cx) {
                     Poll::Ready(Some(op)) => {
                         self.accept(op, cx);
@@ -244,16 +365,28 @@ impl Connection {
             }
 
             // 2. Write what is waiting.
-            match self.poll_write(cx) {
-                Poll::Ready(Ok(wrote)) => progress |= wrote,
-                Poll::Ready(Err(e)) => return self.finish(DisconnectReason::Io(e)),
-                Poll::Pending => {}
+            if self.write_failure.is_none() {
+                match self.poll_write(cx) {
+                    Poll::Ready(Ok(wrote)) => progress |= wrote,
+                    Poll::Ready(Err(e)) if peer_gone(&e) => {
+                        // The server closed its side; what it sent before is still to be read.
+                        tracing::debug!(error = %e, "write failed; reading what the server sent before closing");
+                        self.write_failure = Some(WriteFailure {
+                            error: e,
+                            deadline: Box::pin(tokio::time::sleep(self.settings.close_timeout)),
+                        });
+                        progress = true;
+                    }
+                    Poll::Ready(Err(e)) => return self.finish(DisconnectReason::Io(e)),
+                    Poll::Pending => {}
+                }
             }
 
             // 3. Read and dispatch.
             match self.io.poll_read(cx, self.rb.spare()) {
                 Poll::Ready(Ok(0)) => {
                     let reason = match self.rb.partial_len() {
+                        0 if self.shutdown_seen() => DisconnectReason::ServerShutDown,
                         0 => DisconnectReason::ServerClosed,
                         received => {
                             DisconnectReason::Protocol(ProtocolError::TruncatedMessage { received })
@@ -268,12 +401,27 @@ impl Connection {
                     }
                     progress = true;
                 }
+                Poll::Ready(Err(e)) if self.shutdown_seen() && peer_gone(&e) => {
+                    // QEMU resets the socket as it exits after `quit`: an orderly end.
+                    tracing::debug!(error = %e, "connection reset after the server announced its shutdown");
+                    return self.finish(DisconnectReason::ServerShutDown);
+                }
                 Poll::Ready(Err(e)) => return self.finish(DisconnectReason::Io(e)),
                 Poll::Pending => {}
             }
 
-            // 4. A graceful close ends once everything sent was answered (or time is up).
-            if let Some(done) = self.poll_closing(cx) {
+            // 4. After a failed write, read until end of stream, within the deadline.
+            if let Some(failure) = &mut self.write_failure {
+                if failure.deadline.as_mut().poll(cx).is_ready() {
+                    let reason = match self.write_failure.take() {
+                        _ if self.shutdown_seen() => DisconnectReason::ServerShutDown,
+                        Some(failure) => DisconnectReason::Io(failure.error),
+                        None => DisconnectReason::ServerClosed,
+                    };
+                    return self.finish(reason);
+                }
+            } else if let Some(done) = self.poll_closing(cx) {
+                // 5. A graceful close ends once everything sent was answered (or time is up).
                 return done;
             }
 
@@ -318,8 +466,16 @@ impl Connection {
         }
     }
 
-    /// Gives the command its id and appends it to the output buffer.
+    /// Gives a user's command its id and appends it to the output buffer.
     fn enqueue(&mut self, req: Request) {
+        let mut flags = if req.oob { OOB } else { 0 };
+        if req.name_bytes() == b"quit" {
+            flags |= QUIT;
+        }
+        self.enqueue_flagged(req, flags);
+    }
+
+    fn enqueue_flagged(&mut self, req: Request, flags: u8) {
         let id = self.next_id;
         self.next_id += 1;
         tracing::debug!(id, command = req.name(), oob = req.oob, "sending command");
@@ -329,6 +485,7 @@ impl Connection {
             for (mark, _) in &mut self.fd_marks {
                 *mark -= self.out_pos;
             }
+            self.out_offset += self.out_pos as u64;
             self.out_pos = 0;
         }
         let Request {
@@ -343,28 +500,61 @@ impl Connection {
         }
         self.out.extend_from_slice(&text);
         self.out.extend_from_slice(b",\"id\":");
-        push_decimal(&mut self.out, id);
-        self.out.extend_from_slice(b"}\n");
+        self.out.extend_from_slice(self.next_id_text.as_bytes());
+        if self.next_id_text.increment() {
+            let digits = self.next_id_text.as_bytes().len();
+            self.shared.id_digits.store(digits, Relaxed);
+        }
+        self.out.push(b'}');
+        let end = self.out_offset + self.out.len() as u64;
+        self.out.push(b'\n');
         if self.settings.oob && !oob {
             self.in_band += 1;
         }
-        self.pending.insert(id, Pending { reply, oob });
+        self.pending.insert(id, Pending { reply, end, flags });
         if self.pending.len() >= self.prune_at {
             self.prune();
         }
-        bump(&self.shared.stats.commands_sent);
+        if flags & PROBE == 0 {
+            bump(&self.shared.stats.commands_sent);
+        }
+        self.update_in_flight();
+    }
+
+    /// Commands waiting for a reply, the sync probe not counted.
+    fn update_in_flight(&self) {
+        let probes = usize::from(self.probe.is_some());
         self.shared
             .stats
             .in_flight
-            .store(self.pending.len() as u64, Relaxed);
+            .store(self.pending.len().saturating_sub(probes) as u64, Relaxed);
+    }
+
+    /// The server announced that it shuts down, so the end of the connection is orderly.
+    fn shutdown_seen(&self) -> bool {
+        self.quit_answered || self.shutdown_event
+    }
+
+    /// Bytes written to the socket since the connection task started.
+    fn written(&self) -> u64 {
+        self.out_offset + self.out_pos as u64
     }
 
     /// Forgets calls whose caller went away (cancelled or timed out), so a server that never
     /// answers them cannot make the table grow without bound. Amortized: runs when the table
-    /// doubles. Not with oob, where each entry also counts against QEMU's in-band queue.
+    /// doubles. Not with oob, where each entry also counts against QEMU's in-band queue. A
+    /// sync probe stays (nobody waits for it, but its reply settles older commands); errors
+    /// without id held for a forgotten call are dropped with it.
     fn prune(&mut self) {
         if !self.settings.oob {
-            self.pending.retain(|_, p| !p.reply.is_closed());
+            self.pending
+                .retain(|_, p| p.flags & PROBE != 0 || !p.reply.is_closed());
+            if let Some(held) = self
+                .held_errors
+                .take_if(|h| !self.pending.contains_key(&h.for_id))
+            {
+                tracing::debug!(count = held.count, first = %held.first, "dropping errors without id held for a cancelled command");
+            }
         }
         self.prune_at = (self.pending.len() * 2).max(1024);
     }
@@ -421,6 +611,7 @@ impl Connection {
             wrote = true;
             self.unflushed = true;
         }
+        self.out_offset += self.out.len() as u64;
         self.out.clear();
         self.out_pos = 0;
         if self.out.capacity() > WRITE_HIGH_WATER {
@@ -460,6 +651,13 @@ impl Connection {
                     } => {
                         bump(&self.shared.stats.events_received);
                         tracing::trace!(event = name, "event received");
+                        // A guest shutdown under `-no-shutdown` leaves QEMU running: a later
+                        // RESUME withdraws the notice.
+                        match name {
+                            "SHUTDOWN" => self.shutdown_event = true,
+                            "RESUME" => self.shutdown_event = false,
+                            _ => {}
+                        }
                         if deliver_events {
                             self.events.push(Event::from_parts(
                                 name,
@@ -509,33 +707,49 @@ impl Connection {
     }
 
     fn route(&mut self, id: Id, result: Reply) {
-        bump(&self.shared.stats.replies_received);
-        let key = match id {
-            Id::Ours(n) => Some(n),
-            // Without oob QEMU answers in order, so a reply it could not tag belongs to the
-            // oldest command (typically: QEMU failed to parse it). With oob the order is lost.
-            Id::Missing if !self.settings.oob => self.pending.keys().min().copied(),
-            Id::Missing | Id::Foreign => None,
-        };
-        let Some(pending) = key.and_then(|k| self.pending.remove(&k)) else {
-            bump(&self.shared.stats.replies_discarded);
-            match (id, &result) {
-                (_, Err(ReplyError::Qmp(e))) => {
-                    tracing::warn!(?id, class = %e.class, desc = %e.desc, "dropping an error reply that matches no pending command")
-                }
-                _ => tracing::warn!(?id, "dropping a reply that matches no pending command"),
+        let n = match id {
+            Id::Ours(n) => n,
+            Id::Missing => return self.hold_without_id(result),
+            Id::Foreign => {
+                bump(&self.shared.stats.replies_received);
+                return self.discard(id, &result);
             }
+        };
+        let Some(pending) = self.pending.remove(&n) else {
+            bump(&self.shared.stats.replies_received);
+            if !self.settings.oob && (self.settings.first_id..self.next_id).contains(&n) {
+                // The late reply of a command forgotten after its caller gave up: still a
+                // sign that every older command was answered or skipped.
+                self.overtake(n, 0);
+            }
+            return self.discard(id, &result);
+        };
+        // The server answered `n`: older commands it would have answered first never will be.
+        // (Without oob, replies come in order: the next one is for the oldest command.)
+        if n == self.in_band_floor && !self.settings.oob {
+            self.in_band_floor += 1;
+        } else {
+            self.overtake(n, pending.flags);
+        }
+        self.release_in_band_slot(&pending);
+        if let Some(held) = self.held_errors.take_if(|h| h.for_id == n) {
+            tracing::info!(
+                id = n,
+                count = held.count,
+                first = %held.first,
+                "errors without id arrived while this command was the oldest waiting, and it was answered after all: they were about something else (another client's input?)"
+            );
+        }
+        if pending.flags & PROBE != 0 {
+            tracing::debug!(id = n, "sync probe answered");
+            self.probe = None;
+            self.update_in_flight();
             return;
-        };
-        self.shared
-            .stats
-            .in_flight
-            .store(self.pending.len() as u64, Relaxed);
-        if self.settings.oob && !pending.oob {
-            self.in_band = self.in_band.saturating_sub(1);
-            if let Some(next) = self.held.pop_front() {
-                self.enqueue(next);
-            }
+        }
+        bump(&self.shared.stats.replies_received);
+        self.update_in_flight();
+        if pending.flags & QUIT != 0 && result.is_ok() {
+            self.quit_answered = true;
         }
         if pending.reply.send(result).is_err() {
             bump(&self.shared.stats.replies_discarded);
@@ -543,9 +757,165 @@ impl Connection {
         }
     }
 
+    fn discard(&mut self, id: Id, result: &Reply) {
+        bump(&self.shared.stats.replies_discarded);
+        match result {
+            Err(ReplyError::Qmp(e)) => {
+                tracing::warn!(?id, class = %e.class, desc = %e.desc, "dropping an error reply that matches no pending command")
+            }
+            _ => tracing::warn!(?id, "dropping a reply that matches no pending command"),
+        }
+    }
+
+    /// A reply without `id`. This client sends an id with every command, and QEMU echoes it
+    /// whenever it could parse the command, so such a reply is either about input QEMU could
+    /// not parse or meant for another client. It is never routed by guessing: an error is
+    /// held for the oldest command waiting (the only one it can be about, since QEMU answers
+    /// in order), to be handed over only if that command turns out to be unanswered, and a
+    /// sync probe makes sure that question gets settled.
+    fn hold_without_id(&mut self, result: Reply) {
+        bump(&self.shared.stats.replies_received);
+        bump(&self.shared.stats.replies_without_id);
+        bump(&self.shared.stats.replies_discarded);
+        let Err(ReplyError::Qmp(error)) = result else {
+            tracing::warn!("dropping a reply without id: every command of this client has one, so it answers someone else's");
+            return;
+        };
+        let Some(&oldest) = self.pending.keys().min() else {
+            tracing::warn!(class = %error.class, desc = %error.desc, "dropping an error without id: no command is waiting");
+            return;
+        };
+        // QEMU queues parse errors with its in-band work, so this error is about input it read
+        // after the last in-band command it answered. An exec-oob command read there may
+        // already have failed as unanswered (a later reply overtook it before its errors
+        // arrived): the error may be about that one, so it must not go to a later command.
+        let floor = self.in_band_floor;
+        self.unanswered_oob.retain(|&id| id >= floor);
+        if self.unanswered_oob.iter().any(|&id| id < oldest) {
+            tracing::warn!(class = %error.class, desc = %error.desc, "dropping an error without id: it may be about an out-of-band command that already failed as unanswered");
+            return;
+        }
+        tracing::warn!(class = %error.class, desc = %error.desc, oldest, "an error without id arrived; holding it for the oldest command waiting until the order of replies shows whose it is");
+        match &mut self.held_errors {
+            Some(held) if held.for_id == oldest => held.count += 1,
+            _ => {
+                self.held_errors = Some(HeldErrors {
+                    for_id: oldest,
+                    first: error,
+                    count: 1,
+                })
+            }
+        }
+        if self.probe.is_none() && !self.probe_wanted {
+            self.send_probe();
+        }
+    }
+
+    /// Sends a sync probe: a command no server has. Its reply (an error) overtakes every
+    /// command sent before it, so none of them waits forever for a reply that will not come.
+    fn send_probe(&mut self) {
+        if self.settings.oob && self.in_band >= OOB_IN_BAND_LIMIT {
+            // Sent as soon as an in-band slot frees up, before any held command.
+            self.probe_wanted = true;
+            return;
+        }
+        let (reply, _nobody_waits) = slot::slot();
+        let request = Request {
+            text: PROBE_COMMAND.to_vec(),
+            name_end: (PROBE_COMMAND.len() - 1) as u32,
+            oob: false,
+            fds: Box::default(),
+            reply,
+        };
+        self.probe = Some(self.next_id);
+        bump(&self.shared.stats.sync_probes);
+        self.enqueue_flagged(request, PROBE);
+    }
+
+    /// The server answered command `n` (with `flags`): fails every command it must have
+    /// processed before `n`. In-band commands are answered in order, so an in-band reply
+    /// settles every older in-band command; out-of-band commands are answered as soon as they
+    /// are read, so any reply settles every older out-of-band command. Without oob every
+    /// command is in-band. Each floor only moves forward, so this costs O(1) per command
+    /// (one comparison when replies come in order, as they do).
+    fn overtake(&mut self, n: u64, flags: u8) {
+        if !self.settings.oob {
+            while self.in_band_floor < n {
+                let older = self.in_band_floor;
+                self.in_band_floor += 1;
+                if let Some(p) = self.pending.remove(&older) {
+                    self.unanswered(older, p);
+                }
+            }
+            self.in_band_floor = self.in_band_floor.max(n + 1);
+            return;
+        }
+        if flags & OOB == 0 {
+            while self.in_band_floor < n {
+                let older = self.in_band_floor;
+                self.in_band_floor += 1;
+                if self.pending.get(&older).is_some_and(|p| p.flags & OOB == 0) {
+                    if let Some(p) = self.pending.remove(&older) {
+                        self.unanswered(older, p);
+                    }
+                }
+            }
+            self.in_band_floor = self.in_band_floor.max(n + 1);
+        }
+        while self.oob_floor < n {
+            let older = self.oob_floor;
+            self.oob_floor += 1;
+            if self.pending.get(&older).is_some_and(|p| p.flags & OOB != 0) {
+                if let Some(p) = self.pending.remove(&older) {
+                    self.unanswered(older, p);
+                }
+            }
+        }
+        self.oob_floor = self.oob_floor.max(n + 1);
+    }
+
+    /// Fails a command the server skipped, with the errors without id held for it.
+    fn unanswered(&mut self, id: u64, pending: Pending) {
+        self.release_in_band_slot(&pending);
+        if pending.flags & PROBE != 0 {
+            self.probe = None;
+            return;
+        }
+        bump(&self.shared.stats.commands_unanswered);
+        if pending.flags & OOB != 0 {
+            self.unanswered_oob.push_back(id);
+        }
+        let held = self.held_errors.take_if(|h| h.for_id == id);
+        tracing::warn!(
+            id,
+            errors_without_id = held.as_ref().map_or(0, |h| h.count),
+            "the server answered later commands but never this one"
+        );
+        let error = ReplyError::Unanswered(held.map(|h| Box::new((*h.first, h.count))));
+        let _ = pending.reply.send(Err(error));
+    }
+
+    /// With oob, an answered (or skipped) in-band command frees a slot of QEMU's queue: send
+    /// a waiting probe, else the oldest held command.
+    fn release_in_band_slot(&mut self, pending: &Pending) {
+        if !self.settings.oob || pending.flags & OOB != 0 {
+            return;
+        }
+        self.in_band = self.in_band.saturating_sub(1);
+        if self.probe_wanted {
+            self.probe_wanted = false;
+            self.send_probe();
+        } else if let Some(next) = self.held.pop_front() {
+            self.enqueue(next);
+        }
+    }
+
     fn poll_closing(&mut self, cx: &mut Context<'_>) -> Option<Poll<()>> {
         let closing = self.closing.as_mut()?;
-        let drained = self.pending.is_empty() && self.held.is_empty() && self.out.is_empty();
+        let drained = self.pending.is_empty()
+            && self.held.is_empty()
+            && self.out.is_empty()
+            && !self.probe_wanted;
         if closing.deadline.as_mut().poll(cx).is_ready() {
             tracing::debug!(unanswered = self.pending.len(), "close timeout reached");
             return Some(self.finish(DisconnectReason::ClientClosed));
@@ -577,9 +947,16 @@ impl Connection {
                 sent,
             })
         };
-        for (_, p) in self.pending.drain() {
-            let _ = p.reply.send(disconnected(true));
+        if let Some(held) = self.held_errors.take() {
+            tracing::debug!(count = held.count, first = %held.first, "errors without id still held at the end");
         }
+        let written = self.written();
+        for (_, p) in self.pending.drain() {
+            if p.flags & PROBE == 0 {
+                let _ = p.reply.send(disconnected(p.end <= written));
+            }
+        }
+        self.probe = None;
         for req in self.held.drain(..) {
             let _ = req.reply.send(disconnected(false));
         }
@@ -606,19 +983,64 @@ impl Connection {
     }
 }
 
-/// Appends `n` in decimal (ids are written for every command; this avoids `fmt`).
-fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
+/// Errors meaning the server closed (or reset) its side of the connection.
+fn peer_gone(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::BrokenPipe
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::NotConnected
+    )
+}
+
+/// The next id in decimal, kept in step with the number: an id is written for every command,
+/// and incrementing its text in place (a carry now and then) is cheaper than formatting it.
+struct IdText {
+    /// `digits[start..]` is the decimal text.
+    digits: [u8; 20],
+    start: usize,
+}
+
+impl IdText {
+    fn new(mut n: u64) -> Self {
+        let mut digits = [b'0'; 20];
+        let mut start = digits.len();
+        loop {
+            start -= 1;
+            digits[start] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        IdText { digits, start }
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        &self.digits[self.start..]
+    }
+
+    /// Adds one; true when the text got a digit longer.
+    fn increment(&mut self) -> bool {
+        for i in (self.start..self.digits.len()).rev() {
+            if self.digits[i] == b'9' {
+                self.digits[i] = b'0';
+            } else {
+                self.digits[i] += 1;
+                return false;
+            }
+        }
+        // All nines: one digit more (u64 has 20 digits at most; ids never get near that).
+        match self.start.checked_sub(1) {
+            Some(start) => {
+                self.start = start;
+                self.digits[start] = b'1';
+                true
+            }
+            None => false,
         }
     }
-    out.extend_from_slice(&digits[i..]);
 }
 
 #[cfg(test)]
@@ -627,10 +1049,16 @@ mod tests {
 
     #[test]
     fn decimal_ids() {
-        for n in [0u64, 7, 10, 12345, u64::MAX] {
-            let mut out = Vec::new();
-            push_decimal(&mut out, n);
-            assert_eq!(out, n.to_string().as_bytes());
+        for n in [0u64, 7, 10, 12345, 1_999_999_999, u64::MAX] {
+            assert_eq!(IdText::new(n).as_bytes(), n.to_string().as_bytes());
+        }
+        for start in [0u64, 8, 99, 1_234_567_889, 9_999_999_998] {
+            let mut text = IdText::new(start);
+            for n in start..start + 25 {
+                assert_eq!(text.as_bytes(), n.to_string().as_bytes());
+                let grew = (n + 1).to_string().len() > n.to_string().len();
+                assert_eq!(text.increment(), grew, "{n}");
+            }
         }
     }
 }

@@ -130,15 +130,26 @@ pub enum ProtocolError {
 
 /// Why a connection ended. Shared (behind an [`Arc`]) by every error that reports it.
 ///
-/// The socket cannot tell a clean exit from a crash: a QEMU that exits after a successful
-/// `quit` often resets the connection (`Io` with `ConnectionReset`) just as a killed one
-/// does. QEMU's exit status is what tells them apart.
+/// A QEMU that exits after `quit` often resets the socket instead of closing it. Once the
+/// client has seen the `quit` reply or a `SHUTDOWN` event, an end of stream, a reset or a
+/// broken pipe is therefore [`ServerShutDown`](Self::ServerShutDown), the orderly end; the
+/// same faults without that notice are [`ServerClosed`](Self::ServerClosed) or
+/// [`Io`](Self::Io), as for a server that was killed.
+///
+/// Everything the server sent before the end is delivered first, also when a write failed
+/// because the server had already closed its side: replies reach their callers and events
+/// their streams, then the connection reports why it ended.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum DisconnectReason {
-    /// The server closed the connection (end of stream).
+    /// The server closed the connection (end of stream) without announcing a shutdown.
     #[error("the server closed the connection")]
     ServerClosed,
+    /// The server shut down: it had answered `quit` or sent a `SHUTDOWN` event (not followed
+    /// by `RESUME`, as when a guest shuts down under `-no-shutdown` and is restarted), then
+    /// closed or reset the connection. The normal end of a QEMU told to quit.
+    #[error("the server shut down (after `quit` or a SHUTDOWN event) and closed the connection")]
+    ServerShutDown,
     /// Reading from or writing to the socket failed.
     #[error("connection I/O failed: {0}")]
     Io(io::Error),
@@ -155,8 +166,9 @@ pub enum DisconnectReason {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConnectError {
-    /// Opening the socket failed (not found, refused, permission denied...).
-    #[error("cannot connect to {target}: {error}; is QEMU running with -qmp pointing there?")]
+    /// Opening the socket failed (not found, refused, listen queue full, permission denied...).
+    /// The message says what the error means for a QMP socket and what to try.
+    #[error("cannot connect to {target}: {error}; {}", connect_hint(error))]
     Connect {
         /// The address or path tried.
         target: String,
@@ -221,6 +233,37 @@ pub enum ExecuteError {
         command: String,
         /// The server's error.
         error: QmpError,
+    },
+    /// The server answered commands sent after this one but never this one, so its reply
+    /// will not come. QEMU answers in-band commands in the order it receives them, and
+    /// out-of-band ones as soon as it reads them, so a reply to a later command (a later
+    /// in-band one, for an in-band command) proves that this one was dropped. That happens
+    /// when the server could not parse the command: it then sends errors without an `id`,
+    /// and the first of those that arrived while this command was the oldest one waiting is
+    /// kept here. (This client refuses what QEMU's parser rejects before sending it, see
+    /// [`ExceedsJsonLimit`](Self::ExceedsJsonLimit), so with QEMU this points at a fault
+    /// elsewhere.)
+    #[error("{command}: the server answered later commands but never this one{}", unanswered_detail(server_error.as_ref(), *errors_without_id))]
+    Unanswered {
+        /// The command.
+        command: String,
+        /// The first error without an `id` that arrived while this command was the oldest
+        /// one waiting, if any: most likely the server's verdict on it.
+        server_error: Option<QmpError>,
+        /// How many errors without an `id` arrived meanwhile (0 when `server_error` is
+        /// `None`).
+        errors_without_id: u64,
+    },
+    /// The command was not sent: QEMU's JSON parser would reject it. QEMU would answer with
+    /// errors that carry no `id` (one for each fragment of the rejected text) and never run
+    /// the command, so the client refuses it before sending. Split the work into smaller
+    /// commands, or pass large data another way (a file, an fd).
+    #[error("{command}: not sent: {limit}")]
+    ExceedsJsonLimit {
+        /// The command.
+        command: String,
+        /// Which rule of QEMU's parser the command breaks.
+        limit: JsonLimit,
     },
     /// The connection ended before the reply arrived, or had already ended.
     #[error("{command}: not answered, the connection is gone ({reason}); {}", if *sent { "the command was sent and may have run" } else { "the command was never sent" })]
@@ -301,6 +344,119 @@ impl ExecuteError {
     /// True when the call failed because the connection is gone.
     pub fn is_disconnected(&self) -> bool {
         matches!(self, ExecuteError::Disconnected { .. })
+    }
+
+    /// Whether the command may have reached the server (and so may have run). `false` means
+    /// it certainly did not leave this process: it failed before sending (bad arguments, a
+    /// [`JsonLimit`], the connection already gone) or its bytes never reached the socket,
+    /// so it is safe to retry on a new connection.
+    ///
+    /// ```
+    /// # use qmp_core::{ExecuteError, JsonLimit};
+    /// let e = ExecuteError::ExceedsJsonLimit {
+    ///     command: "qom-list".into(),
+    ///     limit: JsonLimit::NestingDepth { depth: 1102, limit: 1024 },
+    /// };
+    /// assert!(!e.was_sent());
+    /// ```
+    pub fn was_sent(&self) -> bool {
+        match self {
+            ExecuteError::Qmp { .. }
+            | ExecuteError::Unanswered { .. }
+            | ExecuteError::Timeout { .. }
+            | ExecuteError::Decode(_)
+            | ExecuteError::MalformedReply { .. } => true,
+            ExecuteError::Disconnected { sent, .. } => *sent,
+            ExecuteError::ExceedsJsonLimit { .. }
+            | ExecuteError::InvalidArguments { .. }
+            | ExecuteError::OobNotEnabled { .. }
+            | ExecuteError::FdPassingUnsupported { .. }
+            | ExecuteError::Fd { .. } => false,
+        }
+    }
+}
+
+/// A rule of QEMU's JSON parser that a command would break, from
+/// [`ExecuteError::ExceedsJsonLimit`]. The limits are QEMU's (`qobject/json-streamer.c`, the
+/// same in QEMU 7.2 and 10.0); they apply to the whole command as sent, `{"execute": ...}`
+/// included.
+///
+/// ```
+/// # use qmp_core::JsonLimit;
+/// let limit = JsonLimit::NestingDepth { depth: 1102, limit: 1024 };
+/// assert!(limit.to_string().contains("1024"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum JsonLimit {
+    /// Objects and arrays nest deeper than QEMU accepts (1024 levels, the command object
+    /// being the first, so arguments may nest 1022 levels below their own object).
+    #[error("it nests {depth} levels of objects and arrays, beyond the {limit} levels QEMU's JSON parser accepts (the command object counts as one)")]
+    NestingDepth {
+        /// How deep the command nests, the command object counting as level 1.
+        depth: usize,
+        /// QEMU's limit (1024).
+        limit: usize,
+    },
+    /// The command has more JSON tokens than QEMU accepts in one message (2,097,152). A
+    /// token is a bracket, a brace, a colon, a comma, a string, a number or a keyword.
+    #[error(
+        "it has {count} JSON tokens, beyond the {limit} QEMU's JSON parser accepts in one message"
+    )]
+    TokenCount {
+        /// Tokens in the command.
+        count: usize,
+        /// QEMU's limit (2^21).
+        limit: usize,
+    },
+    /// The command's tokens add up to more bytes than QEMU accepts in one message
+    /// (64 MiB - 1; whitespace between tokens does not count).
+    #[error("its JSON tokens add up to {bytes} bytes, beyond the {limit} QEMU's JSON parser accepts in one message")]
+    TokenSize {
+        /// Total size of the command's tokens, in bytes.
+        bytes: usize,
+        /// QEMU's limit (2^26 - 1 bytes).
+        limit: usize,
+    },
+    /// A string holds a character QEMU's parser refuses: a Unicode noncharacter (U+FDD0 to
+    /// U+FDEF, U+FFFE, U+FFFF and their counterparts in every plane) or an unpaired
+    /// surrogate (escaped as `\uD800`, possible in a raw JSON value).
+    #[error("a string holds U+{code_point:04X}, which QEMU's JSON parser refuses (it accepts no Unicode noncharacter or unpaired surrogate)")]
+    InvalidCharacter {
+        /// The refused character.
+        code_point: u32,
+    },
+}
+
+fn unanswered_detail(first: Option<&QmpError>, count: u64) -> String {
+    match (first, count) {
+        (None, _) => String::new(),
+        (Some(e), 0 | 1) => format!(
+            "; meanwhile it sent an error without an id, most likely about this command: {e}"
+        ),
+        (Some(e), n) => format!(
+            "; meanwhile it sent {n} errors without an id, most likely about this command; the first: {e}"
+        ),
+    }
+}
+
+/// What a failed `connect(2)` to a QMP socket means, and what to try.
+fn connect_hint(error: &io::Error) -> &'static str {
+    match error.kind() {
+        io::ErrorKind::WouldBlock => {
+            "the socket's listen queue is full: QEMU is not accepting connections yet, or other \
+             clients are already waiting for this monitor (it serves one client at a time); \
+             retry later, or let ClientBuilder::wait_for_server(true) retry until the timeout"
+        }
+        io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused => {
+            "is QEMU running with -qmp pointing there? For a QEMU that is still starting, \
+             ClientBuilder::wait_for_server(true) retries until the socket accepts, and accept \
+             mode (Listener, QEMU connecting to you) avoids the race altogether"
+        }
+        io::ErrorKind::PermissionDenied => {
+            "check the socket's permissions (QEMU creates it with the mode its umask allows)"
+        }
+        _ => "is QEMU running with -qmp pointing there?",
     }
 }
 
@@ -548,6 +704,22 @@ mod tests {
                 command: "getfd".into(),
                 error: io(),
             }),
+            Box::new(ExecuteError::Unanswered {
+                command: "x".into(),
+                server_error: Some(QmpError::new("GenericError", "nope")),
+                errors_without_id: 3,
+            }),
+            Box::new(ExecuteError::ExceedsJsonLimit {
+                command: "x".into(),
+                limit: JsonLimit::NestingDepth {
+                    depth: 1025,
+                    limit: 1024,
+                },
+            }),
+            Box::new(ConnectError::Connect {
+                target: "/run/q.sock".into(),
+                error: io::Error::from(io::ErrorKind::WouldBlock),
+            }),
             Box::new(ListenError::Io {
                 target: "/run/l.sock".into(),
                 error: io(),
@@ -560,6 +732,8 @@ mod tests {
                 "nope",
                 "deeper than 4",
                 "has not been found",
+                "1024",
+                "listen queue",
             ] {
                 assert!(
                     text.matches(needle).count() <= 1,
@@ -571,7 +745,9 @@ mod tests {
                     "no such file",
                     "nope",
                     "deeper than 4",
-                    "has not been found"
+                    "has not been found",
+                    "1024",
+                    "listen queue",
                 ]
                 .iter()
                 .any(|n| text.contains(n)),

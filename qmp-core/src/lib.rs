@@ -49,11 +49,21 @@
 //!   pipelined on one connection and replies matched by id.
 //! - Events fanned out to any number of [`EventStream`]s, in order, each with a bounded buffer
 //!   that reports exactly how many events a slow subscriber missed.
-//! - File descriptor passing for `getfd` / `add-fd` on unix sockets.
+//! - One [`Request`] per command, with options that combine: out of band (`exec-oob`), file
+//!   descriptors for `getfd` / `add-fd` (unix sockets), a timeout of its own.
 //! - TLS over TCP with rustls (feature `tls`: `ClientBuilder::connect_tls`, see the `tls`
 //!   module). Plain TCP QMP has no authentication and no encryption.
 //! - Limits on message size and nesting depth; every fault is a specific error, never a panic
 //!   or a hang.
+//! - A command only ever receives its own reply: random ids per connection (a monitor hands a
+//!   new client what it still owed the previous one), commands the server skipped fail as soon
+//!   as the order of replies proves it, errors without `id` are never routed by guessing, and
+//!   what QEMU's JSON parser would reject is refused before sending. Nothing received is lost
+//!   when the server goes away, and `quit` ends as an orderly shutdown. See [`Client`].
+//!
+//! The other side of the wire is here too: [`server::Server`] serves QMP like QEMU's monitor
+//! (greeting, negotiation, QEMU's errors and framing, events) with your command handlers, for
+//! testing code that drives QEMU without starting one.
 //!
 //! Logging goes through [`tracing`]: connects and negotiation at debug/info, each command's id
 //! and name at debug, discarded replies and malformed messages at warn.
@@ -66,11 +76,13 @@ mod framing;
 mod greeting;
 mod handshake;
 mod json;
+mod limits;
 #[doc(hidden)]
 pub use json::Key;
 mod listener;
 mod message;
-mod pending;
+mod request;
+pub mod server;
 mod slot;
 #[cfg(feature = "tls")]
 pub mod tls;
@@ -78,13 +90,13 @@ mod transport;
 
 pub use client::{Client, ClientBuilder, Stats};
 pub use error::{
-    ConnectError, DecodeError, DisconnectReason, EventError, ExecuteError, ListenError,
+    ConnectError, DecodeError, DisconnectReason, EventError, ExecuteError, JsonLimit, ListenError,
     ProtocolError, QmpError,
 };
 pub use event::{Event, EventStream, Timestamp};
 pub use greeting::{Capability, Greeting, Version};
 pub use listener::Listener;
-pub use pending::Pending;
+pub use request::{Request, RequestOptions};
 pub use transport::AsyncStream;
 
 // Re-exported for the generated typed API and for users decoding replies themselves.

@@ -20,6 +20,10 @@ use crate::transport::Transport;
 /// A socket QEMU connects to. Pass it to [`ClientBuilder::accept`] (or call
 /// [`Listener::accept`]) to wait for the connection.
 ///
+/// The same secure binding serves the other side of the wire: a
+/// [`Server`](crate::server::Server) accepts QMP clients on it with
+/// [`Server::listen`](crate::server::Server::listen).
+///
 /// ```no_run
 /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 /// use qmp_core::Listener;
@@ -139,6 +143,14 @@ impl Listener {
     }
 
     pub(crate) async fn accept_transport(&self) -> Result<Transport, ConnectError> {
+        self.accept_with_peer()
+            .await
+            .map(|(transport, _)| transport)
+    }
+
+    /// Waits for one connection; returns it with a description of the peer (the peer's
+    /// process id on a unix socket, its address on TCP), for logs and for the server side.
+    pub(crate) async fn accept_with_peer(&self) -> Result<(Transport, String), ConnectError> {
         let err = |source| ConnectError::Accept {
             target: self.to_string(),
             error: source,
@@ -156,14 +168,31 @@ impl Listener {
                     .await
                     .map_err(err)?;
                 let (stream, _) = listener.accept().await.map_err(err)?;
-                Ok(Transport::Unix(stream))
+                let peer = match stream.peer_cred().ok().and_then(|c| c.pid()) {
+                    Some(pid) => format!("unix socket, pid {pid}"),
+                    None => "unix socket".to_string(),
+                };
+                Ok((Transport::Unix(stream), peer))
             }
             Kind::Tcp(l) => {
-                let (stream, _) = l.accept().await.map_err(err)?;
+                let (stream, addr) = l.accept().await.map_err(err)?;
                 stream.set_nodelay(true).map_err(err)?;
-                Ok(Transport::Tcp(stream))
+                Ok((Transport::Tcp(stream), addr.to_string()))
             }
         }
+    }
+}
+
+/// Accept mode lives here, next to the listener, so that the client module need not know it.
+impl ClientBuilder {
+    /// Waits for the server to connect to `listener` (QEMU: `-qmp unix:PATH,server=off`), then
+    /// performs the handshake. The timeout covers the wait.
+    pub async fn accept(self, listener: &Listener) -> Result<Client, ConnectError> {
+        self.within_timeout("waiting for the server to connect", async {
+            let transport = listener.accept_transport().await?;
+            Ok((transport, listener.to_string()))
+        })
+        .await
     }
 }
 

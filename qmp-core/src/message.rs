@@ -60,13 +60,28 @@ pub(crate) fn classify(bytes: &[u8]) -> Result<Incoming<'_>, ProtocolError> {
     })?;
     let id = match env.get("id") {
         None => Id::Missing,
-        Some(raw) => match serde_json::from_str::<u64>(raw.get()) {
-            Ok(n) => Id::Ours(n),
-            Err(_) if raw.get() == "null" => Id::Missing,
-            Err(_) => Id::Foreign,
-        },
+        Some(raw) => parse_id(raw.get()),
     };
     Ok(interpret(&env, id, bytes).unwrap_or_else(|error| Incoming::Malformed { id, error }))
+}
+
+/// The `id` member's JSON text as an [`Id`]. Ours are plain decimal integers: those are read
+/// directly (every reply has one); anything else goes through serde_json.
+fn parse_id(text: &str) -> Id {
+    let digits = text.as_bytes();
+    // JSON has no leading zeros, and 19 digits cannot overflow a u64.
+    if !digits.is_empty() && digits.len() <= 19 && digits.iter().all(u8::is_ascii_digit) {
+        return Id::Ours(
+            digits
+                .iter()
+                .fold(0u64, |n, &d| n * 10 + u64::from(d - b'0')),
+        );
+    }
+    match serde_json::from_str::<u64>(text) {
+        Ok(n) => Id::Ours(n),
+        Err(_) if text == "null" => Id::Missing,
+        Err(_) => Id::Foreign,
+    }
 }
 
 fn unexpected(reason: impl Into<String>, bytes: &[u8]) -> ProtocolError {
@@ -177,6 +192,21 @@ mod tests {
                 assert!(e.raw.contains("JSON parse error"));
             }
             other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn ids() {
+        for (text, id) in [
+            ("0", Id::Ours(0)),
+            ("1234567890", Id::Ours(1_234_567_890)),
+            ("9999999999999999999", Id::Ours(9_999_999_999_999_999_999)),
+            ("18446744073709551615", Id::Ours(u64::MAX)),
+            ("18446744073709551616", Id::Foreign),
+            ("null", Id::Missing),
+            ("1e3", Id::Foreign),
+        ] {
+            assert_eq!(parse_id(text), id, "{text}");
         }
     }
 

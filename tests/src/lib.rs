@@ -1,5 +1,6 @@
 //! Shared fixtures for the integration tests: a QEMU launcher ([`qemu`]), a scripted mock QMP
-//! server ([`mock`]), memory measurement ([`memory`]), and small helpers every test uses.
+//! server ([`mock`]), a raw byte-level QMP peer for server tests ([`wire`]), memory measurement
+//! ([`memory`]), and small helpers every test uses.
 //!
 //! Tests that need QEMU or the shared schema corpus skip (with a message) when it is missing,
 //! except under `CI=true`, where a missing dependency fails the test: CI must never pass
@@ -8,6 +9,7 @@
 pub mod memory;
 pub mod mock;
 pub mod qemu;
+pub mod wire;
 
 use std::future::Future;
 use std::path::PathBuf;

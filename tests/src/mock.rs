@@ -21,6 +21,9 @@ use crate::TempDir;
 /// A greeting like QEMU 10.0.2's, offering `oob`.
 pub const GREETING: &str = r#"{"QMP": {"version": {"qemu": {"micro": 2, "minor": 0, "major": 10}, "package": "mock"}, "capabilities": ["oob"]}}"#;
 
+/// The command qmp-core sends as a sync probe after an error without id.
+pub const PROBE: &str = "qmp-rs-sync";
+
 /// A unix socket the test server listens on.
 pub struct MockServer {
     listener: UnixListener,
@@ -49,13 +52,26 @@ impl MockServer {
     /// Accepts one client.
     pub async fn accept(&self) -> MockPeer<tokio::net::UnixStream> {
         let (stream, _) = self.listener.accept().await.expect("mock accept");
-        MockPeer::new(stream)
+        MockPeer::new_unix(stream)
     }
 
     /// Accepts one client and completes greeting + negotiation.
     pub async fn accept_handshake(&self) -> MockPeer<tokio::net::UnixStream> {
         let mut peer = self.accept().await;
         peer.handshake().await;
+        peer
+    }
+}
+
+impl MockPeer<tokio::net::UnixStream> {
+    /// Wraps an accepted unix stream, keeping a handle for socket-level faults.
+    pub fn new_unix(stream: tokio::net::UnixStream) -> Self {
+        let std = stream.into_std().expect("mock socket into std");
+        let socket = std.try_clone().expect("duplicate mock socket");
+        std.set_nonblocking(true).expect("nonblocking mock socket");
+        let stream = tokio::net::UnixStream::from_std(std).expect("mock socket back to tokio");
+        let mut peer = MockPeer::new(stream);
+        peer.socket = Some(socket);
         peer
     }
 }
@@ -83,6 +99,8 @@ pub struct Request {
 pub struct MockPeer<S> {
     reader: MockReader<S>,
     writer: WriteHalf<S>,
+    /// A second handle on a unix socket, for socket-level faults ([`MockPeer::shutdown_read`]).
+    socket: Option<std::os::unix::net::UnixStream>,
 }
 
 /// The reading half of a [`MockPeer`], for servers that read and write from separate tasks.
@@ -135,6 +153,15 @@ impl<S: AsyncRead + AsyncWrite> MockPeer<S> {
                 reader: BufReader::new(r),
             },
             writer: w,
+            socket: None,
+        }
+    }
+
+    /// Stops receiving (`shutdown(SHUT_RD)`): the client's next write fails with `EPIPE`,
+    /// while what this side sends still arrives. Only for peers accepted on a unix socket.
+    pub fn shutdown_read(&self) {
+        if let Some(s) = &self.socket {
+            let _ = s.shutdown(std::net::Shutdown::Read);
         }
     }
 
@@ -195,6 +222,21 @@ impl<S: AsyncRead + AsyncWrite> MockPeer<S> {
     /// The next request, whatever it is; `None` at end of stream.
     pub async fn next_request(&mut self) -> Option<Request> {
         self.reader.next_request().await
+    }
+
+    /// Expects the client's sync probe (sent after an error without id) and answers it as
+    /// QEMU does, with `CommandNotFound`. Returns the probe.
+    pub async fn answer_probe(&mut self) -> Request {
+        let probe = self.expect(PROBE).await;
+        let desc = format!("The command {PROBE} has not been found");
+        self.reply_error(&probe.id, "CommandNotFound", &desc).await;
+        probe
+    }
+
+    /// Sends an error without `id`, as QEMU does for input it cannot parse.
+    pub async fn error_without_id(&mut self, desc: &str) {
+        self.send(&json!({"error": {"class": "GenericError", "desc": desc}}))
+            .await;
     }
 
     /// Replies with a `return` value.

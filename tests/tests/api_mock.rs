@@ -5,10 +5,10 @@ use std::time::Duration;
 
 use qmp_api::commands::QueryStatus;
 use qmp_api::types::{
-    BlockdevOptions, BlockdevOptionsFile, BlockdevOptionsVariant, BlockdevRef, RunState,
-    SchemaInfoVariant,
+    BlockdevOptions, BlockdevOptionsFile, BlockdevOptionsVariant, BlockdevRef, MirrorSyncMode,
+    RunState, SchemaInfoVariant,
 };
-use qmp_api::{Event, EventError, ExecuteError, Qmp, WaitError};
+use qmp_api::{Capability, Event, EventError, ExecuteError, Qmp, WaitError};
 use qmp_tests::mock::{MockPeer, MockServer};
 use qmp_tests::within;
 use serde_json::json;
@@ -26,8 +26,6 @@ async fn arguments_go_on_the_wire_as_the_schema_says() {
         let calls = async {
             qmp.block_resize(1 << 30).node_name("disk0").await.unwrap();
             qmp.device_add("virtio-blk-pci").id("d0").arg("drive", "disk0").await.unwrap();
-            // `arg` replaces a listed argument of the same name: one key on the wire.
-            qmp.device_add("virtio-blk-pci").id("d0").arg("id", "d1").await.unwrap();
             let mut file = BlockdevOptions::new(BlockdevOptionsVariant::File(BlockdevOptionsFile::new("/tmp/x.img")));
             file.node_name = Some("n0".into());
             file.read_only = Some(true);
@@ -40,9 +38,6 @@ async fn arguments_go_on_the_wire_as_the_schema_says() {
             peer.reply(&r.id, json!({})).await;
             let r = peer.expect("device_add").await;
             assert_eq!(r.arguments, json!({"driver": "virtio-blk-pci", "id": "d0", "drive": "disk0"}));
-            peer.reply(&r.id, json!({})).await;
-            let r = peer.expect("device_add").await;
-            assert_eq!(r.arguments, json!({"driver": "virtio-blk-pci", "id": "d1"}));
             peer.reply(&r.id, json!({})).await;
             let r = peer.expect("blockdev-add").await;
             assert_eq!(
@@ -83,7 +78,8 @@ async fn values_from_a_newer_qemu_are_kept() {
         };
         let ((status, schema), ()) = tokio::join!(calls, serve);
         let status = status.unwrap();
-        assert_eq!(status.status, RunState::Other("hibernating".into()));
+        assert_eq!(status.status, RunState::from_wire("hibernating"));
+        assert!(matches!(&status.status, RunState::Other(v) if v.as_str() == "hibernating"));
         assert_eq!(status.status.as_str(), "hibernating");
         let schema = schema.unwrap();
         assert!(matches!(&schema[0].meta_type, SchemaInfoVariant::Command(c) if c.arg_type == "0"));
@@ -91,8 +87,8 @@ async fn values_from_a_newer_qemu_are_kept() {
         assert!(matches!(&schema[1].meta_type, SchemaInfoVariant::Command(c) if c.ret_type == "2"));
         match &schema[2].meta_type {
             SchemaInfoVariant::Other(u) => {
-                assert_eq!(u.tag, "quantum");
-                assert_eq!(u.members["spin"], json!("up"));
+                assert_eq!(u.tag(), "quantum");
+                assert_eq!(u.members()["spin"], json!("up"));
             }
             other => panic!("{other:?}"),
         }
@@ -191,9 +187,9 @@ async fn typed_events_with_timestamps_fallback_and_errors() {
             other => panic!("{other:?}"),
         }
         match events.next().await.unwrap().unwrap().event {
-            Event::Other(raw) => {
-                assert_eq!(raw.name(), "FROM_THE_FUTURE");
-                assert_eq!(raw.data_value(), json!({"x": 1}));
+            Event::Other(unknown) => {
+                assert_eq!(unknown.name(), "FROM_THE_FUTURE");
+                assert_eq!(unknown.raw().data_value(), json!({"x": 1}));
             }
             other => panic!("{other:?}"),
         }
@@ -264,4 +260,224 @@ async fn generic_execute_and_command_values() {
         assert_eq!(call.command().device.as_deref(), Some("ide0"));
     })
     .await;
+}
+
+/// Issue 10, item 4: `.arg()` and the typed setters of a `gen: false` command: the last call
+/// wins, in either order, and the call's value shows what will be sent.
+#[tokio::test]
+async fn issue_10_arg_and_typed_setters_last_call_wins() {
+    within(10, async {
+        let (qmp, mut peer, _s) = connected().await;
+        // The two orders from the issue.
+        let typed_last = qmp
+            .device_add("virtio-blk-pci")
+            .arg("bus", "rp0")
+            .bus("pcie.0");
+        assert_eq!(typed_last.command().bus.as_deref(), Some("pcie.0"));
+        assert!(!typed_last.command().extra.contains_key("bus"));
+        let arg_last = qmp.device_add("virtio-blk-pci").id("d1").arg("id", 5);
+        assert_eq!(arg_last.command().id, None);
+        assert_eq!(arg_last.command().extra["id"], json!(5));
+        // And the other two: a typed setter after a typed setter, `arg` after `arg`.
+        let twice = qmp
+            .device_add("e1000")
+            .bus("a")
+            .arg("bus", "b")
+            .arg("bus", "c");
+        // A required argument given as a parameter is replaced by an `arg` of its name.
+        let driver = qmp.device_add("e1000").arg("driver", "virtio-net-pci");
+        let calls = async {
+            typed_last.await.unwrap();
+            arg_last.await.unwrap();
+            twice.await.unwrap();
+            driver.await.unwrap();
+        };
+        let serve = async {
+            for expected in [
+                json!({"driver": "virtio-blk-pci", "bus": "pcie.0"}),
+                json!({"driver": "virtio-blk-pci", "id": 5}),
+                json!({"driver": "e1000", "bus": "c"}),
+                json!({"driver": "virtio-net-pci"}),
+            ] {
+                let r = peer.expect("device_add").await;
+                assert_eq!(r.arguments, expected);
+                // One key per name (the mock rejects duplicate keys).
+                peer.reply(&r.id, json!({})).await;
+            }
+        };
+        tokio::join!(calls, serve);
+    })
+    .await;
+}
+
+/// Issue 10, item 1: a boxed command (`blockdev-backup`) has the same shape as an unboxed one
+/// (`blockdev-mirror`): required arguments as parameters, optional ones as setters.
+#[tokio::test]
+#[allow(deprecated)] // drive-backup is deprecated in QEMU's schema
+async fn issue_10_boxed_and_unboxed_commands_have_one_shape() {
+    within(10, async {
+        let (qmp, mut peer, _s) = connected().await;
+        let calls = async {
+            qmp.blockdev_backup("disk0", MirrorSyncMode::Full, "backup0")
+                .job_id("job0")
+                .speed(1 << 20)
+                .await
+                .unwrap();
+            qmp.blockdev_mirror("disk0", "mirror0", MirrorSyncMode::Full)
+                .job_id("job1")
+                .speed(1 << 20)
+                .await
+                .unwrap();
+            qmp.drive_backup("disk0", MirrorSyncMode::Top, "/tmp/b.qcow2")
+                .format("qcow2")
+                .await
+                .unwrap();
+        };
+        let serve = async {
+            let r = peer.expect("blockdev-backup").await;
+            assert_eq!(
+                r.arguments,
+                json!({"job-id": "job0", "device": "disk0", "sync": "full", "speed": 1048576, "target": "backup0"})
+            );
+            peer.reply(&r.id, json!({})).await;
+            let r = peer.expect("blockdev-mirror").await;
+            assert_eq!(
+                r.arguments,
+                json!({"job-id": "job1", "device": "disk0", "target": "mirror0", "sync": "full", "speed": 1048576})
+            );
+            peer.reply(&r.id, json!({})).await;
+            let r = peer.expect("drive-backup").await;
+            assert_eq!(
+                r.arguments,
+                json!({"device": "disk0", "sync": "top", "target": "/tmp/b.qcow2", "format": "qcow2"})
+            );
+            peer.reply(&r.id, json!({})).await;
+        };
+        tokio::join!(calls, serve);
+    })
+    .await;
+}
+
+/// Issue 10, item 3: typed calls reach the transport's options: out of band where the schema
+/// allows it, a timeout of their own, and spawning (a call owns its connection handle).
+#[tokio::test]
+async fn issue_10_typed_calls_go_out_of_band_time_out_and_spawn() {
+    within(10, async {
+        let server = MockServer::new();
+        let (client, mut peer) = tokio::join!(
+            qmp_api::qmp_core::Client::builder()
+                .capabilities([Capability::Oob])
+                .connect_unix(server.path()),
+            server.accept_handshake()
+        );
+        let qmp = Qmp::from(client.unwrap());
+        let pause = tokio::spawn(qmp.migrate_pause().oob());
+        let r = peer.next_request().await.unwrap();
+        assert!(r.oob && r.command == "migrate-pause", "{r:?}");
+        peer.reply(&r.id, json!({})).await;
+        pause.await.unwrap().unwrap();
+
+        let yank = tokio::spawn(qmp.yank(vec![]).oob().timeout(Some(Duration::from_secs(5))));
+        let r = peer.next_request().await.unwrap();
+        assert!(r.oob && r.command == "yank", "{r:?}");
+        assert_eq!(r.arguments, json!({"instances": []}));
+        peer.reply(&r.id, json!({})).await;
+        yank.await.unwrap().unwrap();
+
+        // A call's own timeout; the connection stays usable.
+        match qmp
+            .query_status()
+            .timeout(Some(Duration::from_millis(30)))
+            .await
+        {
+            Err(ExecuteError::Timeout { command, after }) => {
+                assert_eq!(command, "query-status");
+                assert_eq!(after, Duration::from_millis(30));
+            }
+            other => panic!("{other:?}"),
+        }
+        let _late = peer.expect("query-status").await;
+        let status = tokio::spawn(qmp.query_status());
+        let r = peer.expect("query-status").await;
+        peer.reply(&r.id, json!({"running": true, "status": "running"}))
+            .await;
+        assert!(status.await.unwrap().unwrap().running);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn issue_10_oob_without_the_capability_fails_before_sending() {
+    within(10, async {
+        let (qmp, _peer, _s) = connected().await;
+        match qmp.migrate_pause().oob().await {
+            Err(ExecuteError::OobNotEnabled { command }) => assert_eq!(command, "migrate-pause"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(qmp.raw().stats().commands_sent, 0);
+    })
+    .await;
+}
+
+/// Issue 10, item 5: an unknown value never stands for a known one.
+#[test]
+fn issue_10_unknown_values_cannot_impersonate_known_ones() {
+    assert_eq!(RunState::from_wire("running"), RunState::Running);
+    let decoded: RunState = serde_json::from_value(json!("running")).unwrap();
+    assert_eq!(decoded, RunState::Running);
+    let newer: RunState = serde_json::from_value(json!("hibernating")).unwrap();
+    assert!(matches!(&newer, RunState::Other(v) if v.as_str() == "hibernating"));
+    assert_ne!(newer, RunState::Running);
+    for value in RunState::VALUES {
+        assert!(
+            !matches!(RunState::from_wire(value), RunState::Other(_)),
+            "{value}"
+        );
+    }
+    // A union with a known tag decodes to its typed branch, never to `Other`.
+    let known: BlockdevOptions =
+        serde_json::from_value(json!({"driver": "file", "filename": "/x"})).unwrap();
+    assert!(matches!(known.driver, BlockdevOptionsVariant::File(_)));
+    let unknown: BlockdevOptions =
+        serde_json::from_value(json!({"driver": "quantum-disk", "spin": 1})).unwrap();
+    match &unknown.driver {
+        BlockdevOptionsVariant::Other(u) => {
+            assert_eq!(u.tag(), "quantum-disk");
+            assert_eq!(unknown.driver.tag().as_str(), "quantum-disk");
+        }
+        other => panic!("{other:?}"),
+    }
+    // Unknown events likewise: a known name is always its variant.
+    let at = qmp_api::Timestamp {
+        seconds: 1,
+        microseconds: 0,
+    };
+    let raw = qmp_api::qmp_core::Event::new("STOP", None, at);
+    assert_eq!(Event::from_raw(&raw).unwrap(), Event::Stop);
+}
+
+#[tokio::test]
+#[should_panic(expected = "polled after it completed")]
+async fn issue_10_a_typed_call_polled_after_completion_panics() {
+    let (qmp, mut peer, _s) = connected().await;
+    let mut call = qmp.query_status();
+    let serve = async {
+        let r = peer.expect("query-status").await;
+        peer.reply(&r.id, json!({"running": true, "status": "running"}))
+            .await;
+    };
+    let (first, ()) = tokio::join!(&mut call, serve);
+    assert!(first.is_ok());
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    let _ = std::future::Future::poll(std::pin::Pin::new(&mut call), &mut cx);
+}
+
+/// A pipelined batch keeps one call per command alive: a call owning its connection handle
+/// and options must stay as small as the borrowed one it replaced (80 bytes on 64-bit targets
+/// for an argument-less command; 72 today).
+#[test]
+#[cfg(target_pointer_width = "64")]
+fn issue_10_calls_stay_small() {
+    assert!(std::mem::size_of::<qmp_api::commands::QueryStatusCall>() <= 80);
+    assert!(std::mem::size_of::<qmp_api::qmp_core::Request>() <= 80);
 }

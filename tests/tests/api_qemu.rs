@@ -44,8 +44,8 @@ async fn typed_queries_decode_against_real_qemu() {
                     if kind == Kind::System72 {
                         match &sev.sev_type {
                             SevInfoVariant::Other(v) => {
-                                assert!(v.tag.is_empty(), "{v:?}");
-                                assert!(v.members.contains_key("state"), "{v:?}");
+                                assert!(v.is_untagged(), "{v:?}");
+                                assert!(v.members().contains_key("state"), "{v:?}");
                             }
                             other => panic!("{other:?}"),
                         }
@@ -130,4 +130,121 @@ async fn typed_job_workflow_on_the_storage_daemon() {
         assert_eq!(disk.image.virtual_size, 64 << 20);
     })
     .await;
+}
+
+/// Issue 10, item 3: typed `getfd` really passes a descriptor (QEMU needs `SCM_RIGHTS`), and
+/// typed `closefd` releases it; typed `add-fd` adds one to an fd set that typed `query-fdsets`
+/// then lists.
+#[tokio::test]
+async fn issue_10_typed_fd_passing_getfd_closefd_add_fd_query_fdsets() {
+    for kind in SYSTEMS {
+        let Some(qemu) = Qemu::start(kind) else {
+            continue;
+        };
+        within(30, async {
+            let qmp = Qmp::from(qemu.connect().await);
+            let file = std::fs::File::create(qemu.dir.join("typed.img")).unwrap();
+
+            qmp.getfd("typed").fd(&file).await.unwrap();
+            qmp.closefd("typed").await.unwrap();
+            // Closed: a second closefd fails, which shows the first really had a descriptor.
+            let again = qmp.closefd("typed").await.unwrap_err();
+            assert!(again.qmp_error().is_some(), "{again}");
+            // Without a descriptor QEMU refuses getfd: the typed call did attach one.
+            let none = qmp.getfd("none").await.unwrap_err();
+            assert!(
+                none.qmp_error().unwrap().desc.contains("SCM_RIGHTS"),
+                "{none}"
+            );
+
+            let added = qmp
+                .add_fd()
+                .fdset_id(11)
+                .opaque("typed-disk")
+                .fd(&file)
+                .await
+                .unwrap();
+            assert_eq!(added.fdset_id, 11);
+            let sets = qmp.query_fdsets().await.unwrap();
+            let set = sets.iter().find(|s| s.fdset_id == 11).expect("fd set 11");
+            let fd = set
+                .fds
+                .iter()
+                .find(|f| f.fd == added.fd)
+                .expect("the added fd");
+            assert_eq!(fd.opaque.as_deref(), Some("typed-disk"));
+            qmp.remove_fd(11).await.unwrap();
+            assert!(qmp
+                .query_fdsets()
+                .await
+                .unwrap()
+                .iter()
+                .all(|s| s.fdset_id != 11));
+        })
+        .await;
+    }
+}
+
+/// Issue 10, item 3: out-of-band calls get past a stuck in-band command. `blockdev-add` of an
+/// NBD node whose server accepts the connection but never speaks blocks QEMU's main loop; with
+/// the `oob` capability, `query-yank`, `yank` and `migrate-pause` are handled by the monitor's
+/// I/O thread and answered at once, while an in-band `query-status` waits its turn.
+#[tokio::test]
+async fn issue_10_out_of_band_calls_get_past_a_stuck_command() {
+    use qmp_api::types::{
+        BlockdevOptions, BlockdevOptionsNbd, BlockdevOptionsVariant, InetSocketAddress,
+        SocketAddress, SocketAddressVariant, YankInstanceVariant,
+    };
+    use qmp_api::Capability;
+    use std::time::Duration;
+
+    for kind in SYSTEMS {
+        let Some(qemu) = Qemu::start(kind) else {
+            continue;
+        };
+        within(60, async {
+            let client = qemu
+                .connect_with(qmp_core::Client::builder().capabilities([Capability::Oob]))
+                .await;
+            let qmp = Qmp::from(client);
+            // An NBD "server" that accepts and then says nothing.
+            let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let port = silent.local_addr().unwrap().port();
+            let server = SocketAddress::new(SocketAddressVariant::Inet(InetSocketAddress::new(
+                "127.0.0.1",
+                port.to_string(),
+            )));
+            let mut nbd = BlockdevOptionsNbd::new(server);
+            nbd.export = Some("none".into());
+            let mut node = BlockdevOptions::new(BlockdevOptionsVariant::Nbd(nbd));
+            node.node_name = Some("stuck".into());
+            let add = tokio::spawn(qmp.blockdev_add(node));
+            let (connection, _) = tokio::task::spawn_blocking(move || silent.accept())
+                .await
+                .unwrap()
+                .unwrap();
+            // QEMU is inside blockdev-add now: in-band commands queue behind it.
+            let status = tokio::spawn(qmp.query_status());
+
+            let quick = Some(Duration::from_secs(5));
+            let yankable = qmp.query_yank().oob().timeout(quick).await.unwrap();
+            assert!(
+                yankable.iter().any(|y| matches!(&y.r#type, YankInstanceVariant::BlockNode(b) if b.node_name == "stuck")),
+                "{yankable:?}"
+            );
+            qmp.yank(vec![]).oob().timeout(quick).await.unwrap();
+            // Answered (with QEMU's error: no postcopy migration runs), not stuck.
+            let pause = qmp.migrate_pause().oob().timeout(quick).await.unwrap_err();
+            assert_eq!(pause.qmp_error().map(|e| e.class.as_str()), Some("GenericError"), "{pause}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            assert!(!add.is_finished() && !status.is_finished(), "the in-band commands were not stuck");
+
+            // The server hangs up: blockdev-add fails, and the queued in-band command runs.
+            drop(connection);
+            let err = add.await.unwrap().unwrap_err();
+            assert!(err.qmp_error().is_some(), "{err}");
+            assert!(status.await.unwrap().unwrap().running);
+        })
+        .await;
+    }
 }

@@ -24,6 +24,21 @@ async fn connected() -> (
     (client.expect("connect"), peer, server)
 }
 
+async fn connected_oob() -> (
+    Client,
+    qmp_tests::mock::MockPeer<tokio::net::UnixStream>,
+    MockServer,
+) {
+    let server = MockServer::new();
+    let (client, peer) = tokio::join!(
+        Client::builder()
+            .capabilities([Capability::Oob])
+            .connect_unix(server.path()),
+        server.accept_handshake()
+    );
+    (client.expect("connect"), peer, server)
+}
+
 #[tokio::test]
 async fn greeting_is_parsed_and_oob_negotiated_when_requested() {
     within(10, async {
@@ -66,15 +81,30 @@ async fn no_capabilities_requested_sends_no_arguments() {
     .await;
 }
 
+/// With oob, out-of-band replies overtake in-band ones; every reply reaches its own caller
+/// (events in between change nothing).
 #[tokio::test]
 async fn replies_out_of_order_reach_their_callers() {
     within(10, async {
-        let (client, mut peer, _s) = connected().await;
+        let server = MockServer::new();
+        let (client, mut peer) = tokio::join!(
+            Client::builder()
+                .capabilities([Capability::Oob])
+                .connect_unix(server.path()),
+            server.accept_handshake()
+        );
+        let client = client.unwrap();
         let calls = async {
             tokio::join!(
                 client.execute("a", json!({"n": 1})),
-                client.execute("b", json!({"n": 2})),
-                client.execute("c", json!({"n": 3})),
+                client
+                    .request("b", json!({"n": 2}))
+                    .oob()
+                    .decode::<serde_json::Value>(),
+                client
+                    .request("c", json!({"n": 3}))
+                    .oob()
+                    .decode::<serde_json::Value>(),
             )
         };
         let serve = async {
@@ -82,8 +112,9 @@ async fn replies_out_of_order_reach_their_callers() {
             for _ in 0..3 {
                 reqs.push(peer.next_request().await.unwrap());
             }
-            // Answer in reverse order, with an event in between.
-            for req in reqs.iter().rev() {
+            // Out-of-band replies first (in the order QEMU read them), the in-band one last,
+            // with an event before each.
+            for req in [&reqs[1], &reqs[2], &reqs[0]] {
                 peer.event("TICK", None).await;
                 peer.reply(
                     &req.id,
@@ -147,27 +178,6 @@ async fn unknown_id_is_dropped_and_connection_continues() {
         assert_eq!(res.unwrap(), json!({"right": true}));
         assert_eq!(client.stats().replies_discarded, 2);
         assert!(client.disconnect_reason().is_none());
-    })
-    .await;
-}
-
-#[tokio::test]
-async fn reply_without_id_goes_to_the_oldest_command() {
-    within(10, async {
-        let (client, mut peer, _s) = connected().await;
-        let calls = async { tokio::join!(client.execute("first", ()), client.execute("second", ())) };
-        let serve = async {
-            let _first = peer.expect("first").await;
-            let second = peer.expect("second").await;
-            // QEMU's answer to input it could not parse carries no id.
-            peer.send(&json!({"error": {"class": "GenericError", "desc": "JSON parse error, invalid keyword"}}))
-                .await;
-            peer.reply(&second.id, json!({"ok": 2})).await;
-        };
-        let ((first, second), ()) = tokio::join!(calls, serve);
-        let err = first.unwrap_err();
-        assert_eq!(err.qmp_error().unwrap().desc, "JSON parse error, invalid keyword");
-        assert_eq!(second.unwrap(), json!({"ok": 2}));
     })
     .await;
 }
@@ -697,8 +707,11 @@ async fn oob_commands_and_in_band_limit() {
             first.push(peer.expect("slow").await);
         }
         let c = client.clone();
-        let oob =
-            tokio::spawn(async move { c.execute_oob("yank", json!({"instances": []})).await });
+        let oob = tokio::spawn(
+            c.request("yank", json!({"instances": []}))
+                .oob()
+                .decode::<Value>(),
+        );
         let req = peer.next_request().await.unwrap();
         assert!(req.oob && req.command == "yank", "{req:?}");
         peer.reply(&req.id, json!({})).await;
@@ -725,17 +738,28 @@ async fn oob_without_capability_and_fds_without_unix_socket_are_errors() {
         let (client, ()) = tokio::join!(Client::builder().connect_stream(stream), peer.handshake());
         let client = client.unwrap();
         assert!(matches!(
-            client.execute_oob("yank", ()).await,
+            client.request("yank", ()).oob().await,
             Err(ExecuteError::OobNotEnabled { .. })
         ));
         let file = std::fs::File::open("/dev/null").unwrap();
-        use std::os::fd::AsFd;
         assert!(matches!(
             client
-                .execute_with_fds("getfd", json!({"fdname": "x"}), &[file.as_fd()])
+                .request("getfd", json!({"fdname": "x"}))
+                .fd(&file)
                 .await,
             Err(ExecuteError::FdPassingUnsupported { .. })
         ));
+        // Options combine: the first one that cannot be honoured is reported, nothing is sent.
+        assert!(matches!(
+            client
+                .request("getfd", json!({"fdname": "x"}))
+                .timeout(Some(Duration::from_secs(1)))
+                .fd(&file)
+                .oob()
+                .await,
+            Err(ExecuteError::OobNotEnabled { .. })
+        ));
+        assert_eq!(client.stats().commands_sent, 0);
         assert!(matches!(
             client.execute("x", 5).await,
             Err(ExecuteError::InvalidArguments { .. })
@@ -902,4 +926,77 @@ async fn wait_for_server_retries_until_the_socket_appears() {
         }
     })
     .await;
+}
+
+#[tokio::test]
+async fn per_call_timeouts_override_the_client_default() {
+    within(10, async {
+        let server = MockServer::new();
+        let (client, mut peer) = tokio::join!(
+            Client::builder()
+                .command_timeout(Some(Duration::from_millis(50)))
+                .connect_unix(server.path()),
+            server.accept_handshake()
+        );
+        let client = client.unwrap();
+        // A shorter timeout of its own.
+        let short = client
+            .request("stuck", ())
+            .timeout(Some(Duration::from_millis(20)));
+        match short.await {
+            Err(ExecuteError::Timeout { after, command }) => {
+                assert_eq!(after, Duration::from_millis(20));
+                assert_eq!(command, "stuck");
+            }
+            other => panic!("{other:?}"),
+        }
+        let _ = peer.expect("stuck").await;
+        // No timeout at all, although the client has one: outlives the default.
+        let patient = tokio::spawn(client.request("slow", ()).timeout(None).decode::<Value>());
+        let req = peer.expect("slow").await;
+        tokio::time::sleep(Duration::from_millis(120)).await;
+        peer.reply(&req.id, json!(7)).await;
+        assert_eq!(patient.await.unwrap().unwrap(), json!(7));
+        // The client's default still applies to calls without one.
+        assert!(matches!(
+            client.request("stuck-again", ()).await,
+            Err(ExecuteError::Timeout { after, .. }) if after == Duration::from_millis(50)
+        ));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_oob_request_goes_as_exec_oob_and_combines_with_a_timeout() {
+    within(10, async {
+        let (client, mut peer, _s) = connected_oob().await;
+        let call = client
+            .request("migrate-pause", ())
+            .timeout(Some(Duration::from_secs(5)))
+            .oob();
+        assert_eq!(call.command(), "migrate-pause");
+        let call = tokio::spawn(call);
+        let req = peer.next_request().await.unwrap();
+        assert!(req.oob, "{req:?}");
+        assert_eq!(req.command, "migrate-pause");
+        peer.reply(&req.id, json!({})).await;
+        assert_eq!(call.await.unwrap().unwrap().get(), "{}");
+    })
+    .await;
+}
+
+#[tokio::test]
+#[should_panic(expected = "polled after it completed")]
+async fn a_request_polled_after_completion_panics() {
+    let (client, mut peer, _s) = connected().await;
+    let mut call = client.request("query-status", ());
+    let serve = async {
+        let req = peer.expect("query-status").await;
+        peer.reply(&req.id, json!({})).await;
+    };
+    let (first, ()) = tokio::join!(&mut call, serve);
+    assert!(first.is_ok());
+    // As with any future, polling again is a bug in the caller: it panics.
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    let _ = std::future::Future::poll(std::pin::Pin::new(&mut call), &mut cx);
 }

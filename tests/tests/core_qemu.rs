@@ -159,12 +159,10 @@ async fn fd_passing_with_add_fd_and_getfd() {
         within(20, async {
             let client = qemu.connect().await;
             let file = std::fs::File::create(qemu.dir.join("disk.img")).unwrap();
-            let added = client
-                .execute_with_fds(
-                    "add-fd",
-                    json!({"fdset-id": 7, "opaque": "test-disk"}),
-                    &[file.as_fd()],
-                )
+            let added: Value = client
+                .request("add-fd", json!({"fdset-id": 7, "opaque": "test-disk"}))
+                .fd(&file)
+                .decode()
                 .await
                 .unwrap();
             assert_eq!(added["fdset-id"], json!(7));
@@ -185,7 +183,8 @@ async fn fd_passing_with_add_fd_and_getfd() {
 
             // getfd: named fd on this monitor; closefd releases it, a second closefd fails.
             client
-                .execute_with_fds("getfd", json!({"fdname": "mine"}), &[file.as_fd()])
+                .request("getfd", json!({"fdname": "mine"}))
+                .fd(file.as_fd())
                 .await
                 .unwrap();
             client
@@ -227,11 +226,16 @@ async fn exec_oob_against_real_qemu() {
             assert_eq!(client.capabilities(), &[Capability::Oob]);
             if kind != Kind::StorageDaemon {
                 // The storage daemon has no allow-oob command.
-                let yank = client.execute_oob("query-yank", ()).await.unwrap();
+                let yank: Value = client
+                    .request("query-yank", ())
+                    .oob()
+                    .decode()
+                    .await
+                    .unwrap();
                 assert!(yank.is_array(), "{yank}");
             }
             // exec-oob of a command not marked allow-oob is refused by the server.
-            let err = client.execute_oob("query-status", ()).await.unwrap_err();
+            let err = client.request("query-status", ()).oob().await.unwrap_err();
             assert!(err.qmp_error().is_some(), "{err:?}");
             // In-band commands still flow (and are limited to QEMU's queue depth).
             let mut tasks = Vec::new();

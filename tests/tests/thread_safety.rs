@@ -3,7 +3,6 @@
 //! gives. The first test fails to compile on a regression; the second drives a whole session
 //! from spawned tasks on two workers.
 
-use std::os::fd::AsFd;
 use std::time::Duration;
 
 use qmp_api::commands::QueryStatus;
@@ -14,6 +13,13 @@ use qmp_tests::within;
 use serde_json::json;
 
 fn send<T: Send>(_: &T) {}
+
+/// What `tokio::spawn` needs of a future: `Send` and `'static` (it owns what it uses).
+fn spawnable<T: std::future::Future + Send + 'static>(_: &T)
+where
+    T::Output: Send + 'static,
+{
+}
 
 fn send_sync<T: Send + Sync>() {}
 
@@ -52,17 +58,28 @@ async fn futures_and_handles_are_send() {
         let qmp = Qmp::from(client.clone());
         send(&client.execute("query-status", ()));
         send(&client.execute_as::<serde_json::Value>("query-status", ()));
-        send(&client.execute_raw("query-status", ()));
-        send(&client.execute_oob("query-status", ()));
+        spawnable(&client.execute_raw("query-status", ()));
+        spawnable(&client.request("query-status", ()).oob());
         let file = std::fs::File::open("/dev/null").expect("open /dev/null");
-        send(&client.execute_with_fds("getfd", json!({"fdname": "x"}), &[file.as_fd()]));
+        spawnable(&client.request("getfd", json!({"fdname": "x"})).fd(&file));
+        spawnable(
+            &client
+                .request(String::from("query-status"), ())
+                .decode::<serde_json::Value>(),
+        );
         send(&client.close());
         send(&client.closed());
         let mut raw_events = client.subscribe();
         send(&raw_events.next());
-        send(&qmp.query_status());
-        send(&qmp.block_resize(1).node_name("n"));
-        send(&qmp.execute(QueryStatus {}));
+        spawnable(&qmp.query_status());
+        spawnable(&qmp.block_resize(1).node_name("n"));
+        spawnable(&qmp.execute(QueryStatus {}));
+        spawnable(&qmp.getfd("x").fd(&file));
+        spawnable(
+            &qmp.migrate_pause()
+                .oob()
+                .timeout(Some(Duration::from_secs(1))),
+        );
         let mut events = qmp.events();
         send(&events.next());
         send(&events.wait_for(|_| true, Duration::from_secs(1)));
@@ -85,12 +102,8 @@ async fn a_session_runs_in_spawned_tasks_on_two_workers() {
                 .wait_for(|e| matches!(e, Event::Stop), Duration::from_secs(10))
                 .await
         });
-        let callers: Vec<_> = (0..8)
-            .map(|_| {
-                let qmp = qmp.clone();
-                tokio::spawn(async move { qmp.query_status().await })
-            })
-            .collect();
+        // Calls own a handle to the connection: spawn them directly.
+        let callers: Vec<_> = (0..8).map(|_| tokio::spawn(qmp.query_status())).collect();
 
         for _ in 0..8 {
             let r = peer.expect("query-status").await;

@@ -5,9 +5,11 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use qmp_api::commands::BlockdevBackupCall;
 use qmp_api::types::{
-    BlockdevCreateOptions, BlockdevCreateOptionsQcow2, BlockdevCreateOptionsVariant, BlockdevRef,
-    JobStatus, MirrorSyncMode,
+    BlkdebugEvent, BlkdebugInjectErrorOptions, BlockdevCreateOptions, BlockdevCreateOptionsQcow2,
+    BlockdevCreateOptionsVariant, BlockdevOptions, BlockdevOptionsBlkdebug, BlockdevOptionsFile,
+    BlockdevOptionsQcow2, BlockdevOptionsVariant, BlockdevRef, JobStatus, MirrorSyncMode,
 };
 use qmp_api::workflow::{Job, JobError, Launcher, QemuProcess};
 use qmp_api::Qmp;
@@ -51,12 +53,16 @@ impl Vm {
     }
 
     async fn add_file_node(&self, name: &str, path: &std::path::Path) {
+        let file = BlockdevOptionsFile::new(path.display().to_string());
+        self.add_node(name, BlockdevOptionsVariant::File(file))
+            .await;
+    }
+
+    async fn add_node(&self, name: &str, driver: BlockdevOptionsVariant) {
+        let mut node = BlockdevOptions::new(driver);
+        node.node_name = Some(name.into());
         self.qmp
-            .raw()
-            .execute(
-                "blockdev-add",
-                json!({"driver": "file", "node-name": name, "filename": path}),
-            )
+            .blockdev_add(node)
             .await
             .unwrap_or_else(|e| panic!("{:?}: blockdev-add {name}: {e}", self.kind));
     }
@@ -71,21 +77,11 @@ impl Vm {
             .collect()
     }
 
-    /// A backup of `src` to `dst`, as an untyped future (any job-creating future works).
-    fn backup(
-        &self,
-        id: &str,
-        src: &str,
-        dst: &str,
-        extra: serde_json::Value,
-    ) -> impl std::future::Future<Output = Result<serde_json::Value, qmp_api::ExecuteError>> + Send
-    {
-        let mut args = json!({"job-id": id, "device": src, "target": dst, "sync": "full"});
-        if let (Some(a), Some(e)) = (args.as_object_mut(), extra.as_object()) {
-            a.extend(e.clone());
-        }
-        let raw = self.qmp.raw().clone();
-        async move { raw.execute("blockdev-backup", args).await }
+    /// A full backup of `src` to `dst` as job `id`; callers add options with its setters.
+    fn backup(&self, id: &str, src: &str, dst: &str) -> BlockdevBackupCall {
+        self.qmp
+            .blockdev_backup(src, MirrorSyncMode::Full, dst)
+            .job_id(id)
     }
 }
 
@@ -126,14 +122,10 @@ async fn create_qcow2_runs_to_the_end() {
             "{kind:?}: {:?}",
             vm.jobs().await
         );
-        vm.qmp
-            .raw()
-            .execute(
-                "blockdev-add",
-                json!({"driver": "qcow2", "node-name": "disk0", "file": "file0"}),
-            )
-            .await
-            .unwrap_or_else(|e| panic!("{kind:?}: the created image does not open: {e}"));
+        // The created image opens.
+        let qcow2 = BlockdevOptionsQcow2::new(BlockdevRef::Reference("file0".into()));
+        vm.add_node("disk0", BlockdevOptionsVariant::Qcow2(qcow2))
+            .await;
         eprintln!(
             "{kind:?}: blockdev-create of a 64 MiB qcow2: {:?}",
             report.elapsed
@@ -194,7 +186,7 @@ async fn backup_with_and_without_auto_finalize_and_dismiss() {
         vm.raw_node("dst2", 4, 0).await;
         let auto = within(
             30,
-            Job::new(&vm.qmp, "b1").run(vm.backup("b1", "src", "dst1", json!({}))),
+            Job::new(&vm.qmp, "b1").run(vm.backup("b1", "src", "dst1")),
         )
         .await
         .unwrap_or_else(|e| panic!("{kind:?}: {e}"));
@@ -214,12 +206,12 @@ async fn backup_with_and_without_auto_finalize_and_dismiss() {
         });
         let manual = within(
             30,
-            job.run(vm.backup(
-                "b2",
-                "src",
-                "dst2",
-                json!({"auto-finalize": false, "auto-dismiss": false, "speed": 8 << 20}),
-            )),
+            job.run(
+                vm.backup("b2", "src", "dst2")
+                    .auto_finalize(false)
+                    .auto_dismiss(false)
+                    .speed(8 << 20),
+            ),
         )
         .await
         .unwrap_or_else(|e| panic!("{kind:?}: {e}"));
@@ -282,7 +274,8 @@ async fn mirror_cancelled_on_ready_and_mirror_completed() {
     }
 }
 
-/// A backup, not a mirror, never becomes ready: run_until_ready says so.
+/// A backup, not a mirror, never becomes ready: run_until_ready says so. The backup is
+/// started untyped here: the runner takes any job-creating future.
 #[tokio::test]
 async fn run_until_ready_on_a_job_without_ready() {
     let Some(vm) = start(Kind::StorageDaemon).await else {
@@ -290,12 +283,13 @@ async fn run_until_ready_on_a_job_without_ready() {
     };
     vm.raw_node("src", 1, 1).await;
     vm.raw_node("dst", 1, 0).await;
-    let err = within(
-        30,
-        Job::new(&vm.qmp, "b").run_until_ready(vm.backup("b", "src", "dst", json!({}))),
-    )
-    .await
-    .expect_err("a backup is never ready");
+    let untyped = vm.qmp.raw().execute(
+        "blockdev-backup",
+        json!({"job-id": "b", "device": "src", "target": "dst", "sync": "full"}),
+    );
+    let err = within(30, Job::new(&vm.qmp, "b").run_until_ready(untyped))
+        .await
+        .expect_err("a backup is never ready");
     assert!(matches!(err, JobError::NotReady { .. }), "{err}");
 }
 
@@ -313,7 +307,7 @@ async fn timeout_cancels_the_job() {
             30,
             Job::new(&vm.qmp, "slow")
                 .timeout(Duration::from_millis(400))
-                .run(vm.backup("slow", "src", "dst", json!({"speed": 64 << 10}))),
+                .run(vm.backup("slow", "src", "dst").speed(64 << 10)),
         )
         .await
         .expect_err("must time out");
@@ -340,8 +334,11 @@ async fn dropping_the_runner_cancels_the_job() {
         };
         vm.raw_node("src", 4, 7).await;
         vm.raw_node("dst", 4, 0).await;
-        let manual = json!({"speed": 64 << 10, "auto-dismiss": false});
-        let run = Job::new(&vm.qmp, "dropped").run(vm.backup("dropped", "src", "dst", manual));
+        let manual = vm
+            .backup("dropped", "src", "dst")
+            .speed(64 << 10)
+            .auto_dismiss(false);
+        let run = Job::new(&vm.qmp, "dropped").run(manual);
         let res = tokio::time::timeout(Duration::from_millis(300), run).await;
         assert!(res.is_err(), "{kind:?}: the throttled job ended early");
         assert_eq!(vm.jobs().await.len(), 1);
@@ -363,12 +360,13 @@ async fn duplicate_job_id_fails_to_start_and_leaves_the_other_job() {
     vm.raw_node("src", 4, 7).await;
     vm.raw_node("dst", 4, 0).await;
     vm.raw_node("dst2", 4, 0).await;
-    vm.backup("j", "src", "dst", json!({"speed": 64 << 10}))
+    vm.backup("j", "src", "dst")
+        .speed(64 << 10)
         .await
         .expect("first job");
     let err = within(
         30,
-        Job::new(&vm.qmp, "j").run(vm.backup("j", "src", "dst2", json!({}))),
+        Job::new(&vm.qmp, "j").run(vm.backup("j", "src", "dst2")),
     )
     .await
     .expect_err("duplicate id");
@@ -394,7 +392,7 @@ async fn qemu_killed_mid_job() {
         vm.raw_node("dst", 4, 0).await;
         let job = Job::new(&vm.qmp, "k").progress_interval(Duration::from_millis(20));
         let mut progress = job.progress();
-        let run = tokio::spawn(job.run(vm.backup("k", "src", "dst", json!({"speed": 64 << 10}))));
+        let run = tokio::spawn(job.run(vm.backup("k", "src", "dst").speed(64 << 10)));
         let watcher = tokio::spawn(async move {
             while progress.changed().await.is_ok() {}
             "progress receiver ended"
@@ -454,25 +452,25 @@ async fn backup_io_error_with_and_without_auto_dismiss() {
         vm.raw_node("src", 1, 3).await;
         for (n, auto_dismiss) in [(1, true), (2, false)] {
             vm.raw_node(&format!("file{n}"), 1, 0).await;
-            vm.qmp
-                .raw()
-                .execute(
-                    "blockdev-add",
-                    json!({"driver": "blkdebug", "node-name": format!("bad{n}"),
-                           "image": format!("file{n}"),
-                           "inject-error": [{"event": "pwritev", "errno": 5, "immediately": true}]}),
-                )
-                .await
-                .unwrap_or_else(|e| panic!("{kind:?}: blkdebug: {e}"));
+            // Every write to bad{n} fails with EIO (errno 5).
+            let mut eio = BlkdebugInjectErrorOptions::new(BlkdebugEvent::Pwritev);
+            eio.errno = Some(5);
+            eio.immediately = Some(true);
+            let mut blkdebug =
+                BlockdevOptionsBlkdebug::new(BlockdevRef::Reference(format!("file{n}")));
+            blkdebug.inject_error = Some(vec![eio]);
+            vm.add_node(
+                &format!("bad{n}"),
+                BlockdevOptionsVariant::Blkdebug(blkdebug),
+            )
+            .await;
             let id = format!("eio{n}");
             let err = within(
                 30,
-                Job::new(&vm.qmp, id.clone()).run(vm.backup(
-                    &id,
-                    "src",
-                    &format!("bad{n}"),
-                    json!({"auto-dismiss": auto_dismiss}),
-                )),
+                Job::new(&vm.qmp, id.clone()).run(
+                    vm.backup(&id, "src", &format!("bad{n}"))
+                        .auto_dismiss(auto_dismiss),
+                ),
             )
             .await
             .expect_err("the target fails every write");

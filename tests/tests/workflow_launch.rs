@@ -5,6 +5,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use qmp_api::workflow::{LaunchError, Launcher, MonitorWiring};
+use qmp_api::DisconnectReason;
 use qmp_tests::qemu::Kind;
 use qmp_tests::{within, TempDir};
 
@@ -63,6 +64,15 @@ async fn launch_quit(kind: Kind) {
         .unwrap_or_else(|e| panic!("{kind:?}: {e}"));
     eprintln!("{kind:?}: quit to reaped exit {:?}", t.elapsed());
     assert!(exit.success(), "{kind:?}: {exit}");
+    // The connection has ended by then, as an orderly shutdown.
+    let reason = qmp
+        .raw()
+        .disconnect_reason()
+        .unwrap_or_else(|| panic!("{kind:?}: the connection is still open after quit_and_wait"));
+    assert!(
+        matches!(*reason, DisconnectReason::ServerShutDown),
+        "{kind:?}: {reason}"
+    );
     assert!(
         gone(pid),
         "{kind:?}: pid {pid} still exists after quit_and_wait"
@@ -298,6 +308,14 @@ async fn drop_kills_and_reaps() {
     drop(qemu);
     let reason = within(10, qmp.closed()).await;
     eprintln!("after drop, the client saw: {reason}");
+    // Killed, not shut down: the connection just ended.
+    assert!(
+        matches!(
+            *reason,
+            DisconnectReason::ServerClosed | DisconnectReason::Io(_)
+        ),
+        "{reason}"
+    );
     within(10, async {
         while !gone(pid) {
             tokio::time::sleep(Duration::from_millis(5)).await;

@@ -17,7 +17,7 @@ use qmp_core::{ClientBuilder, ConnectError, ListenError, Listener};
 use tokio::process::{Child, Command};
 
 use super::tail::Tail;
-use crate::{Event, ExecuteError, Qmp};
+use crate::{ExecuteError, Qmp};
 
 /// How long a process that closed the connection during the handshake may take to exit before
 /// the connect error is reported instead of its exit.
@@ -427,9 +427,10 @@ impl QemuProcess {
         self.wait().await
     }
 
-    /// Ends QEMU in order: sends `quit`, waits for the `SHUTDOWN` event (qemu-system; the
-    /// storage daemon has none) or the end of the connection, then for the process to exit,
-    /// and returns its exit status (`success()` for a normal quit).
+    /// Ends QEMU in order: sends `quit`, waits for QEMU to close the connection (the client
+    /// then reports [`DisconnectReason::ServerShutDown`](crate::DisconnectReason::ServerShutDown),
+    /// the orderly end) and for the process to exit, and returns its exit status (`success()`
+    /// for a normal quit). When it returns, the connection has ended and the process is reaped.
     ///
     /// A process that has already exited just reports its status.
     ///
@@ -443,26 +444,16 @@ impl QemuProcess {
         if let Some(status) = self.try_wait().map_err(|e| self.wait_error(e))? {
             return Ok(status);
         }
-        let qmp = self.qmp().clone();
         let deadline = tokio::time::Instant::now() + self.quit_timeout;
-        let mut shutdown = qmp.events_named(["SHUTDOWN"]);
-        match qmp.quit().await {
+        match self.qmp.quit().await {
             Ok(()) => {}
             // QEMU may close the connection before (or instead of) answering.
             Err(ExecuteError::Disconnected { .. }) => {}
             Err(error) => return Err(QuitError::Refused(error)),
         }
-        let seen = async {
-            loop {
-                match shutdown.next().await {
-                    Some(Ok(received)) if matches!(received.event, Event::Shutdown(_)) => break,
-                    Some(Ok(_)) | Some(Err(qmp_core::EventError::Missed { .. })) => continue,
-                    Some(Err(qmp_core::EventError::Decode(_))) => continue,
-                    _ => break,
-                }
-            }
-        };
-        let _ = tokio::time::timeout_at(deadline, seen).await;
+        // QEMU closes the monitor as it exits (after SHUTDOWN, for qemu-system); a process
+        // that hangs instead is killed at the deadline below.
+        let _ = tokio::time::timeout_at(deadline, self.qmp.closed()).await;
         let exited = match self.child.as_mut() {
             Some(child) => tokio::time::timeout_at(deadline, child.wait()).await,
             None => return Err(self.wait_error(io::Error::other("no process handle"))),

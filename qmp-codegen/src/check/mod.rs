@@ -46,6 +46,17 @@ const MAX_BASE_DEPTH: usize = 64;
 /// QEMU's limit on distinct feature names in one schema.
 const MAX_FEATURES: usize = 64;
 
+/// What every definition has, checked; moved into the definition's model struct.
+struct Header {
+    name: String,
+    cond: Option<crate::model::Cond>,
+    features: Vec<Feature>,
+    since: Option<String>,
+    doc: Option<Doc>,
+    location: Location,
+    module: Option<String>,
+}
+
 /// Checks a raw schema and builds the model.
 pub(crate) fn check(raw: RawSchema) -> Result<Schema, SchemaError> {
     let RawSchema {
@@ -133,6 +144,7 @@ fn expand_simple_unions(defs: Vec<RawDef>) -> Result<Vec<RawDef>, SchemaError> {
                     doc: None,
                     since: None,
                     implicit: true,
+                    module: def.module.clone(),
                     body: RawBody::Struct {
                         base: None,
                         members: vec![RawMember {
@@ -168,6 +180,7 @@ fn expand_simple_unions(defs: Vec<RawDef>) -> Result<Vec<RawDef>, SchemaError> {
             doc: None,
             since: None,
             implicit: true,
+            module: def.module.clone(),
             body: RawBody::Enum {
                 values,
                 prefix: None,
@@ -828,245 +841,70 @@ impl<'a> Checker<'a> {
     fn definition(&mut self, i: usize, d: &'a RawDef) -> Result<Definition, SchemaError> {
         let what = d.what();
         let kind = d.body.kind();
-        let features = self.features(&d.features, &what, kind.is_type())?;
-        let since = d
-            .since
-            .clone()
-            .or_else(|| d.doc.as_ref().and_then(Doc::since));
-        let (name, cond, doc, location) = (
-            d.name.clone(),
-            d.cond.clone(),
-            d.doc.clone(),
-            d.loc.line_only(),
-        );
+        let h = Header {
+            name: d.name.clone(),
+            cond: d.cond.clone(),
+            features: self.features(&d.features, &what, kind.is_type())?,
+            since: d
+                .since
+                .clone()
+                .or_else(|| d.doc.as_ref().and_then(Doc::since)),
+            doc: d.doc.clone(),
+            location: d.loc.line_only(),
+            module: d.module.clone(),
+        };
         Ok(match &d.body {
             RawBody::Enum { values, prefix } => {
-                let owner = Owner {
-                    what: what.clone(),
-                    name: &d.name,
-                    implicit_name: None,
-                    implicit_def: d.implicit,
-                    doc: d.doc.as_ref(),
-                };
-                let mut seen: HashMap<String, &str> = HashMap::new();
-                let mut out = Vec::with_capacity(values.len());
-                for v in values {
-                    self.member_name(&v.name, &v.loc, &owner, "value", true)?;
-                    if let Some(prev) = seen.insert(c_name(&v.name), &v.name) {
-                        return Err(err(
-                            &v.loc,
-                            &what,
-                            format!(
-                                "value '{}' clashes with value '{prev}' (names are compared \
-                                 after mapping '-' and '.' to '_')",
-                                v.name
-                            ),
-                        ));
-                    }
-                    self.undocumented(&owner, "value", &v.name, &v.loc)?;
-                    let vwhat = format!("{what}, value '{}'", v.name);
-                    let vdoc = d
-                        .doc
-                        .as_ref()
-                        .and_then(|x| x.member(&v.name))
-                        .map(str::to_string);
-                    out.push(EnumValue {
-                        name: v.name.clone(),
-                        cond: v.cond.clone(),
-                        features: self.features(&v.features, &vwhat, false)?,
-                        since: v
-                            .since
-                            .clone()
-                            .or_else(|| vdoc.as_deref().and_then(inline_since)),
-                        doc: vdoc,
-                    });
-                }
+                let values = self.enum_values(d, values)?;
                 Definition::Enum(Enum {
-                    name,
-                    values: out,
+                    name: h.name,
+                    values,
                     prefix: prefix.clone(),
-                    cond,
-                    features,
-                    since,
-                    doc,
+                    cond: h.cond,
+                    features: h.features,
+                    since: h.since,
+                    doc: h.doc,
                     implicit: d.implicit,
-                    location,
+                    location: h.location,
+                    module: h.module,
                 })
             }
             RawBody::Struct { base, .. } => Definition::Struct(Struct {
-                name,
+                name: h.name,
                 base: base.as_ref().map(|b| b.0.clone()),
                 own_members: self.own_members[i].clone().unwrap_or_default(),
                 members: self.struct_members[i].clone().unwrap_or_default(),
-                cond,
-                features,
-                since,
-                doc,
+                cond: h.cond,
+                features: h.features,
+                since: h.since,
+                doc: h.doc,
                 implicit: d.implicit,
-                location,
+                location: h.location,
+                module: h.module,
             }),
             RawBody::Union {
                 base,
                 discriminator,
                 branches,
                 simple_legacy,
-            } => {
-                let base_members = self.union_base[i].clone().unwrap_or_default();
-                let Some((disc, disc_loc)) = discriminator else {
-                    return Err(err(&d.loc, &what, "a union needs a 'discriminator'"));
-                };
-                let Some(dm) = base_members.iter().find(|m| m.name == *disc) else {
-                    let names: Vec<&str> = base_members.iter().map(|m| m.name.as_str()).collect();
-                    return Err(err(
-                        disc_loc,
-                        &what,
-                        format!(
-                            "discriminator '{disc}' is not a member of the base (base members: \
-                             {})",
-                            if names.is_empty() {
-                                "none".to_string()
-                            } else {
-                                names.join(", ")
-                            }
-                        ),
-                    ));
-                };
-                if dm.optional {
-                    return Err(err(
-                        disc_loc,
-                        &what,
-                        format!("discriminator member '{disc}' must not be optional"),
-                    ));
-                }
-                if dm.cond.is_some() {
-                    return Err(err(
-                        disc_loc,
-                        &what,
-                        format!("discriminator member '{disc}' must not be conditional ('if')"),
-                    ));
-                }
-                let enum_name = match &dm.ty {
-                    TypeRef::Named(n) if self.kind_of(n) == Some(Kind::Enum) => n.clone(),
-                    TypeRef::Builtin(Builtin::QType) => "QType".to_string(),
-                    other => {
-                        return Err(err(
-                            disc_loc,
-                            &what,
-                            format!(
-                                "discriminator member '{disc}' has type '{other}', but it must \
-                                 be an enum type"
-                            ),
-                        ))
-                    }
-                };
-                let values = self.enum_values_of(&enum_name).unwrap_or_default();
-                if branches.is_empty() {
-                    return Err(err(
-                        &d.loc,
-                        &what,
-                        "a union needs at least one branch in 'data'",
-                    ));
-                }
-                let mut base_seen: HashMap<String, String> = HashMap::new();
-                for m in &base_members {
-                    base_seen.insert(c_name(&m.name), format!("base member '{}'", m.name));
-                }
-                let mut out: Vec<Branch> = Vec::with_capacity(branches.len());
-                for b in branches {
-                    if !values.contains(&b.name.as_str()) {
-                        return Err(err(
-                            &b.loc,
-                            &what,
-                            format!(
-                                "branch '{}' is not a value of the discriminator enum '{enum_name}' \
-                                 (values: {})",
-                                b.name,
-                                values.join(", ")
-                            ),
-                        ));
-                    }
-                    if out.iter().any(|o| o.value == b.name) {
-                        return Err(err(&b.loc, &what, format!("duplicate branch '{}'", b.name)));
-                    }
-                    let tname = match &b.ty {
-                        RawTypeRef::Name(n) => n,
-                        RawTypeRef::Array(_) => {
-                            return Err(err(
-                                &b.loc,
-                                &what,
-                                format!(
-                                    "branch '{}' has an array type; a union branch must name a \
-                                     struct or union",
-                                    b.name
-                                ),
-                            ))
-                        }
-                    };
-                    let bwhat = format!("{what}, branch '{}'", b.name);
-                    self.resolve_name(tname, &b.loc, &bwhat)?;
-                    match self.kind_of(tname) {
-                        Some(Kind::Struct) | Some(Kind::Union) => {}
-                        _ => {
-                            let k = match self.kind_of(tname) {
-                                Some(k) => format!("{k} '{tname}'"),
-                                None => format!("built-in type '{tname}'"),
-                            };
-                            return Err(err(
-                                &b.loc,
-                                &what,
-                                format!(
-                                    "branch '{}' has type {k}, but a union branch must be an \
-                                     object type (struct or union)",
-                                    b.name
-                                ),
-                            ));
-                        }
-                    }
-                    if let Some((k, _)) = self.def(tname) {
-                        let names = self.contributed(k, &mut vec![i])?;
-                        for (cn, desc) in names.iter() {
-                            if let Some(prev) = base_seen.get(cn) {
-                                return Err(err(
-                                    &b.loc,
-                                    &what,
-                                    format!("branch '{}': {desc} clashes with {prev}", b.name),
-                                ));
-                            }
-                        }
-                    }
-                    out.push(Branch {
-                        value: b.name.clone(),
-                        ty_name: tname.clone(),
-                        cond: b.cond.clone(),
-                    });
-                }
-                let ubase = match base {
-                    Some(RawBase::Named(n, _)) => UnionBase::Named(n.clone()),
-                    _ => UnionBase::Inline(base_members.clone()),
-                };
-                Definition::Union(Union {
-                    name,
-                    base: ubase,
-                    base_members,
-                    discriminator: disc.clone(),
-                    discriminator_enum: enum_name,
-                    branches: out,
-                    simple_legacy: *simple_legacy,
-                    cond,
-                    features,
-                    since,
-                    doc,
-                    location,
-                })
-            }
+            } => Definition::Union(self.union_def(
+                i,
+                d,
+                h,
+                base.as_ref(),
+                discriminator.as_ref(),
+                branches,
+                *simple_legacy,
+            )?),
             RawBody::Alternate { branches } => Definition::Alternate(Alternate {
-                name,
                 branches: self.alternate(d, branches)?,
-                cond,
-                features,
-                since,
-                doc,
-                location,
+                name: h.name,
+                cond: h.cond,
+                features: h.features,
+                since: h.since,
+                doc: h.doc,
+                location: h.location,
+                module: h.module,
             }),
             RawBody::Command {
                 data,
@@ -1074,41 +912,7 @@ impl<'a> Checker<'a> {
                 flags,
             } => {
                 let arguments = self.arguments(d, data, flags.boxed, "q_obj_{}-arg")?;
-                let returns = match returns {
-                    Some((r, rloc)) => {
-                        let t = self.resolve(r, rloc, &format!("{what}, 'returns'"))?;
-                        let object = match &t {
-                            TypeRef::Named(n) => {
-                                matches!(self.kind_of(n), Some(Kind::Struct | Kind::Union))
-                            }
-                            TypeRef::Array(e) => {
-                                matches!(&**e, TypeRef::Named(n) if matches!(self.kind_of(n), Some(Kind::Struct | Kind::Union)))
-                            }
-                            TypeRef::Builtin(_) => false,
-                        };
-                        if !object
-                            && self.rules != Rules::None
-                            && !self.pragmas.returns_exception(&d.name)
-                        {
-                            return Err(err(
-                                rloc,
-                                &what,
-                                format!(
-                                    "'returns' is '{t}', but a command may only return an object \
-                                     type (struct or union) or an array of one, unless it is \
-                                     listed in pragma '{}'",
-                                    if self.rules == Rules::Legacy {
-                                        "returns-whitelist"
-                                    } else {
-                                        "command-returns-exceptions"
-                                    }
-                                ),
-                            ));
-                        }
-                        Some(t)
-                    }
-                    None => None,
-                };
+                let returns = self.command_returns(d, returns.as_ref())?;
                 if flags.allow_oob && flags.coroutine {
                     return Err(err(
                         &d.loc,
@@ -1117,7 +921,7 @@ impl<'a> Checker<'a> {
                     ));
                 }
                 Definition::Command(Command {
-                    name,
+                    name: h.name,
                     arguments,
                     returns,
                     boxed: flags.boxed,
@@ -1126,24 +930,292 @@ impl<'a> Checker<'a> {
                     allow_oob: flags.allow_oob,
                     allow_preconfig: flags.allow_preconfig,
                     coroutine: flags.coroutine,
-                    cond,
-                    features,
-                    since,
-                    doc,
-                    location,
+                    cond: h.cond,
+                    features: h.features,
+                    since: h.since,
+                    doc: h.doc,
+                    location: h.location,
+                    module: h.module,
                 })
             }
             RawBody::Event { data, boxed } => Definition::Event(Event {
-                name,
                 data: self.arguments(d, data, *boxed, "q_obj_{}-arg")?,
+                name: h.name,
                 boxed: *boxed,
-                cond,
-                features,
-                since,
-                doc,
-                location,
+                cond: h.cond,
+                features: h.features,
+                since: h.since,
+                doc: h.doc,
+                location: h.location,
+                module: h.module,
             }),
         })
+    }
+
+    /// An enum's values: valid, distinct names, features, since-versions and docs.
+    fn enum_values(
+        &mut self,
+        d: &'a RawDef,
+        values: &[RawEnumValue],
+    ) -> Result<Vec<EnumValue>, SchemaError> {
+        let what = d.what();
+        let owner = Owner {
+            what: what.clone(),
+            name: &d.name,
+            implicit_name: None,
+            implicit_def: d.implicit,
+            doc: d.doc.as_ref(),
+        };
+        let mut seen: HashMap<String, &str> = HashMap::new();
+        let mut out = Vec::with_capacity(values.len());
+        for v in values {
+            self.member_name(&v.name, &v.loc, &owner, "value", true)?;
+            if let Some(prev) = seen.insert(c_name(&v.name), &v.name) {
+                return Err(err(
+                    &v.loc,
+                    &what,
+                    format!(
+                        "value '{}' clashes with value '{prev}' (names are compared after \
+                         mapping '-' and '.' to '_')",
+                        v.name
+                    ),
+                ));
+            }
+            self.undocumented(&owner, "value", &v.name, &v.loc)?;
+            let vwhat = format!("{what}, value '{}'", v.name);
+            let vdoc = d
+                .doc
+                .as_ref()
+                .and_then(|x| x.member(&v.name))
+                .map(str::to_string);
+            out.push(EnumValue {
+                name: v.name.clone(),
+                cond: v.cond.clone(),
+                features: self.features(&v.features, &vwhat, false)?,
+                since: v
+                    .since
+                    .clone()
+                    .or_else(|| vdoc.as_deref().and_then(inline_since)),
+                doc: vdoc,
+            });
+        }
+        Ok(out)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn union_def(
+        &mut self,
+        i: usize,
+        d: &'a RawDef,
+        h: Header,
+        base: Option<&RawBase>,
+        discriminator: Option<&(String, Location)>,
+        branches: &[RawBranch],
+        simple_legacy: bool,
+    ) -> Result<Union, SchemaError> {
+        let what = d.what();
+        let base_members = self.union_base[i].clone().unwrap_or_default();
+        let Some((disc, disc_loc)) = discriminator else {
+            return Err(err(&d.loc, &what, "a union needs a 'discriminator'"));
+        };
+        let enum_name = self.discriminator_enum(&what, &base_members, disc, disc_loc)?;
+        let values = self.enum_values_of(&enum_name).unwrap_or_default();
+        if branches.is_empty() {
+            return Err(err(
+                &d.loc,
+                &what,
+                "a union needs at least one branch in 'data'",
+            ));
+        }
+        let mut base_seen: HashMap<String, String> = HashMap::new();
+        for m in &base_members {
+            base_seen.insert(c_name(&m.name), format!("base member '{}'", m.name));
+        }
+        let mut out: Vec<Branch> = Vec::with_capacity(branches.len());
+        for b in branches {
+            if !values.contains(&b.name.as_str()) {
+                return Err(err(
+                    &b.loc,
+                    &what,
+                    format!(
+                        "branch '{}' is not a value of the discriminator enum '{enum_name}' \
+                         (values: {})",
+                        b.name,
+                        values.join(", ")
+                    ),
+                ));
+            }
+            if out.iter().any(|o| o.value == b.name) {
+                return Err(err(&b.loc, &what, format!("duplicate branch '{}'", b.name)));
+            }
+            out.push(self.union_branch(i, &what, b, &base_seen)?);
+        }
+        Ok(Union {
+            name: h.name,
+            base: match base {
+                Some(RawBase::Named(n, _)) => UnionBase::Named(n.clone()),
+                _ => UnionBase::Inline(base_members.clone()),
+            },
+            base_members,
+            discriminator: disc.clone(),
+            discriminator_enum: enum_name,
+            branches: out,
+            simple_legacy,
+            cond: h.cond,
+            features: h.features,
+            since: h.since,
+            doc: h.doc,
+            location: h.location,
+            module: h.module,
+        })
+    }
+
+    /// Checks a union's discriminator member and returns the name of its enum type.
+    fn discriminator_enum(
+        &self,
+        what: &str,
+        base_members: &[Member],
+        disc: &str,
+        disc_loc: &Location,
+    ) -> Result<String, SchemaError> {
+        let Some(dm) = base_members.iter().find(|m| m.name == *disc) else {
+            let names: Vec<&str> = base_members.iter().map(|m| m.name.as_str()).collect();
+            return Err(err(
+                disc_loc,
+                what,
+                format!(
+                    "discriminator '{disc}' is not a member of the base (base members: {})",
+                    if names.is_empty() {
+                        "none".to_string()
+                    } else {
+                        names.join(", ")
+                    }
+                ),
+            ));
+        };
+        if dm.optional {
+            return Err(err(
+                disc_loc,
+                what,
+                format!("discriminator member '{disc}' must not be optional"),
+            ));
+        }
+        if dm.cond.is_some() {
+            return Err(err(
+                disc_loc,
+                what,
+                format!("discriminator member '{disc}' must not be conditional ('if')"),
+            ));
+        }
+        match &dm.ty {
+            TypeRef::Named(n) if self.kind_of(n) == Some(Kind::Enum) => Ok(n.clone()),
+            TypeRef::Builtin(Builtin::QType) => Ok("QType".to_string()),
+            other => Err(err(
+                disc_loc,
+                what,
+                format!(
+                    "discriminator member '{disc}' has type '{other}', but it must be an enum \
+                     type"
+                ),
+            )),
+        }
+    }
+
+    /// Checks one union branch: an object type whose members do not clash with the base's.
+    fn union_branch(
+        &mut self,
+        i: usize,
+        what: &str,
+        b: &RawBranch,
+        base_seen: &HashMap<String, String>,
+    ) -> Result<Branch, SchemaError> {
+        let tname = match &b.ty {
+            RawTypeRef::Name(n) => n,
+            RawTypeRef::Array(_) => {
+                return Err(err(
+                    &b.loc,
+                    what,
+                    format!(
+                        "branch '{}' has an array type; a union branch must name a struct or \
+                         union",
+                        b.name
+                    ),
+                ))
+            }
+        };
+        let bwhat = format!("{what}, branch '{}'", b.name);
+        self.resolve_name(tname, &b.loc, &bwhat)?;
+        match self.kind_of(tname) {
+            Some(Kind::Struct) | Some(Kind::Union) => {}
+            other => {
+                let k = match other {
+                    Some(k) => format!("{k} '{tname}'"),
+                    None => format!("built-in type '{tname}'"),
+                };
+                return Err(err(
+                    &b.loc,
+                    what,
+                    format!(
+                        "branch '{}' has type {k}, but a union branch must be an object type \
+                         (struct or union)",
+                        b.name
+                    ),
+                ));
+            }
+        }
+        if let Some((k, _)) = self.def(tname) {
+            let names = self.contributed(k, &mut vec![i])?;
+            for (cn, desc) in names.iter() {
+                if let Some(prev) = base_seen.get(cn) {
+                    return Err(err(
+                        &b.loc,
+                        what,
+                        format!("branch '{}': {desc} clashes with {prev}", b.name),
+                    ));
+                }
+            }
+        }
+        Ok(Branch {
+            value: b.name.clone(),
+            ty_name: tname.clone(),
+            cond: b.cond.clone(),
+        })
+    }
+
+    /// A command's return type: an object type or an array of one, unless a pragma allows
+    /// otherwise.
+    fn command_returns(
+        &self,
+        d: &'a RawDef,
+        returns: Option<&(RawTypeRef, Location)>,
+    ) -> Result<Option<TypeRef>, SchemaError> {
+        let Some((r, rloc)) = returns else {
+            return Ok(None);
+        };
+        let what = d.what();
+        let t = self.resolve(r, rloc, &format!("{what}, 'returns'"))?;
+        let is_object = |n: &str| matches!(self.kind_of(n), Some(Kind::Struct | Kind::Union));
+        let object = match &t {
+            TypeRef::Named(n) => is_object(n),
+            TypeRef::Array(e) => matches!(&**e, TypeRef::Named(n) if is_object(n)),
+            TypeRef::Builtin(_) => false,
+        };
+        if !object && self.rules != Rules::None && !self.pragmas.returns_exception(&d.name) {
+            return Err(err(
+                rloc,
+                &what,
+                format!(
+                    "'returns' is '{t}', but a command may only return an object type (struct \
+                     or union) or an array of one, unless it is listed in pragma '{}'",
+                    if self.rules == Rules::Legacy {
+                        "returns-whitelist"
+                    } else {
+                        "command-returns-exceptions"
+                    }
+                ),
+            ));
+        }
+        Ok(Some(t))
     }
 
     fn arguments(

@@ -1,81 +1,154 @@
-//! The `commands` module: per command, a type holding its arguments that implements the
-//! runtime's `Command` trait, a method on the typed client that builds it from the required
-//! arguments, and setters on `Call` for the optional ones.
+//! The `commands` module: per command, a type holding its arguments (the schema struct itself
+//! when it has the command's name) that implements the runtime's `Command` trait, a call type
+//! (a newtype over the runtime's `Call`) with a setter per optional argument, and a method on
+//! the typed client that takes the required arguments. Methods are grouped in one `impl` block
+//! per QAPI module; `commands.md` lists the commands by module for the module's docs.
+
+use std::fmt::Write as _;
 
 use proc_macro2::TokenStream;
 use quote::quote;
 
-use super::docs::{deprecated, Docs};
-use super::plan::{Field, Module, Plan, CALL_METHODS};
+use super::docs::{alias, deprecated, rst_to_markdown, with_reference, Docs};
+use super::fields::{field_decls, is_string, params_and_inits, struct_derives};
+use super::plan::{setter_name, CommandNames, Field, Module, Plan, FD_COMMANDS};
 use super::serde_impls;
-use super::types::field_decls;
 use super::{EmitError, Item, Options};
 use crate::ident;
-use crate::model::{Arguments, Builtin, Command, TypeRef};
+use crate::model::{Arguments, Command};
 
 const M: Module = Module::Other;
 
-pub(crate) fn emit(plan: &Plan<'_>, opts: &Options) -> Result<Vec<Item>, EmitError> {
-    plan.schema
-        .commands()
-        .map(|c| command(plan, opts, c).map(|t| Item::new(&c.name, t)))
-        .collect()
+/// The items of `commands.rs` and the Markdown of the module's docs.
+pub(crate) fn emit(plan: &Plan<'_>, opts: &Options) -> Result<(Vec<Item>, String), EmitError> {
+    let mut items = Vec::new();
+    let mut index = Index::new(plan);
+    for (module, _) in &plan.modules {
+        let mut methods = Vec::new();
+        for c in plan
+            .schema
+            .commands()
+            .filter(|c| c.module.as_deref() == *module)
+        {
+            let names = plan.command_names(&c.name);
+            let shape = shape(plan, c)?;
+            let mut tokens = command_value(plan, opts, c, &names, &shape);
+            tokens.extend(command_impl(plan, c, &names));
+            if plan.method_ident(&c.name).is_some() {
+                tokens.extend(call_type(plan, opts, c, &names, &shape));
+            }
+            items.push(Item::new(&c.name, tokens));
+            if let Some(m) = method(plan, opts, c, &names, &shape) {
+                methods.push(m);
+            }
+            index.row(c, &names);
+        }
+        if !methods.is_empty() {
+            let mut d = Docs::new();
+            match module {
+                Some(m) => {
+                    d.para(format!("# Commands of the QAPI module `{m}`"));
+                    d.para(format!(
+                        "QEMU reference: [`{m}`]({}).",
+                        plan.manual.module_url(m)
+                    ));
+                }
+                None => {
+                    d.para("# Commands");
+                }
+            }
+            let docs = d.tokens();
+            let name = module.unwrap_or("commands");
+            items.push(Item::new(
+                name,
+                quote! {
+                    #docs
+                    impl crate::Qmp {
+                        #(#methods)*
+                    }
+                },
+            ));
+        }
+    }
+    Ok((items, index.finish()))
 }
 
-/// How the command value holds its arguments.
+/// How a command's value holds its arguments.
 enum Shape<'m> {
     /// No arguments: a unit struct (serializes to nothing on the wire).
     Unit,
-    /// Inline members: a struct with one field each.
+    /// Inline members: a struct in `commands` with one field each.
     Fields(Vec<Field<'m>>),
-    /// A named type: a transparent newtype around it. `fields` are the type's fields when it is
-    /// a struct passed unboxed (its required members become method parameters).
-    Newtype {
-        ty: String,
-        fields: Option<Vec<Field<'m>>>,
-    },
+    /// A schema struct: its fields become parameters and setters. The command type is the
+    /// struct itself when the names agree, else a newtype around it.
+    Struct { ty: String, fields: Vec<Field<'m>> },
+    /// A union (boxed commands such as `blockdev-add`): a newtype; the method takes the value.
+    Value { ty: String },
 }
 
-fn is_string(ty: &TypeRef) -> bool {
-    matches!(ty, TypeRef::Builtin(Builtin::Str))
-}
-
-fn command(plan: &Plan<'_>, opts: &Options, c: &Command) -> Result<TokenStream, EmitError> {
-    let schema = plan.schema;
-    let ty = ident::ident(&ident::variant_name(&c.name));
-    let method = plan.method_ident(&c.name);
-    let wire = &c.name;
-    let dep = deprecated(&c.features);
-    let shape = match &c.arguments {
+fn shape<'m>(plan: &Plan<'m>, c: &'m Command) -> Result<Shape<'m>, EmitError> {
+    Ok(match &c.arguments {
         Arguments::None => Shape::Unit,
         Arguments::Members(ms) => {
             Shape::Fields(plan.fields(&c.name, c.since.as_deref(), ms, false)?)
         }
-        Arguments::Type(t) => {
-            let fields = match schema.struct_type(t) {
-                Some(s) if !c.boxed => {
-                    Some(plan.fields(t, s.since.as_deref(), &s.members, plan.sent_by_qemu(t))?)
-                }
-                _ => None,
-            };
-            Shape::Newtype {
+        Arguments::Type(t) => match plan.schema.struct_type(t) {
+            Some(s) => Shape::Struct {
                 ty: t.clone(),
-                fields,
-            }
-        }
-    };
-    let extra = !c.gen && matches!(shape, Shape::Fields(_));
+                fields: plan.fields(t, s.since.as_deref(), &s.members, plan.sent_by_qemu(t))?,
+            },
+            None => Shape::Value { ty: t.clone() },
+        },
+    })
+}
 
-    // The command value.
+impl Shape<'_> {
+    /// The fields that become parameters and setters.
+    fn fields(&self) -> &[Field<'_>] {
+        match self {
+            Shape::Fields(f) | Shape::Struct { fields: f, .. } => f,
+            Shape::Unit | Shape::Value { .. } => &[],
+        }
+    }
+}
+
+/// Whether the command takes arguments beyond those listed (`gen: false` with inline
+/// members, e.g. `device_add`): its value has an `extra` map and its call an `.arg()`.
+fn has_extra(c: &Command, shape: &Shape<'_>) -> bool {
+    !c.gen && matches!(shape, Shape::Fields(_))
+}
+
+/// The command value: a struct in `commands`, or a re-export of the schema struct.
+fn command_value(
+    plan: &Plan<'_>,
+    opts: &Options,
+    c: &Command,
+    names: &CommandNames,
+    shape: &Shape<'_>,
+) -> TokenStream {
+    let ty = ident::ident(&names.ty);
+    let wire = &c.name;
+    let dep = deprecated(&c.features);
+    let alias = alias(wire, &names.ty);
+    if names.is_schema_struct {
+        return quote!(pub use crate::types::#ty;);
+    }
     let mut d = Docs::new();
-    d.para(format!(
-        "Arguments of the QMP command `{wire}`; run it with [`Qmp::{method}`](crate::Qmp::{method}) or [`Qmp::execute`](crate::Qmp::execute)."
-    ));
+    let run = match plan.method_ident(&c.name) {
+        Some(m) => format!(
+            "run it with [`Qmp::{m}`](crate::Qmp::{m}) or [`Qmp::execute`](crate::Qmp::execute)"
+        ),
+        None => "run it with [`Qmp::execute`](crate::Qmp::execute)".to_string(),
+    };
+    d.para(format!("Arguments of the QMP command `{wire}`; {run}."));
     d.facts(c.since.as_deref(), &c.features, c.cond.as_ref());
-    let struct_docs = d.tokens();
-    let value = match &shape {
+    let url = plan.command_reference(c);
+    d.reference(wire, url.as_deref());
+    let docs = d.tokens();
+    match shape {
         Shape::Unit => quote! {
-            #struct_docs
+            #docs
+            #alias
             #dep
             #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
             pub struct #ty;
@@ -87,19 +160,22 @@ fn command(plan: &Plan<'_>, opts: &Options, c: &Command) -> Result<TokenStream, 
             }
         },
         Shape::Fields(fields) => {
-            let decls = field_decls(plan, opts, fields, M);
+            let decls = field_decls(plan, opts, fields, M, (wire, url.as_deref()));
             let extra_ident = ident::ident("extra");
+            let extra = has_extra(c, shape);
             let extra_decl = extra.then(|| {
                 quote! {
                     /// Arguments the schema does not list (this command accepts more, e.g.
-                    /// device properties); set them with `Call::arg`.
+                    /// device properties); set them with the call's `arg`. A key here is sent
+                    /// instead of the listed argument of the same name.
                     pub extra: ::serde_json::Map<String, ::serde_json::Value>,
                 }
             });
-            let derives = super::types::struct_derives(fields);
+            let derives = struct_derives(fields);
             let ser = serde_impls::serialize(&ty, fields, extra.then_some(&extra_ident));
             quote! {
-                #struct_docs
+                #docs
+                #alias
                 #dep
                 #derives
                 pub struct #ty { #decls #extra_decl }
@@ -107,10 +183,11 @@ fn command(plan: &Plan<'_>, opts: &Options, c: &Command) -> Result<TokenStream, 
                 #ser
             }
         }
-        Shape::Newtype { ty: inner, .. } => {
+        Shape::Struct { ty: inner, .. } | Shape::Value { ty: inner } => {
             let inner = plan.type_path(inner, M);
             quote! {
-                #struct_docs
+                #docs
+                #alias
                 #dep
                 #[derive(Debug, Clone, PartialEq)]
                 pub struct #ty(pub #inner);
@@ -122,20 +199,20 @@ fn command(plan: &Plan<'_>, opts: &Options, c: &Command) -> Result<TokenStream, 
                 }
             }
         }
-    };
+    }
+}
 
-    // The Command impl.
-    let (output, decode) = match &c.returns {
-        None => (quote!(()), quote!(Ok(()))),
+/// `impl Command` for the command type.
+fn command_impl(plan: &Plan<'_>, c: &Command, names: &CommandNames) -> TokenStream {
+    let ty = command_path(names);
+    let wire = &c.name;
+    let (output, decode, raw) = match &c.returns {
+        None => (quote!(()), quote!(Ok(())), quote!(_raw)),
         Some(r) => (
             plan.rust_type(r, M),
             quote!(crate::__private::decode_return(Self::NAME, raw)),
+            quote!(raw),
         ),
-    };
-    let raw_arg = if c.returns.is_none() {
-        quote!(_raw)
-    } else {
-        quote!(raw)
     };
     let oob = c.allow_oob.then(|| {
         quote!(
@@ -147,20 +224,200 @@ fn command(plan: &Plan<'_>, opts: &Options, c: &Command) -> Result<TokenStream, 
             const SUCCESS_REPLY: bool = false;
         )
     });
-    let command_impl = quote! {
+    quote! {
         impl crate::Command for #ty {
             const NAME: &'static str = #wire;
             #oob
             #no_reply
             type Output = #output;
             #[inline]
-            fn decode(#raw_arg: &str) -> ::core::result::Result<Self::Output, crate::DecodeError> {
+            fn decode(#raw: &str) -> ::core::result::Result<Self::Output, crate::DecodeError> {
                 #decode
             }
         }
-    };
+    }
+}
 
-    // The client method: required arguments as parameters.
+/// The command type as a path from `commands` (where a schema struct is re-exported).
+fn command_path(names: &CommandNames) -> TokenStream {
+    let ty = ident::ident(&names.ty);
+    quote!(#ty)
+}
+
+/// The call type: a newtype over `Call`, the shared impls (from the runtime macro), and a
+/// setter per optional argument.
+fn call_type(
+    plan: &Plan<'_>,
+    opts: &Options,
+    c: &Command,
+    names: &CommandNames,
+    shape: &Shape<'_>,
+) -> TokenStream {
+    let call = ident::ident(&names.call);
+    let cmd = command_path(names);
+    let wire = &c.name;
+    let taken = plan.call_methods(c);
+    let optional: Vec<&Field<'_>> = shape.fields().iter().filter(|f| f.optional).collect();
+    let mut d = Docs::new();
+    let from = match plan.method_ident(&c.name) {
+        Some(m) => format!("returned by [`Qmp::{m}`](crate::Qmp::{m})"),
+        None => String::new(),
+    };
+    d.para(format!(
+        "A call of the QMP command `{wire}`, {from}: set optional arguments, then `.await` it \
+         (a `Future` owning a handle to the connection: nothing is sent until it is first \
+         polled)."
+    ));
+    let mut offers: Vec<String> = optional
+        .iter()
+        .map(|f| format!("[`{0}`](Self::{0})", setter_name(&f.member.name, &taken)))
+        .collect();
+    offers.push("[`timeout`](Self::timeout)".into());
+    if c.allow_oob {
+        offers.push("[`oob`](Self::oob)".into());
+    }
+    if FD_COMMANDS.contains(&wire.as_str()) {
+        offers.push("[`fd`](Self::fd)".into());
+    }
+    if has_extra(c, shape) {
+        offers.push("[`arg`](Self::arg)".into());
+    }
+    d.para(format!("Settings: {}.", offers.join(", ")));
+    let docs = d.tokens();
+    let mut extras = Vec::new();
+    if c.allow_oob {
+        extras.push(quote!(oob));
+    }
+    if FD_COMMANDS.contains(&wire.as_str()) {
+        extras.push(quote!(fd));
+    }
+    let target = match shape {
+        Shape::Struct { .. } if !names.is_schema_struct => quote!(.0),
+        _ => TokenStream::new(),
+    };
+    let extra = has_extra(c, shape);
+    let url = plan.command_reference(c);
+    let link = (wire.as_str(), url.as_deref());
+    let setters: Vec<TokenStream> = optional
+        .iter()
+        .map(|f| setter(plan, opts, f, &taken, &target, extra, link))
+        .collect();
+    let arg = extra.then(|| arg_setter(shape));
+    let setters_impl = (!setters.is_empty() || arg.is_some()).then(|| {
+        quote! {
+            impl #call {
+                #(#setters)*
+                #arg
+            }
+        }
+    });
+    let dep = deprecated(&c.features);
+    quote! {
+        #docs
+        #dep
+        #[must_use = "a command does nothing until it is awaited"]
+        pub struct #call(crate::Call<#cmd>);
+
+        crate::__qmp_call_type!(#call, #cmd #(, #extras)*);
+
+        #setters_impl
+    }
+}
+
+/// A setter for optional field `f`. For a command with `extra` arguments, it also drops an
+/// `extra` entry of the same name: the last call wins.
+#[allow(clippy::too_many_arguments)]
+fn setter(
+    plan: &Plan<'_>,
+    opts: &Options,
+    f: &Field<'_>,
+    taken: &[&str],
+    target: &TokenStream,
+    extra: bool,
+    (owner, url): (&str, Option<&str>),
+) -> TokenStream {
+    let m = f.member;
+    let name = setter_name(&m.name, taken);
+    let setter = ident::ident(&name);
+    let id = &f.ident;
+    let mut sd = Docs::new();
+    sd.para(with_reference(
+        format!("Sets the optional argument `{}`", m.name),
+        owner,
+        url,
+    ));
+    if opts.prose {
+        sd.prose(m.doc.as_deref());
+    }
+    sd.facts(m.since.as_deref(), &m.features, m.cond.as_ref());
+    let docs = sd.tokens();
+    let dep = deprecated(&m.features);
+    let alias = alias(&m.name, &name);
+    let (arg_ty, conv) = if is_string(&m.ty) {
+        (quote!(impl Into<String>), quote!(value.into()))
+    } else {
+        (plan.rust_type(&m.ty, M), quote!(value))
+    };
+    let conv = if f.boxed {
+        quote!(Box::new(#conv))
+    } else {
+        conv
+    };
+    let wire = &m.name;
+    let unset_extra = extra.then(|| quote!(self.0.command.extra.remove(#wire);));
+    quote! {
+        #docs
+        #alias
+        #dep
+        #[inline]
+        pub fn #setter(mut self, value: #arg_ty) -> Self {
+            #unset_extra
+            self.0.command #target.#id = Some(#conv);
+            self
+        }
+    }
+}
+
+/// `.arg(name, value)` for commands that accept arguments the schema does not list.
+fn arg_setter(shape: &Shape<'_>) -> TokenStream {
+    let clears = shape.fields().iter().filter(|f| f.optional).map(|f| {
+        let id = &f.ident;
+        let wire = &f.member.name;
+        quote! {
+            if name == #wire {
+                args.#id = None;
+            }
+        }
+    });
+    quote! {
+        /// Sets an argument the schema does not list (for example a device property of
+        /// `device_add`), as JSON.
+        ///
+        /// The last call wins: `.arg("bus", "pcie.1")` replaces a bus set earlier with `.bus()`
+        /// (and clears it), and a later `.bus()` replaces it again. A listed argument given
+        /// as a method parameter is replaced by an `arg` of the same name.
+        pub fn arg(mut self, name: impl Into<String>, value: impl Into<::serde_json::Value>) -> Self {
+            let name = name.into();
+            let args = &mut self.0.command;
+            #(#clears)*
+            args.extra.insert(name, value.into());
+            self
+        }
+    }
+}
+
+/// The client method: required arguments as parameters; `None` for commands without one.
+fn method(
+    plan: &Plan<'_>,
+    opts: &Options,
+    c: &Command,
+    names: &CommandNames,
+    shape: &Shape<'_>,
+) -> Option<TokenStream> {
+    let method = plan.method_ident(&c.name)?;
+    let call = ident::ident(&names.call);
+    let ty = ident::ident(&names.ty);
+    let wire = &c.name;
     let mut md = Docs::new();
     if opts.prose {
         md.prose(c.doc.as_ref().map(|d| d.body.as_str()));
@@ -173,206 +430,130 @@ fn command(plan: &Plan<'_>, opts: &Options, c: &Command) -> Result<TokenStream, 
     if !c.success_response {
         md.para("QEMU sends no reply when this command succeeds: the call completes once the command is sent.");
     }
-    md.facts(c.since.as_deref(), &c.features, c.cond.as_ref());
-    let (params, build, setters_for) = match &shape {
-        Shape::Unit => (Vec::new(), quote!(#ty), None),
+    let (params, build) = match shape {
+        Shape::Unit => (Vec::new(), quote!(#ty)),
         Shape::Fields(fields) => {
             let (params, inits) = params_and_inits(plan, fields, M);
-            let extra_init = extra.then(|| quote!(extra: ::serde_json::Map::new(),));
-            (
-                params,
-                quote!(#ty { #(#inits)* #extra_init }),
-                Some((fields, quote!(self.command))),
-            )
+            let extra = has_extra(c, shape).then(|| quote!(extra: ::serde_json::Map::new(),));
+            (params, quote!(#ty { #(#inits)* #extra }))
         }
-        Shape::Newtype {
-            ty: inner,
-            fields: Some(fields),
-        } => {
+        Shape::Struct { ty: inner, fields } => {
             let (params, inits) = params_and_inits(plan, fields, M);
             let path = plan.type_path(inner, M);
-            (
-                params,
-                quote!(#ty(#path { #(#inits)* })),
-                Some((fields, quote!(self.command.0))),
-            )
+            if names.is_schema_struct {
+                (params, quote!(#path { #(#inits)* }))
+            } else {
+                (params, quote!(#ty(#path { #(#inits)* })))
+            }
         }
-        Shape::Newtype {
-            ty: inner,
-            fields: None,
-        } => {
+        Shape::Value { ty: inner } => {
             let path = plan.type_path(inner, M);
-            (vec![quote!(arguments: #path)], quote!(#ty(arguments)), None)
+            let param = ident::ident(&ident::field_name(&ident::type_name(inner)));
+            (vec![quote!(#param: #path)], quote!(#ty(#param)))
         }
     };
-    if let Some((fields, _)) = &setters_for {
-        for f in fields.iter().filter(|f| !f.optional) {
-            param_doc(&mut md, opts, f);
-        }
-        let optional: Vec<_> = fields
-            .iter()
-            .filter(|f| f.optional)
-            .map(|f| format!("`{}`", setter_name(f)))
-            .collect();
-        if !optional.is_empty() {
-            md.para(format!(
-                "Optional arguments, set on the returned [`Call`](crate::Call): {}.",
-                optional.join(", ")
-            ));
-        }
+    for f in shape.fields().iter().filter(|f| !f.optional) {
+        param_doc(&mut md, opts, f);
     }
-    let method_docs = md.tokens();
+    md.para(format!(
+        "Returns a [`{0}`](crate::commands::{0}): set optional arguments on it, then `.await` it.",
+        names.call
+    ));
+    md.facts(c.since.as_deref(), &c.features, c.cond.as_ref());
+    md.reference(wire, plan.command_reference(c).as_deref());
+    let docs = md.tokens();
+    let dep = deprecated(&c.features);
+    let alias = alias(wire, &method.to_string());
     // Clippy's limit is 7 parameters besides self; the schema decides how many there are.
     let many = (params.len() > 6).then(|| quote!(#[allow(clippy::too_many_arguments)]));
-    let method_impl = quote! {
-        impl crate::Qmp {
-            #method_docs
-            #dep
-            #many
-            pub fn #method(&self #(, #params)*) -> crate::Call<'_, #ty> {
-                crate::Call::new(self, #build)
-            }
+    Some(quote! {
+        #docs
+        #alias
+        #dep
+        #many
+        #[inline]
+        pub fn #method(&self #(, #params)*) -> crate::commands::#call {
+            crate::commands::#call(crate::Call::new(self, #build))
         }
-    };
-
-    // Setters for optional arguments.
-    let setters = match setters_for {
-        None => TokenStream::new(),
-        Some((fields, target)) => {
-            let mut taken: Vec<String> = fields
-                .iter()
-                .filter(|f| !f.optional)
-                .map(|f| f.ident.to_string())
-                .collect();
-            let list: Vec<TokenStream> = fields
-                .iter()
-                .filter(|f| f.optional)
-                .map(|f| {
-                    let name = setter_name(f);
-                    taken.push(name.clone());
-                    let setter = ident::ident(&name);
-                    let id = &f.ident;
-                    let m = f.member;
-                    let mut sd = Docs::new();
-                    sd.para(format!("Sets the optional argument `{}`.", m.name));
-                    if opts.prose {
-                        sd.prose(m.doc.as_deref());
-                    }
-                    sd.facts(m.since.as_deref(), &m.features, m.cond.as_ref());
-                    let docs = sd.tokens();
-                    let dep = deprecated(&m.features);
-                    let inner = plan.rust_type(&m.ty, M);
-                    let (arg_ty, conv) = if is_string(&m.ty) {
-                        (quote!(impl Into<String>), quote!(value.into()))
-                    } else {
-                        (inner, quote!(value))
-                    };
-                    let conv = if f.boxed {
-                        quote!(Box::new(#conv))
-                    } else {
-                        conv
-                    };
-                    quote! {
-                        #docs
-                        #dep
-                        pub fn #setter(mut self, value: #arg_ty) -> Self {
-                            #target.#id = Some(#conv);
-                            self
-                        }
-                    }
-                })
-                .collect();
-            let arg = (extra && !taken.iter().any(|t| t == "arg")).then(|| {
-                quote! {
-                    /// Sets an argument the schema does not list (for example a device property
-                    /// of `device_add`). It replaces a listed argument of the same name.
-                    pub fn arg(mut self, name: impl Into<String>, value: impl Into<::serde_json::Value>) -> Self {
-                        self.command.extra.insert(name.into(), value.into());
-                        self
-                    }
-                }
-            });
-            if list.is_empty() && arg.is_none() {
-                TokenStream::new()
-            } else {
-                quote! {
-                    impl crate::Call<'_, #ty> {
-                        #(#list)*
-                        #arg
-                    }
-                }
-            }
-        }
-    };
-
-    Ok(quote! {
-        #value
-        #command_impl
-        #method_impl
-        #setters
     })
 }
 
-/// A setter's name: the field name, unless `Call` already has a method by that name.
-fn setter_name(f: &Field<'_>) -> String {
-    let name = ident::field_name(&f.member.name);
-    if CALL_METHODS.contains(&name.as_str()) {
-        format!("{name}_arg")
-    } else {
-        name
-    }
-}
-
 fn param_doc(d: &mut Docs, opts: &Options, f: &Field<'_>) {
+    let name = f.ident.to_string();
+    let name = name.trim_start_matches("r#");
     let text = if opts.prose {
-        f.member.doc.as_deref().map(super::docs::rst_to_markdown)
+        f.member.doc.as_deref().map(rst_to_markdown)
     } else {
         None
     };
     match text {
-        Some(t) if !t.is_empty() => d.para(format!(
-            "- `{}`: {}",
-            f.ident.to_string().trim_start_matches("r#"),
-            t.replace('\n', "\n  ")
-        )),
-        _ => d.para(format!(
-            "- `{}`",
-            f.ident.to_string().trim_start_matches("r#")
-        )),
+        Some(t) if !t.is_empty() => d.para(format!("- `{name}`: {}", t.replace('\n', "\n  "))),
+        _ => d.para(format!("- `{name}`")),
     };
 }
 
-/// Method parameters for the required fields, and the struct initializers for all fields
-/// (optional ones `None`); strings are taken as `impl Into<String>`.
-pub(crate) fn params_and_inits(
-    plan: &Plan<'_>,
-    fields: &[Field<'_>],
-    module: Module,
-) -> (Vec<TokenStream>, Vec<TokenStream>) {
-    let mut params = Vec::new();
-    let mut inits = Vec::new();
-    for f in fields {
-        let id = &f.ident;
-        if f.optional {
-            inits.push(quote!(#id: None,));
-            continue;
-        }
-        let inner = plan.rust_type(&f.member.ty, module);
-        let (ty, conv) = if is_string(&f.member.ty) {
-            let string = plan.std("String", module);
-            (quote!(impl Into<#string>), quote!(#id.into()))
-        } else {
-            (inner, quote!(#id))
-        };
-        params.push(quote!(#id: #ty));
-        if f.boxed {
-            let b = plan.std("Box", module);
-            inits.push(quote!(#id: #b::new(#conv),));
-        } else if is_string(&f.member.ty) {
-            inits.push(quote!(#id: #conv,));
-        } else {
-            inits.push(quote!(#id,));
+/// The command list of the `commands` module's docs, by QAPI module.
+struct Index<'p> {
+    plan: &'p Plan<'p>,
+    text: String,
+    module: Option<Option<String>>,
+}
+
+impl<'p> Index<'p> {
+    fn new(plan: &'p Plan<'p>) -> Self {
+        let mut text = String::new();
+        text.push_str(
+            "Every command: a type holding its arguments (implementing [`Command`](crate::Command)) \
+             and a call type, which its method on [`Qmp`](crate::Qmp) returns: set optional \
+             arguments on the call, then `.await` it.\n\n\
+             A command whose arguments are a schema struct of the same name is that struct, \
+             re-exported from [`types`](crate::types) (`BlockdevBackup`); every other command \
+             type is defined here. Calls own a handle to the connection, so they can be spawned.\n",
+        );
+        Index {
+            plan,
+            text,
+            module: None,
         }
     }
-    (params, inits)
+
+    fn row(&mut self, c: &Command, names: &CommandNames) {
+        let module = c.module.clone();
+        if self.module.as_ref() != Some(&module) {
+            match &module {
+                Some(m) => {
+                    let _ = write!(
+                        self.text,
+                        "\n## `{m}`\n\nQEMU reference: [`{m}`]({}).\n\n",
+                        self.plan.manual.module_url(m)
+                    );
+                }
+                None => self.text.push_str("\n## Commands\n\n"),
+            }
+            self.text
+                .push_str("| command | method | arguments | call |\n|---|---|---|---|\n");
+            self.module = Some(module);
+        }
+        let (method, call) = match self.plan.method_ident(&c.name) {
+            Some(m) => (
+                format!("[`Qmp::{m}`](crate::Qmp::{m})"),
+                format!("[`{0}`](crate::commands::{0})", names.call),
+            ),
+            None => ("(negotiated by the transport)".to_string(), "-".to_string()),
+        };
+        let path = if names.is_schema_struct {
+            format!("crate::types::{}", names.ty)
+        } else {
+            format!("crate::commands::{}", names.ty)
+        };
+        let _ = writeln!(
+            self.text,
+            "| `{}` | {method} | [`{}`]({path}) | {call} |",
+            c.name, names.ty
+        );
+    }
+
+    fn finish(self) -> String {
+        self.text
+    }
 }

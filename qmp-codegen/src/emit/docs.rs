@@ -77,7 +77,28 @@ impl Docs {
         self
     }
 
-    /// `#[doc]` attributes for the collected lines.
+    /// Adds the link to an entry of QEMU's reference, when its URL is known.
+    pub(crate) fn reference(&mut self, label: &str, url: Option<&str>) -> &mut Self {
+        if let Some(url) = url {
+            self.para(format!("QEMU reference: [`{label}`]({url})."));
+        }
+        self
+    }
+}
+
+/// `text`, followed on the same line by the link to an entry of QEMU's reference when its URL
+/// is known: the form used for members, where a paragraph of its own would double the doc
+/// lines of every struct (and the cost of compiling them).
+pub(crate) fn with_reference(text: String, label: &str, url: Option<&str>) -> String {
+    match url {
+        Some(url) => format!("{text}; QEMU reference: [`{label}`]({url})."),
+        None => text,
+    }
+}
+
+impl Docs {
+    /// `#[doc]` attributes for the collected lines. While a [`Deferred`] store is active, each
+    /// attribute holds only a marker, and the line itself waits in the store (see there).
     pub(crate) fn tokens(&self) -> TokenStream {
         let lines = self.lines.iter().map(|l| {
             let l = if l.is_empty() {
@@ -85,9 +106,104 @@ impl Docs {
             } else {
                 format!(" {l}")
             };
+            let l = DEFERRED.with(|d| match d.borrow_mut().as_mut() {
+                Some(store) => {
+                    store.push(l);
+                    format!("{MARKER}{}", store.len() - 1)
+                }
+                None => l,
+            });
             quote!(#[doc = #l])
         });
         quote!(#(#lines)*)
+    }
+}
+
+/// Starts a doc marker: a private-use character, which no generated doc line starts with.
+const MARKER: char = '\u{E000}';
+
+thread_local! {
+    static DEFERRED: std::cell::RefCell<Option<Vec<String>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Doc lines kept out of the token streams while a file is generated.
+///
+/// Every doc line would otherwise be escaped into a string literal token, parsed back by
+/// `syn` and unescaped again by `prettyplease`, character by character: for a schema like
+/// QEMU's, with a reference link on every member, that was most of the generator's run time
+/// in a build script (which runs unoptimized). With the store active, [`Docs::tokens`] emits
+/// a marker (`#[doc = "\u{E000}17"]`), which prettyplease prints as `///\u{E000}17`, and
+/// [`Deferred::restore`] puts the lines back into the formatted text: the same output, as the
+/// golden files check.
+pub(crate) struct Deferred {
+    previous: Option<Vec<String>>,
+}
+
+impl Deferred {
+    /// Activates the store on this thread until the value is dropped.
+    pub(crate) fn start() -> Deferred {
+        let previous = DEFERRED.with(|d| d.borrow_mut().replace(Vec::new()));
+        Deferred { previous }
+    }
+
+    /// Replaces each marker line of `formatted` with its doc line, as prettyplease would have
+    /// printed it (`///` and the text, trailing spaces removed).
+    pub(crate) fn restore(&self, formatted: &str) -> String {
+        DEFERRED.with(|d| {
+            let store = d.borrow();
+            let lines = store.as_deref().unwrap_or(&[]);
+            let mut out = String::with_capacity(formatted.len() * 2);
+            for line in formatted.split_inclusive('\n') {
+                if !line.trim_start().starts_with("///\u{E000}") {
+                    out.push_str(line);
+                    continue;
+                }
+                let body = line.trim_end_matches('\n');
+                let text = body
+                    .split_once("///")
+                    .filter(|(indent, _)| indent.bytes().all(|b| b == b' '))
+                    .and_then(|(indent, rest)| {
+                        let index: usize = rest.strip_prefix(MARKER)?.parse().ok()?;
+                        Some((indent, lines.get(index)?))
+                    });
+                match text {
+                    Some((indent, doc)) => {
+                        out.push_str(indent);
+                        out.push_str("///");
+                        out.push_str(doc.trim_end_matches(' '));
+                        if line.ends_with('\n') {
+                            out.push('\n');
+                        }
+                    }
+                    None => out.push_str(line),
+                }
+            }
+            out
+        })
+    }
+}
+
+impl Drop for Deferred {
+    fn drop(&mut self) {
+        let previous = self.previous.take();
+        DEFERRED.with(|d| *d.borrow_mut() = previous);
+    }
+}
+
+/// `#[doc(alias = "...")]` with the wire name, so that rustdoc's search finds `block-commit` and
+/// `BLOCK_JOB_COMPLETED`; nothing when the Rust name is the same but for case (rustdoc rejects
+/// an alias equal to the name, and its search ignores case) or the name has characters an
+/// alias cannot hold.
+pub(crate) fn alias(wire: &str, rust: &str) -> TokenStream {
+    let rust = rust.trim_start_matches("r#");
+    let plain = wire
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    // Rustdoc's search ignores case: `inet` already finds `Inet`.
+    if wire.eq_ignore_ascii_case(rust) || !plain || wire.is_empty() {
+        TokenStream::new()
+    } else {
+        quote!(#[doc(alias = #wire)])
     }
 }
 
@@ -322,6 +438,28 @@ fn escape(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn deferred_doc_lines_come_back_as_prettyplease_prints_them() {
+        let mut d = Docs::new();
+        d.para("First line with a [link](https://example.org/a#b).  ");
+        d.para("Second paragraph");
+        let direct = d.tokens().to_string();
+        assert!(direct.contains("First line"), "{direct}");
+        let deferred = Deferred::start();
+        let marked = d.tokens().to_string();
+        assert!(!marked.contains("First line"), "{marked}");
+        let code: proc_macro2::TokenStream = format!("{marked} pub struct X;").parse().unwrap();
+        let printed = prettyplease::unparse(&syn::parse2(code).unwrap());
+        let restored = deferred.restore(&printed);
+        assert_eq!(
+            restored,
+            "/// First line with a [link](https://example.org/a#b).\n///\n/// Second paragraph\npub struct X;\n"
+        );
+        drop(deferred);
+        // Outside the store, tokens carry the text again.
+        assert_eq!(d.tokens().to_string(), direct);
+    }
 
     #[test]
     fn rst_conversion() {

@@ -3,13 +3,13 @@
 
 use quote::quote;
 
-use super::docs::{deprecated, Docs};
+use super::docs::{alias, deprecated, Docs};
+use super::fields::{field_decls, struct_derives};
 use super::plan::{Module, Plan};
 use super::serde_impls;
-use super::types::field_decls;
 use super::{EmitError, Item, Options};
 use crate::ident;
-use crate::model::Arguments;
+use crate::model::{Arguments, Kind};
 
 const M: Module = Module::Other;
 
@@ -29,25 +29,34 @@ pub(crate) fn emit(plan: &Plan<'_>, opts: &Options) -> Result<Vec<Item>, EmitErr
         }
         d.para(format!("QMP event `{wire}`."));
         d.facts(e.since.as_deref(), &e.features, e.cond.as_ref());
+        let url = plan
+            .manual
+            .entry_url(Kind::Event, &e.name, e.module.as_deref(), false);
+        d.reference(wire, url.as_deref());
         let docs = d.tokens();
+        let alias = alias(wire, &v.to_string());
         names.push(wire.clone());
         match &e.data {
             Arguments::None => {
-                variants.push(quote!(#docs #dep #v,));
+                variants.push(quote!(#docs #alias #dep #v,));
                 decode_arms.push(quote!(#wire => Event::#v,));
                 name_arms.push(quote!(Event::#v => #wire,));
             }
             Arguments::Members(ms) => {
                 let fields = plan.fields(&e.name, e.since.as_deref(), ms, true)?;
-                let decls = field_decls(plan, opts, &fields, M);
-                let derives = super::types::struct_derives(&fields);
+                let decls = field_decls(plan, opts, &fields, M, (wire, url.as_deref()));
+                let derives = struct_derives(&fields);
                 let ser = serde_impls::serialize(&v, &fields, None);
                 let de = serde_impls::deserialize(&v, &fields);
-                let sdoc = format!(" Data of the QMP event `{wire}` ([`Event::{v}`]).");
+                let mut sd = Docs::new();
+                sd.para(format!("Data of the QMP event `{wire}` ([`Event::{v}`])."));
+                sd.reference(wire, url.as_deref());
+                let sdoc = sd.tokens();
                 items.push(Item::new(
                     wire,
                     quote! {
-                        #[doc = #sdoc]
+                        #sdoc
+                        #alias
                         #dep
                         #derives
                         pub struct #v { #decls }
@@ -56,13 +65,13 @@ pub(crate) fn emit(plan: &Plan<'_>, opts: &Options) -> Result<Vec<Item>, EmitErr
                         #de
                     },
                 ));
-                variants.push(quote!(#docs #dep #v(#v),));
+                variants.push(quote!(#docs #alias #dep #v(#v),));
                 decode_arms.push(quote!(#wire => Event::#v(raw.data()?),));
                 name_arms.push(quote!(Event::#v(_) => #wire,));
             }
             Arguments::Type(t) => {
                 let path = plan.type_path(t, M);
-                variants.push(quote!(#docs #dep #v(#path),));
+                variants.push(quote!(#docs #alias #dep #v(#path),));
                 decode_arms.push(quote!(#wire => Event::#v(raw.data()?),));
                 name_arms.push(quote!(Event::#v(_) => #wire,));
             }
@@ -72,23 +81,23 @@ pub(crate) fn emit(plan: &Plan<'_>, opts: &Options) -> Result<Vec<Item>, EmitErr
     let (name_body, decode_body) = if names.is_empty() {
         (
             quote! {
-                let Event::Other(raw) = self;
-                raw.name()
+                let Event::Other(unknown) = self;
+                unknown.name()
             },
-            quote!(Ok(Event::Other(raw.clone()))),
+            quote!(Ok(Event::Other(crate::UnknownEvent::new(raw)))),
         )
     } else {
         (
             quote! {
                 match self {
                     #(#name_arms)*
-                    Event::Other(raw) => raw.name(),
+                    Event::Other(unknown) => unknown.name(),
                 }
             },
             quote! {
                 Ok(match raw.name() {
                     #(#decode_arms)*
-                    _ => Event::Other(raw.clone()),
+                    _ => Event::Other(crate::UnknownEvent::new(raw)),
                 })
             },
         )
@@ -104,8 +113,9 @@ pub(crate) fn emit(plan: &Plan<'_>, opts: &Options) -> Result<Vec<Item>, EmitErr
             #[non_exhaustive]
             pub enum Event {
                 #(#variants)*
-                /// An event this schema does not know, as received.
-                Other(crate::__private::qmp_core::Event),
+                /// An event this schema does not know, as received. Only
+                /// [`from_raw`](Self::from_raw) makes one, and never for a known event name.
+                Other(crate::UnknownEvent),
             }
 
             impl Event {

@@ -10,14 +10,20 @@
 //!
 //! | file | content |
 //! |---|---|
-//! | `types.rs` | every enum, struct, union and alternate |
-//! | `commands.rs` | per command: its argument type, its `Command` impl, a method on `Qmp`, setters |
+//! | `types.rs` | every enum, struct, union and alternate, in one submodule per QAPI module |
+//! | `commands.rs` | per command: its argument type, its `Command` impl, its call type with setters; the methods on `Qmp`, one `impl` block per QAPI module |
+//! | `commands.md` | the docs of the `commands` module: every command, by QAPI module |
 //! | `events.rs` | event data types and the `Event` enum |
 //! | `schema.rs` | facts about the schema itself |
+//!
+//! Every generated command, event, type and member links to its entry in QEMU's reference
+//! (the QMP, storage daemon or guest agent manual, by schema), and carries its wire name as a
+//! `#[doc(alias)]` where the Rust name differs.
 
 mod commands;
 pub(crate) mod docs;
 mod events;
+mod fields;
 mod plan;
 mod serde_impls;
 mod types;
@@ -25,6 +31,7 @@ mod types;
 use proc_macro2::TokenStream;
 use quote::quote;
 
+use crate::ident;
 use crate::model::Schema;
 
 /// Why code generation failed.
@@ -89,19 +96,120 @@ pub struct GeneratedFile {
     pub contents: String,
 }
 
-/// A top-level item (or a group: a type and its impls), named for error messages.
+/// A top-level item (or a group: a type and its impls), named for error messages; or a module
+/// of such items.
 pub(crate) struct Item {
     name: String,
-    tokens: TokenStream,
+    body: Body,
+}
+
+enum Body {
+    Tokens(TokenStream),
+    Module {
+        /// Attributes (docs) of the module.
+        attrs: TokenStream,
+        ident: proc_macro2::Ident,
+        /// Items written first inside the module (`use super::*;`).
+        prelude: TokenStream,
+        children: Vec<Item>,
+    },
 }
 
 impl Item {
     pub(crate) fn new(name: &str, tokens: TokenStream) -> Item {
         Item {
             name: name.to_string(),
-            tokens,
+            body: Body::Tokens(tokens),
         }
     }
+
+    /// `pub mod ident { prelude children }`, named `name` in messages.
+    pub(crate) fn module(
+        name: &str,
+        attrs: TokenStream,
+        ident: proc_macro2::Ident,
+        prelude: TokenStream,
+        children: Vec<Item>,
+    ) -> Item {
+        Item {
+            name: name.to_string(),
+            body: Body::Module {
+                attrs,
+                ident,
+                prelude,
+                children,
+            },
+        }
+    }
+
+    /// The parsed items, each named in the error if it does not parse.
+    fn parse(self) -> Result<Vec<syn::Item>, EmitError> {
+        let fail = |item: &str, e: syn::Error| EmitError::Format {
+            item: item.to_string(),
+            message: e.to_string(),
+        };
+        match self.body {
+            Body::Tokens(tokens) => {
+                let file: syn::File = syn::parse2(tokens).map_err(|e| fail(&self.name, e))?;
+                Ok(file.items)
+            }
+            Body::Module {
+                attrs,
+                ident,
+                prelude,
+                children,
+            } => {
+                let mut module: syn::ItemMod = syn::parse2(quote!(#attrs pub mod #ident {}))
+                    .map_err(|e| fail(&self.name, e))?;
+                let prelude: syn::File = syn::parse2(prelude).map_err(|e| fail(&self.name, e))?;
+                let mut items = prelude.items;
+                for child in children {
+                    items.extend(child.parse()?);
+                }
+                module.content = Some((syn::token::Brace::default(), items));
+                Ok(vec![syn::Item::Mod(module)])
+            }
+        }
+    }
+}
+
+/// One public name of the generated API: what `types`, `commands`, `events` and the crate root
+/// put in scope when glob-imported together.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicName {
+    /// The Rust name, e.g. `BlockdevBackup`.
+    pub rust: String,
+    /// The item it names, as a path from the crate root: `types::BlockdevBackup`,
+    /// `commands::QueryStatusCall`, `crate::Qmp` (the runtime's own items). A name re-exported
+    /// elsewhere (a command that is its argument struct) is still one item.
+    pub item: String,
+    /// What it stands for in the schema, e.g. `struct BlockdevBackup`, `command query-status`.
+    pub what: String,
+}
+
+/// Every public name the generated API would define for `schema`, after the same checks as
+/// [`generate`] (so a clash is an [`EmitError::Clash`] naming both QAPI names). Fast: nothing
+/// is emitted.
+///
+/// ```
+/// let schema = qmp_codegen::parse_qapi_str("demo.json", r#"
+///     { 'struct': 'Resize', 'data': { 'size': 'int' } }
+///     { 'command': 'resize', 'data': 'Resize' }
+/// "#)?;
+/// let names = qmp_codegen::emit::public_names(&schema)?;
+/// let resize: Vec<_> = names.iter().filter(|n| n.rust == "Resize").collect();
+/// assert_eq!(resize.len(), 1);
+/// assert_eq!(resize[0].item, "types::Resize"); // the command type is the struct
+/// assert!(names.iter().any(|n| n.rust == "ResizeCall"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn public_names(schema: &Schema) -> Result<Vec<PublicName>, EmitError> {
+    let plan = plan::Plan::new(schema, Options::default().oldest_qemu)?;
+    Ok(plan
+        .public
+        .into_iter()
+        .map(|(rust, (item, what))| PublicName { rust, item, what })
+        .collect())
 }
 
 /// Generates the Rust source for `schema`.
@@ -118,6 +226,7 @@ impl Item {
 /// ```
 pub fn generate(schema: &Schema, opts: &Options) -> Result<Vec<GeneratedFile>, EmitError> {
     let plan = plan::Plan::new(schema, opts.oldest_qemu)?;
+    let deferred = docs::Deferred::start();
     let source = schema.source.as_deref().unwrap_or("an unnamed schema");
     let counts = schema.counts();
     let summary = format!(" The schema this code was generated from: `{source}` ({counts}).");
@@ -128,31 +237,83 @@ pub fn generate(schema: &Schema, opts: &Options) -> Result<Vec<GeneratedFile>, E
             pub const SCHEMA: &str = #source;
         },
     )];
+    let (command_items, command_docs) = commands::emit(&plan, opts)?;
     let files = [
         ("types.rs", types::emit(&plan, opts)?),
-        ("commands.rs", commands::emit(&plan, opts)?),
+        ("commands.rs", command_items),
         ("events.rs", events::emit(&plan, opts)?),
         ("schema.rs", schema_items),
     ];
-    files
+    let mut out = files
         .into_iter()
         .map(|(name, items)| {
             Ok(GeneratedFile {
                 name: name.to_string(),
-                contents: format_file(source, items)?,
+                contents: deferred.restore(&format_file(source, items)?),
             })
         })
-        .collect()
+        .collect::<Result<Vec<_>, EmitError>>()?;
+    out.push(GeneratedFile {
+        name: "commands.md".into(),
+        contents: command_docs,
+    });
+    out.push(GeneratedFile {
+        name: "names.rs".into(),
+        contents: names_file(source, &plan),
+    });
+    Ok(out)
+}
+
+/// `names.rs`: a use of every generated public name, for `qmp-api`'s glob-import test (which
+/// includes it after importing `types::*`, `commands::*`, `events::*` and the crate root with
+/// `ambiguous_glob_imports` denied). Not part of the API; plain lines, not formatted.
+fn names_file(source: &str, plan: &plan::Plan<'_>) -> String {
+    let mut out = format!(
+        "// @generated by qmp-codegen from {source}. Do not edit: regenerate instead.\n\
+         // Every public name of the generated API, each used once through glob imports.\n\n"
+    );
+    // Each module is reached through its first type.
+    let mut first_type: std::collections::HashMap<String, String> = Default::default();
+    for def in plan
+        .schema
+        .definitions
+        .iter()
+        .filter(|d| d.kind().is_type())
+    {
+        if let Some(m) = def.module() {
+            first_type
+                .entry(ident::module_name(m))
+                .or_insert_with(|| plan.type_ident(def.name()).to_string());
+        }
+    }
+    let mut count = 0;
+    for (rust, (item, _)) in &plan.public {
+        if item.starts_with("crate::") {
+            continue; // the runtime's own items: the test names them itself
+        }
+        count += 1;
+        let module = item
+            .strip_prefix("types::")
+            .filter(|m| m.starts_with(|c: char| c.is_ascii_lowercase()));
+        match module {
+            Some(m) => {
+                if let Some(ty) = first_type.get(m) {
+                    out.push_str(&format!("const _: Option<&{rust}::{ty}> = None;\n"));
+                }
+            }
+            None => out.push_str(&format!("const _: Option<&{rust}> = None;\n")),
+        }
+    }
+    out.push_str(&format!(
+        "\n/// How many names this file uses.\nconst GENERATED_NAMES: usize = {count};\n"
+    ));
+    out
 }
 
 fn format_file(source: &str, items: Vec<Item>) -> Result<String, EmitError> {
     let mut parsed = Vec::new();
     for item in items {
-        let file: syn::File = syn::parse2(item.tokens).map_err(|e| EmitError::Format {
-            item: item.name.clone(),
-            message: e.to_string(),
-        })?;
-        parsed.extend(file.items);
+        parsed.extend(item.parse()?);
     }
     let mut file: syn::File = syn::parse_quote!();
     file.items = parsed;

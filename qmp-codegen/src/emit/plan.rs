@@ -10,12 +10,13 @@ use quote::quote;
 
 use super::EmitError;
 use crate::ident;
-use crate::model::{Arguments, Builtin, Definition, Member, Schema, TypeRef};
+use crate::model::{Arguments, Builtin, Definition, Kind, Member, Schema, TypeRef};
 
 /// Which generated module code is written for: names resolve differently in each.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Module {
-    /// `types`: schema types are in scope by their bare names.
+    /// `types`: schema types are reached as `crate::types::X` (like elsewhere), but standard
+    /// names a schema type takes (`String`) are written fully qualified.
     Types,
     /// `commands` and `events`: schema types are reached as `crate::types::X`.
     Other,
@@ -38,6 +39,8 @@ pub(crate) struct Field<'s> {
 
 /// Names and representation choices for one schema.
 pub(crate) struct Plan<'s> {
+    /// Every public name (see [`Namespace`]): Rust name → (item, what claimed it).
+    pub(crate) public: BTreeMap<String, (String, String)>,
     pub(crate) schema: &'s Schema,
     /// QAPI type name → Rust type name (schema types and the built-in `QType`).
     type_names: HashMap<&'s str, String>,
@@ -47,12 +50,119 @@ pub(crate) struct Plan<'s> {
     boxed: HashSet<(String, String)>,
     /// Standard names shadowed by a schema type in the `types` module.
     shadowed: HashSet<&'static str>,
-    /// Command name → method name on the typed client.
+    /// Command name → method name on the typed client (commands without a method are absent).
     methods: HashMap<&'s str, String>,
+    /// Command name → how its command type is named and whether it is a schema struct.
+    commands: HashMap<&'s str, CommandNames>,
+    /// The QAPI modules in schema order, with their `types` submodule names.
+    pub(crate) modules: Vec<(Option<&'s str>, String)>,
+    /// Where the schema's definitions are documented.
+    pub(crate) manual: Manual,
     /// The oldest QEMU the generated code should decode (see [`Plan::fields`]).
     oldest_qemu: (u32, u32, u32),
     /// Types QEMU sends: reachable from a command's return type or an event's data.
     sent_by_qemu: HashSet<&'s str>,
+}
+
+/// The Rust names of one command's items.
+#[derive(Debug, Clone)]
+pub(crate) struct CommandNames {
+    /// The command type in `commands` (`BlockdevBackup`).
+    pub(crate) ty: String,
+    /// Its call type (`BlockdevBackupCall`).
+    pub(crate) call: String,
+    /// The command's arguments are a schema struct of the same Rust name: the command type is
+    /// that struct, re-exported from `types`.
+    pub(crate) is_schema_struct: bool,
+}
+
+/// Commands that take file descriptors sent along with them (`SCM_RIGHTS`): their calls offer
+/// `.fd()`. The schema does not say which commands read descriptors from the monitor, so this is
+/// a fact table (QEMU's `monitor_get_fd` / `qemu_add_fd` callers reached from QMP).
+pub(crate) const FD_COMMANDS: &[&str] = &["getfd", "add-fd"];
+
+/// Commands that get no method on the typed client: the transport negotiates capabilities
+/// itself, and calling `qmp_capabilities` again always fails.
+pub(crate) const NO_METHOD: &[&str] = &["qmp_capabilities"];
+
+/// The reference manual a schema's definitions are documented in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Manual {
+    /// The page's URL.
+    pub(crate) page: &'static str,
+    /// The namespace in its anchors (`QMP`, `QSD`, `QGA`).
+    pub(crate) namespace: &'static str,
+}
+
+impl Manual {
+    /// QEMU's QMP reference.
+    pub(crate) const QMP: Manual = Manual {
+        page: "https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html",
+        namespace: "QMP",
+    };
+    /// The storage daemon's QMP reference.
+    pub(crate) const QSD: Manual = Manual {
+        page: "https://www.qemu.org/docs/master/interop/qemu-storage-daemon-qmp-ref.html",
+        namespace: "QSD",
+    };
+    /// The guest agent's protocol reference.
+    pub(crate) const QGA: Manual = Manual {
+        page: "https://www.qemu.org/docs/master/interop/qemu-ga-ref.html",
+        namespace: "QGA",
+    };
+
+    /// The manual for `schema`: by its source name (`.../storage-daemon/...`, `qga-...`), or
+    /// by content for the guest agent (`guest-sync`), else QEMU's QMP reference.
+    pub(crate) fn of(schema: &Schema) -> Manual {
+        let source = schema.source.as_deref().unwrap_or("");
+        if source.contains("storage-daemon") {
+            Manual::QSD
+        } else if source.starts_with("qga")
+            || source.contains("/qga")
+            || schema.command("guest-sync").is_some()
+        {
+            Manual::QGA
+        } else {
+            Manual::QMP
+        }
+    }
+
+    /// The anchor of a definition: `#command-QMP-block-core.blockdev-backup`,
+    /// `#object-QMP-block-core.BlockdevBackup` (structs and unions), `#enum-...`,
+    /// `#alternate-...`, `#event-...`; for an implicit definition (which has no entry of its
+    /// own) the module's, `#module-QMP-block-core`. `None` when the module is not known
+    /// (introspection input).
+    pub(crate) fn url(&self, def: &Definition) -> Option<String> {
+        self.entry_url(def.kind(), def.name(), def.module(), def.is_implicit())
+    }
+
+    /// [`url`](Self::url) from the parts of a definition.
+    pub(crate) fn entry_url(
+        &self,
+        kind: Kind,
+        name: &str,
+        module: Option<&str>,
+        implicit: bool,
+    ) -> Option<String> {
+        let module = module?;
+        let (ns, page) = (self.namespace, self.page);
+        if implicit {
+            return Some(self.module_url(module));
+        }
+        let kind = match kind {
+            Kind::Enum => "enum",
+            Kind::Struct | Kind::Union => "object",
+            Kind::Alternate => "alternate",
+            Kind::Command => "command",
+            Kind::Event => "event",
+        };
+        Some(format!("{page}#{kind}-{ns}-{module}.{name}"))
+    }
+
+    /// The anchor of a QAPI module's section.
+    pub(crate) fn module_url(&self, module: &str) -> String {
+        format!("{}#module-{}-{module}", self.page, self.namespace)
+    }
 }
 
 /// Method names the typed client has besides the generated ones.
@@ -66,109 +176,173 @@ pub(crate) const CLIENT_METHODS: &[&str] = &[
     "greeting",
     "connect_unix",
     "from",
+    "into",
     "clone",
 ];
-/// Method names `Call` has besides the generated setters.
-pub(crate) const CALL_METHODS: &[&str] = &[
-    "new",
-    "command",
-    "command_mut",
-    "into_command",
-    "into_future",
-    "poll",
-    "extra",
+
+/// Methods every call type has besides its setters (a setter by one of these names gets an
+/// `_arg` suffix).
+const CALL_METHODS: &[&str] = &["timeout", "command", "into_call", "poll", "into_future"];
+
+/// The items of `qmp_api`'s crate root. `types`, `commands`, `events` and the crate root are
+/// meant to be glob-imported together, so no generated name may repeat one of these (unless it
+/// is the same item, like `Event`).
+pub(crate) const ROOT_ITEMS: &[&str] = &[
+    "Qmp",
+    "Call",
+    "Command",
+    "OobCommand",
+    "FdCommand",
+    "Event",
+    "EventStream",
+    "Received",
+    "WaitError",
+    "UnknownEvent",
+    "UnknownValue",
+    "UnknownVariant",
+    "SCHEMA",
+    "Capability",
+    "ConnectError",
+    "DecodeError",
+    "DisconnectReason",
+    "EventError",
+    "ExecuteError",
+    "Greeting",
+    "Listener",
+    "QmpError",
+    "Timestamp",
+    "Version",
+    "qmp_core",
+    "types",
+    "commands",
+    "events",
 ];
+
+/// Every name the generated modules and the crate root put in scope when glob-imported
+/// together, with the item it stands for: a second claim on a name is an error unless it is
+/// the same item (a re-export).
+struct Namespace {
+    /// Rust name → (item identity, what claimed it, for messages).
+    names: BTreeMap<String, (String, String)>,
+}
+
+impl Namespace {
+    fn new() -> Self {
+        Namespace {
+            names: BTreeMap::new(),
+        }
+    }
+
+    /// Claims `rust` for the item `identity` (a path such as `types::BlockdevBackup`),
+    /// described as `what` (e.g. `struct BlockdevBackup`) in messages.
+    fn claim(&mut self, rust: &str, identity: &str, what: String) -> Result<(), EmitError> {
+        match self.names.get(rust) {
+            Some((id, _)) if id == identity => Ok(()),
+            Some((_, prev)) => Err(EmitError::Clash {
+                scope: "the public names of the typed API (types, commands, events and the \
+                        crate root are glob-imported together)"
+                    .into(),
+                rust: rust.to_string(),
+                first: prev.clone(),
+                second: what,
+            }),
+            None => {
+                self.names
+                    .insert(rust.to_string(), (identity.to_string(), what));
+                Ok(())
+            }
+        }
+    }
+}
 
 impl<'s> Plan<'s> {
     pub(crate) fn new(schema: &'s Schema, oldest_qemu: (u32, u32)) -> Result<Plan<'s>, EmitError> {
-        let mut type_names = HashMap::new();
-        let mut taken: BTreeMap<String, &str> = BTreeMap::new();
-        let mut claim = |rust: String, qapi: &'s str, what: &str| -> Result<String, EmitError> {
-            if let Some(prev) = taken.insert(rust.clone(), qapi) {
-                return Err(EmitError::Clash {
-                    scope: "the types module".into(),
-                    rust,
-                    first: prev.to_string(),
-                    second: format!("{qapi} ({what})"),
-                });
-            }
-            Ok(rust)
-        };
-        claim("QType".into(), "QType", "built-in enum")?;
-        type_names.insert("QType", "QType".to_string());
-        for def in &schema.definitions {
-            let name = def.name();
-            match def {
-                Definition::Command(_) | Definition::Event(_) => continue,
-                _ => {}
-            }
-            let rust = claim(ident::type_name(name), name, def.kind().as_str())?;
-            type_names.insert(name, rust);
+        let mut ns = Namespace::new();
+        for item in ROOT_ITEMS {
+            let identity = if *item == "Event" {
+                "events::Event".to_string()
+            } else {
+                format!("crate::{item}")
+            };
+            ns.claim(item, &identity, format!("qmp_api's own `{item}`"))?;
         }
-        let mut variant_types = HashMap::new();
-        for u in schema.unions() {
-            let rust = format!("{}Variant", type_names[u.name.as_str()]);
-            let rust = claim(rust, &u.name, "branch enum of the union")?;
-            variant_types.insert(u.name.as_str(), rust);
-        }
+        let (type_names, variant_types) = type_names(schema, &mut ns)?;
+        let modules = modules(schema, &mut ns)?;
         let shadowed = STD_NAMES
             .iter()
             .copied()
-            .filter(|n| taken.contains_key(*n))
+            .filter(|n| type_names.values().any(|t| t == n))
             .collect();
-
-        let mut methods = HashMap::new();
-        let mut method_taken: BTreeMap<String, &str> = BTreeMap::new();
-        let mut command_types: BTreeMap<String, &str> = BTreeMap::new();
-        for c in schema.commands() {
-            let mut m = ident::method_name(&c.name);
-            if CLIENT_METHODS.contains(&m.as_str()) {
-                m.push_str("_command");
-            }
-            if let Some(prev) = method_taken.insert(m.clone(), &c.name) {
-                return Err(EmitError::Clash {
-                    scope: "the typed client's methods".into(),
-                    rust: m,
-                    first: prev.to_string(),
-                    second: c.name.clone(),
-                });
-            }
-            let ty = ident::variant_name(&c.name);
-            if let Some(prev) = command_types.insert(ty.clone(), &c.name) {
-                return Err(EmitError::Clash {
-                    scope: "the commands module".into(),
-                    rust: ty,
-                    first: prev.to_string(),
-                    second: c.name.clone(),
-                });
-            }
-            methods.insert(c.name.as_str(), m);
-        }
-        let mut event_types: BTreeMap<String, &str> = BTreeMap::new();
-        event_types.insert("Event".into(), "(the Event enum)");
-        for e in schema.events() {
-            let ty = ident::variant_name(&e.name);
-            if let Some(prev) = event_types.insert(ty.clone(), &e.name) {
-                return Err(EmitError::Clash {
-                    scope: "the events module".into(),
-                    rust: ty,
-                    first: prev.to_string(),
-                    second: e.name.clone(),
-                });
-            }
-        }
-
-        let boxed = recursive_edges(schema);
+        let (methods, commands) = command_names(schema, &type_names, &mut ns)?;
+        event_names(schema, &mut ns)?;
         Ok(Plan {
+            public: ns.names,
             schema,
             oldest_qemu: (oldest_qemu.0, oldest_qemu.1, 0),
             sent_by_qemu: sent_by_qemu(schema),
             type_names,
             variant_types,
-            boxed,
+            boxed: recursive_edges(schema),
             shadowed,
             methods,
+            commands,
+            modules,
+            manual: Manual::of(schema),
         })
+    }
+
+    /// The Rust names of command `name`'s items.
+    pub(crate) fn command_names(&self, command: &str) -> CommandNames {
+        self.commands
+            .get(command)
+            .cloned()
+            .unwrap_or_else(|| CommandNames {
+                ty: ident::variant_name(command),
+                call: ident::call_type_name(command),
+                is_schema_struct: false,
+            })
+    }
+
+    /// The typed client's method for command `name`, if it has one.
+    pub(crate) fn method_ident(&self, command: &str) -> Option<Ident> {
+        self.methods.get(command).map(|m| ident::ident(m))
+    }
+
+    /// The URL of `def`'s entry in QEMU's reference, if known.
+    pub(crate) fn reference(&self, def: &Definition) -> Option<String> {
+        self.manual.url(def)
+    }
+
+    /// The URL of command `c`'s entry in QEMU's reference, if known.
+    pub(crate) fn command_reference(&self, c: &crate::model::Command) -> Option<String> {
+        self.manual
+            .entry_url(Kind::Command, &c.name, c.module.as_deref(), false)
+    }
+
+    /// The command whose command type is schema struct `qapi`, if any.
+    pub(crate) fn command_of_struct(&self, qapi: &str) -> Option<&'s crate::model::Command> {
+        self.schema.commands().find(|c| {
+            matches!(&c.arguments, Arguments::Type(t) if t == qapi)
+                && self
+                    .commands
+                    .get(c.name.as_str())
+                    .is_some_and(|n| n.is_schema_struct)
+        })
+    }
+
+    /// The methods a command's call type has besides its setters.
+    pub(crate) fn call_methods(&self, c: &crate::model::Command) -> Vec<&'static str> {
+        let mut m = CALL_METHODS.to_vec();
+        if c.allow_oob {
+            m.push("oob");
+        }
+        if FD_COMMANDS.contains(&c.name.as_str()) {
+            m.extend(["fd", "fds"]);
+        }
+        if !c.gen {
+            m.push("arg");
+        }
+        m
     }
 
     /// The Rust name of schema type `qapi`.
@@ -185,7 +359,9 @@ impl<'s> Plan<'s> {
     pub(crate) fn type_path(&self, qapi: &str, module: Module) -> TokenStream {
         let id = self.type_ident(qapi);
         match module {
-            Module::Types => quote!(#id),
+            // Types sit in one submodule per QAPI module: a full path needs no glob import of
+            // the others into each (which costs the compiler more than the longer paths).
+            Module::Types => quote!(crate::types::#id),
             Module::Other => quote!(crate::types::#id),
         }
     }
@@ -197,16 +373,6 @@ impl<'s> Plan<'s> {
             .get(union)
             .cloned()
             .unwrap_or_else(|| format!("{}Variant", ident::type_name(union)));
-        ident::ident(&name)
-    }
-
-    /// The typed client's method for command `name`.
-    pub(crate) fn method_ident(&self, command: &str) -> Ident {
-        let name = self
-            .methods
-            .get(command)
-            .cloned()
-            .unwrap_or_else(|| ident::method_name(command));
         ident::ident(&name)
     }
 
@@ -330,6 +496,150 @@ impl<'s> Plan<'s> {
     pub(crate) fn is_boxed(&self, owner: &str, member: &str) -> bool {
         self.boxed
             .contains(&(owner.to_string(), member.to_string()))
+    }
+}
+
+/// Rust names of every schema type and union branch enum, claimed in the namespace.
+#[allow(clippy::type_complexity)]
+fn type_names<'s>(
+    schema: &'s Schema,
+    ns: &mut Namespace,
+) -> Result<(HashMap<&'s str, String>, HashMap<&'s str, String>), EmitError> {
+    let mut type_names = HashMap::new();
+    ns.claim("QType", "types::QType", "the built-in enum QType".into())?;
+    type_names.insert("QType", "QType".to_string());
+    for def in schema.definitions.iter().filter(|d| d.kind().is_type()) {
+        let rust = ident::type_name(def.name());
+        let what = format!("{} {}", def.kind(), def.name());
+        ns.claim(&rust, &format!("types::{rust}"), what)?;
+        type_names.insert(def.name(), rust);
+    }
+    let mut variant_types = HashMap::new();
+    for u in schema.unions() {
+        let rust = format!("{}Variant", type_names[u.name.as_str()]);
+        let what = format!("the branch enum of union {}", u.name);
+        ns.claim(&rust, &format!("types::{rust}"), what)?;
+        variant_types.insert(u.name.as_str(), rust);
+    }
+    Ok((type_names, variant_types))
+}
+
+/// The QAPI modules that hold types, in schema order, with their `types` submodule names.
+fn modules<'s>(
+    schema: &'s Schema,
+    ns: &mut Namespace,
+) -> Result<Vec<(Option<&'s str>, String)>, EmitError> {
+    let mut out: Vec<(Option<&'s str>, String)> = Vec::new();
+    for def in &schema.definitions {
+        let module = def.module();
+        if out.iter().any(|(m, _)| *m == module) {
+            continue;
+        }
+        let rust = module.map(ident::module_name).unwrap_or_default();
+        let has_types = schema
+            .definitions
+            .iter()
+            .any(|d| d.module() == module && d.kind().is_type());
+        if let (Some(m), true) = (module, has_types) {
+            ns.claim(&rust, &format!("types::{rust}"), format!("QAPI module {m}"))?;
+        }
+        out.push((module, rust));
+    }
+    Ok(out)
+}
+
+/// Method names and command type names; a command whose arguments are a struct of its own
+/// name is that struct.
+#[allow(clippy::type_complexity)]
+fn command_names<'s>(
+    schema: &'s Schema,
+    type_names: &HashMap<&'s str, String>,
+    ns: &mut Namespace,
+) -> Result<(HashMap<&'s str, String>, HashMap<&'s str, CommandNames>), EmitError> {
+    let mut methods = HashMap::new();
+    let mut method_taken: BTreeMap<String, &str> = BTreeMap::new();
+    let mut commands = HashMap::new();
+    for c in schema.commands() {
+        let mut ty = ident::variant_name(&c.name);
+        let is_schema_struct = match &c.arguments {
+            Arguments::Type(t) => {
+                schema.struct_type(t).is_some() && type_names.get(t.as_str()) == Some(&ty)
+            }
+            _ => false,
+        };
+        // A schema type already has this name (the guest agent's `guest-file-read` returns a
+        // `GuestFileRead`): the type keeps it, the command type is `GuestFileReadCommand`.
+        if !is_schema_struct && ns.names.contains_key(&ty) {
+            ty.push_str("Command");
+        }
+        let identity = if is_schema_struct {
+            format!("types::{ty}")
+        } else {
+            format!("commands::{ty}")
+        };
+        ns.claim(&ty, &identity, format!("command {}", c.name))?;
+        let call = ident::call_type_name(&c.name);
+        if !NO_METHOD.contains(&c.name.as_str()) {
+            let what = format!("the call type of command {}", c.name);
+            ns.claim(&call, &format!("commands::{call}"), what)?;
+        }
+        commands.insert(
+            c.name.as_str(),
+            CommandNames {
+                ty,
+                call,
+                is_schema_struct,
+            },
+        );
+        if NO_METHOD.contains(&c.name.as_str()) {
+            continue;
+        }
+        let mut m = ident::method_name(&c.name);
+        if CLIENT_METHODS.contains(&m.as_str()) {
+            m.push_str("_command");
+        }
+        if let Some(prev) = method_taken.insert(m.clone(), &c.name) {
+            return Err(EmitError::Clash {
+                scope: "the typed client's methods".into(),
+                rust: m,
+                first: prev.to_string(),
+                second: c.name.clone(),
+            });
+        }
+        methods.insert(c.name.as_str(), m);
+    }
+    Ok((methods, commands))
+}
+
+/// Event variant names (unique within `Event`) and event data structs (in the namespace).
+fn event_names(schema: &Schema, ns: &mut Namespace) -> Result<(), EmitError> {
+    let mut variants: BTreeMap<String, &str> = BTreeMap::new();
+    variants.insert("Other".into(), "(the variant for unknown events)");
+    for e in schema.events() {
+        let ty = ident::variant_name(&e.name);
+        if let Some(prev) = variants.insert(ty.clone(), &e.name) {
+            return Err(EmitError::Clash {
+                scope: "the variants of Event".into(),
+                rust: ty,
+                first: prev.to_string(),
+                second: e.name.clone(),
+            });
+        }
+        if let Arguments::Members(_) = e.data {
+            ns.claim(&ty, &format!("events::{ty}"), format!("event {}", e.name))?;
+        }
+    }
+    Ok(())
+}
+
+/// A setter's name on a call type: the field name, unless the call type already has a method
+/// by that name (`timeout` → `timeout_arg`).
+pub(crate) fn setter_name(member: &str, taken: &[&str]) -> String {
+    let name = ident::field_name(member);
+    if taken.contains(&name.as_str()) {
+        format!("{name}_arg")
+    } else {
+        name
     }
 }
 

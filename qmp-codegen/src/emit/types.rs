@@ -1,49 +1,84 @@
-//! The `types` module: one Rust type per schema type.
+//! The `types` module: one Rust type per schema type, in one submodule per QAPI module
+//! (`types::block_core`), all re-exported flat from `types`.
 //!
-//! - enum → `enum` with one variant per value plus `Other(String)` for values a newer QEMU
-//!   may send; its wire form comes from the runtime's `__qapi_enum!` macro.
-//! - struct → `struct` with every member (base members included), serde derives.
+//! - enum → `enum` with one variant per value plus `Other(UnknownValue<Self>)` for values a
+//!   newer QEMU may send; its wire form comes from the runtime's `__qapi_enum_impls!` macro.
+//! - struct → `struct` with every member (base members included), serde impls.
 //! - union → `struct` with the base members and one field, named after the discriminator,
 //!   holding a `<Union>Variant` enum with the branch's members; hand-written serde impls
 //!   (the discriminator may come after the branch members on the wire).
 //! - alternate → `enum` decoded by the JSON type of the value.
 
-use proc_macro2::TokenStream;
+use proc_macro2::{Ident, TokenStream};
 use quote::quote;
 
-use super::docs::{deprecated, Docs};
+use super::docs::{alias, deprecated, Docs};
+use super::fields::{field_decls, params_and_inits, struct_derives};
 use super::plan::{branch_key, Field, Module, Plan};
 use super::serde_impls;
 use super::{EmitError, Item, Options};
 use crate::ident;
-use crate::model::{Alternate, Builtin, Definition, Enum, EnumValue, JsonType, Struct, Union};
+use crate::model::{
+    Alternate, Builtin, Definition, Enum, EnumValue, JsonType, Member, Struct, Union,
+};
 
 const M: Module = Module::Types;
 
 pub(crate) fn emit(plan: &Plan<'_>, opts: &Options) -> Result<Vec<Item>, EmitError> {
-    let mut items = Vec::new();
-    items.push(Item::new("QType", qtype(plan)));
-    for def in &plan.schema.definitions {
-        let tokens = match def {
-            Definition::Enum(e) => enum_type(plan, opts, e)?,
-            Definition::Struct(s) => struct_type(plan, opts, s)?,
-            Definition::Union(u) => union_type(plan, opts, u)?,
-            Definition::Alternate(a) => alternate_type(plan, opts, a)?,
-            Definition::Command(_) | Definition::Event(_) => continue,
-        };
-        items.push(Item::new(def.name(), tokens));
+    let mut items = vec![Item::new("QType", qtype(plan))];
+    for (module, rust) in &plan.modules {
+        let mut children = Vec::new();
+        for def in plan
+            .schema
+            .definitions
+            .iter()
+            .filter(|d| d.module() == *module)
+        {
+            let tokens = match def {
+                Definition::Enum(e) => enum_type(plan, opts, e)?,
+                Definition::Struct(s) => struct_type(plan, opts, s)?,
+                Definition::Union(u) => union_type(plan, opts, u)?,
+                Definition::Alternate(a) => alternate_type(plan, opts, a)?,
+                Definition::Command(_) | Definition::Event(_) => continue,
+            };
+            children.push(Item::new(def.name(), tokens));
+        }
+        match module {
+            // Input without modules (introspection): every type directly in `types`.
+            None => items.extend(children),
+            Some(_) if children.is_empty() => {}
+            Some(m) => {
+                let id = ident::ident(rust);
+                let mut d = Docs::new();
+                d.para(format!("Types of the QAPI module `{m}`."));
+                d.para(format!(
+                    "QEMU reference: [`{m}`]({}).",
+                    plan.manual.module_url(m)
+                ));
+                let docs = d.tokens();
+                items.push(Item::module(
+                    m,
+                    quote!(#docs #[allow(deprecated)]),
+                    id.clone(),
+                    TokenStream::new(),
+                    children,
+                ));
+                items.push(Item::new(m, quote!(pub use #id::*;)));
+            }
+        }
     }
     Ok(items)
 }
 
-/// The item docs shared by every kind: prose, then a line naming the QMP type, then facts.
-fn type_docs(opts: &Options, kind: &str, name: &str, def: &Definition) -> Docs {
+/// The item docs shared by every kind: prose, a line naming the QMP type, facts, the link.
+fn type_docs(plan: &Plan<'_>, opts: &Options, kind: &str, def: &Definition) -> Docs {
     let mut d = Docs::new();
     if opts.prose {
         d.prose(def.doc().map(|d| d.body.as_str()));
     }
-    d.para(format!("QMP {kind} `{name}`."));
+    d.para(format!("QMP {kind} `{}`.", def.name()));
     d.facts(def.since(), def.features(), def.cond());
+    d.reference(def.name(), plan.reference(def).as_deref());
     d
 }
 
@@ -62,7 +97,6 @@ fn qtype(plan: &Plan<'_>) -> TokenStream {
         .collect();
     let name = plan.type_ident("QType");
     enum_tokens(
-        plan,
         quote!(#[doc = " QEMU's built-in `QType` enum: the type of a JSON value inside QEMU."]),
         &name,
         &variants,
@@ -71,24 +105,23 @@ fn qtype(plan: &Plan<'_>) -> TokenStream {
     )
 }
 
-/// An enum with its `Other(String)` catch-all, its wire mapping (`as_str`, `from_wire`,
-/// `VALUES`), and the trait impls from the runtime macro.
+/// An enum with its `Other` catch-all, its wire mapping (`as_str`, `from_wire`, `VALUES`),
+/// and the trait impls from the runtime macro.
 fn enum_tokens(
-    plan: &Plan<'_>,
     head: TokenStream,
-    name: &proc_macro2::Ident,
-    variants: &[proc_macro2::Ident],
+    name: &Ident,
+    variants: &[Ident],
     docs: &[TokenStream],
     wires: &[&str],
 ) -> TokenStream {
-    let string = plan.std("String", M);
     quote! {
         #head
         #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
         pub enum #name {
             #( #docs #variants, )*
-            /// A value this schema does not know (sent by a newer QEMU).
-            Other(#string),
+            /// A value this schema does not know (sent by a newer QEMU). Only decoding and
+            /// [`from_wire`](Self::from_wire) make one, and never for a known value.
+            Other(crate::UnknownValue<#name>),
         }
 
         #[allow(deprecated)]
@@ -100,15 +133,16 @@ fn enum_tokens(
             pub fn as_str(&self) -> &str {
                 match self {
                     #( Self::#variants => #wires, )*
-                    Self::Other(other) => other,
+                    Self::Other(other) => other.as_str(),
                 }
             }
 
-            /// The value for a wire name; names this schema does not know become `Other`.
+            /// The value for a wire name: its variant, or `Other` for a name this schema does
+            /// not know.
             pub fn from_wire(name: &str) -> Self {
                 match name {
                     #( #wires => Self::#variants, )*
-                    other => Self::Other(other.into()),
+                    other => Self::Other(crate::UnknownValue { wire: other.into(), of: ::core::marker::PhantomData }),
                 }
             }
         }
@@ -117,7 +151,7 @@ fn enum_tokens(
     }
 }
 
-fn value_docs(opts: &Options, v: &EnumValue) -> TokenStream {
+fn value_docs(opts: &Options, v: &EnumValue, variant: &Ident) -> TokenStream {
     let mut d = Docs::new();
     d.para(format!("`{}`", v.name));
     if opts.prose {
@@ -126,12 +160,13 @@ fn value_docs(opts: &Options, v: &EnumValue) -> TokenStream {
     d.facts(v.since.as_deref(), &v.features, v.cond.as_ref());
     let dep = deprecated(&v.features);
     let docs = d.tokens();
-    quote!(#docs #dep)
+    let alias = alias(&v.name, &variant.to_string());
+    quote!(#docs #alias #dep)
 }
 
 /// Variant names for an enum's values, with the catch-all rule: a value that would be called
-/// `Other` is called `OtherValue`, so `Other(String)` always means "unknown".
-fn value_variants(e: &Enum) -> Result<Vec<proc_macro2::Ident>, EmitError> {
+/// `Other` is called `OtherValue`, so `Other` always means "unknown".
+fn value_variants(e: &Enum) -> Result<Vec<Ident>, EmitError> {
     let mut seen = std::collections::BTreeMap::new();
     let mut out = Vec::new();
     for v in &e.values {
@@ -154,14 +189,20 @@ fn value_variants(e: &Enum) -> Result<Vec<proc_macro2::Ident>, EmitError> {
 
 fn enum_type(plan: &Plan<'_>, opts: &Options, e: &Enum) -> Result<TokenStream, EmitError> {
     let name = plan.type_ident(&e.name);
-    let docs = type_docs(opts, "enum", &e.name, &Definition::Enum(e.clone())).tokens();
+    let def = Definition::Enum(e.clone());
+    let docs = type_docs(plan, opts, "enum", &def).tokens();
+    let alias = alias(&e.name, &name.to_string());
     let dep = deprecated(&e.features);
     let variants = value_variants(e)?;
-    let vdocs: Vec<TokenStream> = e.values.iter().map(|v| value_docs(opts, v)).collect();
+    let vdocs: Vec<TokenStream> = e
+        .values
+        .iter()
+        .zip(&variants)
+        .map(|(v, id)| value_docs(opts, v, id))
+        .collect();
     let wires: Vec<&str> = e.values.iter().map(|v| v.name.as_str()).collect();
     Ok(enum_tokens(
-        plan,
-        quote!(#docs #dep),
+        quote!(#docs #alias #dep),
         &name,
         &variants,
         &vdocs,
@@ -169,57 +210,32 @@ fn enum_type(plan: &Plan<'_>, opts: &Options, e: &Enum) -> Result<TokenStream, E
     ))
 }
 
-/// Field declarations with their docs.
-pub(crate) fn field_decls(
-    plan: &Plan<'_>,
-    opts: &Options,
-    fields: &[Field<'_>],
-    module: Module,
-) -> TokenStream {
-    let decls = fields.iter().map(|f| {
-        let m = f.member;
-        let mut d = Docs::new();
-        d.para(format!(
-            "`{}`{}",
-            m.name,
-            if m.optional { " (optional)" } else { "" }
-        ));
-        if opts.prose {
-            d.prose(m.doc.as_deref());
-        }
-        d.facts(m.since.as_deref(), &m.features, m.cond.as_ref());
-        if f.optional && !m.optional {
-            d.para("Required in the schema, but a QEMU build or version may leave it out.");
-        }
-        let docs = d.tokens();
-        let dep = deprecated(&m.features);
-        let id = &f.ident;
-        let ty = plan.field_type(f, module);
-        quote! { #docs #dep pub #id: #ty, }
-    });
-    quote!(#(#decls)*)
-}
-
-/// Derives for a struct of `fields`: `Default` too when every field is optional.
-pub(crate) fn struct_derives(fields: &[Field<'_>]) -> TokenStream {
-    if fields.iter().all(|f| f.optional) {
-        quote!(#[derive(Debug, Clone, PartialEq, Default)])
-    } else {
-        quote!(#[derive(Debug, Clone, PartialEq)])
-    }
-}
-
 fn struct_type(plan: &Plan<'_>, opts: &Options, s: &Struct) -> Result<TokenStream, EmitError> {
     let name = plan.type_ident(&s.name);
     let def = Definition::Struct(s.clone());
-    let mut d = type_docs(opts, "struct", &s.name, &def);
+    let mut d = type_docs(plan, opts, "struct", &def);
     if let Some(base) = &s.base {
+        let same_module = plan.schema.get(base).and_then(Definition::module) == s.module.as_deref();
+        let rust = plan.type_ident(base);
+        d.para(if same_module {
+            format!("Includes the members of [`{rust}`].")
+        } else {
+            format!("Includes the members of [`{rust}`](crate::types::{rust}).")
+        });
+    }
+    if let Some(c) = plan.command_of_struct(&s.name) {
+        let run = match plan.method_ident(&c.name) {
+            Some(m) => format!(": run it with [`Qmp::{m}`](crate::Qmp::{m})"),
+            None => String::new(),
+        };
         d.para(format!(
-            "Includes the members of [`{}`].",
-            plan.type_ident(base)
+            "It is also the type of the QMP command `{}` (it implements \
+             [`Command`](crate::Command)){run}.",
+            c.name
         ));
     }
     let docs = d.tokens();
+    let alias = alias(&s.name, &name.to_string());
     let dep = deprecated(&s.features);
     let fields = plan.fields(
         &s.name,
@@ -227,13 +243,15 @@ fn struct_type(plan: &Plan<'_>, opts: &Options, s: &Struct) -> Result<TokenStrea
         &s.members,
         plan.sent_by_qemu(&s.name),
     )?;
-    let decls = field_decls(plan, opts, &fields, M);
+    let url = plan.reference(&def);
+    let decls = field_decls(plan, opts, &fields, M, (&s.name, url.as_deref()));
     let derives = struct_derives(&fields);
     let ctor = constructor(plan, &name, &fields, None);
     let ser = serde_impls::serialize(&name, &fields, None);
     let de = serde_impls::deserialize(&name, &fields);
     Ok(quote! {
         #docs
+        #alias
         #dep
         #derives
         pub struct #name { #decls }
@@ -249,14 +267,14 @@ fn struct_type(plan: &Plan<'_>, opts: &Options, s: &Struct) -> Result<TokenStrea
 /// instead.
 fn constructor(
     plan: &Plan<'_>,
-    name: &proc_macro2::Ident,
+    name: &Ident,
     fields: &[Field<'_>],
-    variant: Option<(&proc_macro2::Ident, &proc_macro2::Ident)>,
+    variant: Option<(&Ident, &Ident)>,
 ) -> TokenStream {
     if variant.is_none() && fields.iter().all(|f| f.optional) {
         return TokenStream::new();
     }
-    let (mut params, mut inits) = super::commands::params_and_inits(plan, fields, M);
+    let (mut params, mut inits) = params_and_inits(plan, fields, M);
     if let Some((field, ty)) = variant {
         params.push(quote!(#field: #ty));
         inits.push(quote!(#field,));
@@ -274,43 +292,37 @@ fn constructor(
     }
 }
 
-fn union_type(plan: &Plan<'_>, opts: &Options, u: &Union) -> Result<TokenStream, EmitError> {
-    let name = plan.type_ident(&u.name);
-    let variant_ty = plan.variant_type_ident(&u.name);
-    let def = Definition::Union(u.clone());
-    let mut d = type_docs(opts, "union", &u.name, &def);
-    d.para(format!(
-        "The members of the branch selected by `{}` are in the [`{variant_ty}`] field.",
-        u.discriminator
-    ));
-    let docs = d.tokens();
-    let dep = deprecated(&u.features);
+/// What the pieces of a union's code share.
+struct UnionParts<'p, 'm> {
+    u: &'p Union,
+    name: Ident,
+    variant_ty: Ident,
+    /// The base members other than the discriminator.
+    fields: Vec<Field<'m>>,
+    disc: &'p Member,
+    disc_ident: Ident,
+    /// The discriminator's enum, as a path (it may live in another QAPI module).
+    disc_enum: TokenStream,
+    /// QEMU sends values of this union: an older QEMU may leave the discriminator out (9.1
+    /// turned `SevInfo` into a union on a new `sev-type` member), so such a value decodes as
+    /// an untagged `Other` keeping every member.
+    relaxed: bool,
+}
 
-    let base: Vec<_> = u
+fn union_type(plan: &Plan<'_>, opts: &Options, u: &Union) -> Result<TokenStream, EmitError> {
+    let base: Vec<Member> = u
         .base_members
         .iter()
         .filter(|m| m.name != u.discriminator)
         .cloned()
         .collect();
-    let sent = plan.sent_by_qemu(&u.name);
-    let fields = plan.fields(&u.name, u.since.as_deref(), &base, sent)?;
-    let decls = field_decls(plan, opts, &fields, M);
+    let relaxed = plan.sent_by_qemu(&u.name);
+    let fields = plan.fields(&u.name, u.since.as_deref(), &base, relaxed)?;
     let disc = u
         .base_members
         .iter()
         .find(|m| m.name == u.discriminator)
         .ok_or_else(|| EmitError::Model(format!("union {} has no discriminator member", u.name)))?;
-    // QEMU has turned structs into unions (9.1 made `SevInfo` a union on a new `sev-type`
-    // member, without saying so in the schema), so an older QEMU's reply may lack the
-    // discriminator: such a value decodes as an untagged `Other` keeping every member.
-    let disc_relaxed = sent;
-    let tagged = |pat: TokenStream| {
-        if disc_relaxed {
-            quote!(Some(#pat))
-        } else {
-            pat
-        }
-    };
     let disc_ident = ident::ident(&ident::field_name(&disc.name));
     if fields.iter().any(|f| f.ident == disc_ident) {
         return Err(EmitError::Clash {
@@ -320,105 +332,39 @@ fn union_type(plan: &Plan<'_>, opts: &Options, u: &Union) -> Result<TokenStream,
             second: "a base member".into(),
         });
     }
-    let disc_wire = &disc.name;
-    let disc_enum = plan.type_ident(&u.discriminator_enum);
-    let enum_def = plan
-        .schema
-        .enum_type(&u.discriminator_enum)
-        .ok_or_else(|| EmitError::Model(format!("union {}: discriminator enum missing", u.name)))?;
-    let tags = value_variants(enum_def)?;
-
-    // The branch enum: one variant per discriminator value, carrying the branch (if any).
-    let mut variant_decls = Vec::new();
-    let mut tag_arms = Vec::new();
-    let mut put_arms = Vec::new();
-    let mut decode_arms = Vec::new();
-    for (value, tag) in enum_def.values.iter().zip(&tags) {
-        let vdocs = value_docs(opts, value);
-        match u.branch(&value.name) {
-            Some(branch) => {
-                let mut ty = plan.type_path(&branch.ty_name, M);
-                let boxed = plan.is_boxed(&u.name, &branch_key(&value.name));
-                if boxed {
-                    let b = plan.std("Box", M);
-                    ty = quote!(#b<#ty>);
-                }
-                variant_decls.push(quote!(#vdocs #tag(#ty),));
-                tag_arms.push(quote!(Self::#tag(_) => #disc_enum::#tag,));
-                put_arms.push(quote!(Self::#tag(v) => out.extend(v),));
-                let pat = tagged(quote!(#disc_enum::#tag));
-                decode_arms.push(quote!(#pat => #variant_ty::#tag(crate::__private::decode_part::<_, D::Error>(&__raw)?),));
-            }
-            None => {
-                variant_decls.push(quote!(#vdocs #tag,));
-                tag_arms.push(quote!(Self::#tag => #disc_enum::#tag,));
-                put_arms.push(quote!(Self::#tag => {}));
-                let pat = tagged(quote!(#disc_enum::#tag));
-                decode_arms.push(quote!(#pat => #variant_ty::#tag,));
-            }
-        }
-    }
+    let p = UnionParts {
+        u,
+        name: plan.type_ident(&u.name),
+        variant_ty: plan.variant_type_ident(&u.name),
+        fields,
+        disc,
+        disc_ident,
+        disc_enum: plan.type_path(&u.discriminator_enum, M),
+        relaxed,
+    };
+    let def = Definition::Union(u.clone());
+    let mut d = type_docs(plan, opts, "union", &def);
+    d.para(format!(
+        "The members of the branch selected by `{}` are in the [`{}`] field.",
+        u.discriminator, p.variant_ty
+    ));
+    let docs = d.tokens();
+    let alias = alias(&u.name, &p.name.to_string());
+    let dep = deprecated(&u.features);
+    let url = plan.reference(&def);
+    let decls = field_decls(plan, opts, &p.fields, M, (&u.name, url.as_deref()));
+    let (name, variant_ty, disc_ident) = (&p.name, &p.variant_ty, &p.disc_ident);
     let variant_doc = format!(
         " The branch of [`{name}`] selected by `{}`, with the branch's members.",
         u.discriminator
     );
-
-    // Decoding: the base (with the discriminator) from a first pass, the branch from a second.
-    // The base is a private struct whose fields are the base members plus the discriminator.
-    let base_ident = ident::ident("Base");
-    let disc_member = crate::model::Member {
-        name: disc.name.clone(),
-        ty: disc.ty.clone(),
-        optional: false,
-        cond: None,
-        features: Vec::new(),
-        since: None,
-        doc: None,
-    };
-    let mut base_plan: Vec<Field<'_>> = fields.clone();
-    base_plan.push(Field {
-        member: &disc_member,
-        ident: disc_ident.clone(),
-        optional: disc_relaxed,
-        boxed: false,
-    });
-    let base_fields = base_plan.iter().map(|f| {
-        let id = &f.ident;
-        let ty = plan.field_type(f, M);
-        quote!(#id: #ty,)
-    });
-    let base_de = serde_impls::deserialize(&base_ident, &base_plan);
-    let field_names: Vec<_> = fields.iter().map(|f| &f.ident).collect();
-    let puts = fields.iter().map(|f| {
-        let id = &f.ident;
-        let wire = &f.member.name;
-        if f.optional {
-            quote!(__out.put_opt(#wire, &self.#id);)
-        } else {
-            quote!(__out.put(#wire, &self.#id);)
-        }
-    });
-    let ctor = constructor(plan, &name, &fields, Some((&disc_ident, &variant_ty)));
-    let other_pat = tagged(quote!(#disc_enum::Other(tag)));
-    let (untagged_arm, put_tag) = if disc_relaxed {
-        (
-            quote!(None => #variant_ty::Other(crate::__private::unknown_variant::<D::Error>(::std::string::String::new(), &__raw)?),),
-            quote! {
-                // An untagged value (from a QEMU older than the discriminator) stays untagged.
-                match &self.#disc_ident {
-                    #variant_ty::Other(v) if v.tag.is_empty() => {}
-                    branch => __out.put(#disc_wire, &branch.tag()),
-                }
-            },
-        )
-    } else {
-        (
-            TokenStream::new(),
-            quote!(__out.put(#disc_wire, &self.#disc_ident.tag());),
-        )
-    };
+    let branch_enum = branch_enum(plan, opts, &p, &variant_doc)?;
+    let ctor = constructor(plan, name, &p.fields, Some((disc_ident, variant_ty)));
+    let ser = union_serialize(&p);
+    let de = union_deserialize(plan, &p)?;
     Ok(quote! {
         #docs
+        #alias
         #dep
         #[derive(Debug, Clone, PartialEq)]
         pub struct #name {
@@ -427,13 +373,59 @@ fn union_type(plan: &Plan<'_>, opts: &Options, u: &Union) -> Result<TokenStream,
             pub #disc_ident: #variant_ty,
         }
 
-        #[doc = #variant_doc]
+        #branch_enum
+        #ctor
+        #ser
+        #de
+    })
+}
+
+/// `<Union>Variant`: one variant per discriminator value, carrying the branch (if any), plus
+/// `Other` for values this schema does not know; its `tag()` and member writer.
+fn branch_enum(
+    plan: &Plan<'_>,
+    opts: &Options,
+    p: &UnionParts<'_, '_>,
+    doc: &str,
+) -> Result<TokenStream, EmitError> {
+    let (u, variant_ty, disc_enum) = (p.u, &p.variant_ty, &p.disc_enum);
+    let enum_def = plan
+        .schema
+        .enum_type(&u.discriminator_enum)
+        .ok_or_else(|| EmitError::Model(format!("union {}: discriminator enum missing", u.name)))?;
+    let tags = value_variants(enum_def)?;
+    let mut decls = Vec::new();
+    let mut tag_arms = Vec::new();
+    let mut put_arms = Vec::new();
+    for (value, tag) in enum_def.values.iter().zip(&tags) {
+        let vdocs = value_docs(opts, value, tag);
+        match u.branch(&value.name) {
+            Some(branch) => {
+                let mut ty = plan.type_path(&branch.ty_name, M);
+                if plan.is_boxed(&u.name, &branch_key(&value.name)) {
+                    let b = plan.std("Box", M);
+                    ty = quote!(#b<#ty>);
+                }
+                decls.push(quote!(#vdocs #tag(#ty),));
+                tag_arms.push(quote!(Self::#tag(_) => #disc_enum::#tag,));
+                put_arms.push(quote!(Self::#tag(v) => out.extend(v),));
+            }
+            None => {
+                decls.push(quote!(#vdocs #tag,));
+                tag_arms.push(quote!(Self::#tag => #disc_enum::#tag,));
+                put_arms.push(quote!(Self::#tag => {}));
+            }
+        }
+    }
+    Ok(quote! {
+        #[doc = #doc]
         #[derive(Debug, Clone, PartialEq)]
         #[allow(clippy::large_enum_variant)]
         pub enum #variant_ty {
-            #(#variant_decls)*
+            #(#decls)*
             /// A branch this schema does not know (sent by a newer QEMU), with all its members.
-            Other(crate::UnknownVariant),
+            /// Only decoding makes one, and never for a known discriminator value.
+            Other(crate::UnknownVariant<#variant_ty>),
         }
 
         impl #variant_ty {
@@ -441,7 +433,7 @@ fn union_type(plan: &Plan<'_>, opts: &Options, u: &Union) -> Result<TokenStream,
             pub fn tag(&self) -> #disc_enum {
                 match self {
                     #(#tag_arms)*
-                    Self::Other(v) => #disc_enum::from_wire(&v.tag),
+                    Self::Other(v) => #disc_enum::from_wire(v.tag()),
                 }
             }
 
@@ -452,9 +444,35 @@ fn union_type(plan: &Plan<'_>, opts: &Options, u: &Union) -> Result<TokenStream,
                 }
             }
         }
+    })
+}
 
-        #ctor
-
+/// `Serialize`: the base members, the discriminator, then the branch's members, as one
+/// object.
+fn union_serialize(p: &UnionParts<'_, '_>) -> TokenStream {
+    let (name, variant_ty, disc_ident) = (&p.name, &p.variant_ty, &p.disc_ident);
+    let disc_wire = &p.disc.name;
+    let puts = p.fields.iter().map(|f| {
+        let id = &f.ident;
+        let wire = &f.member.name;
+        if f.optional {
+            quote!(__out.put_opt(#wire, &self.#id);)
+        } else {
+            quote!(__out.put(#wire, &self.#id);)
+        }
+    });
+    let put_tag = if p.relaxed {
+        quote! {
+            // An untagged value (from a QEMU older than the discriminator) stays untagged.
+            match &self.#disc_ident {
+                #variant_ty::Other(v) if v.is_untagged() => {}
+                branch => __out.put(#disc_wire, &branch.tag()),
+            }
+        }
+    } else {
+        quote!(__out.put(#disc_wire, &self.#disc_ident.tag());)
+    };
+    quote! {
         impl ::serde::Serialize for #name {
             fn serialize<S: ::serde::Serializer>(&self, __s: S) -> ::core::result::Result<S::Ok, S::Error> {
                 let mut __out = crate::__private::FlatObject::new();
@@ -464,7 +482,64 @@ fn union_type(plan: &Plan<'_>, opts: &Options, u: &Union) -> Result<TokenStream,
                 __out.serialize(__s)
             }
         }
+    }
+}
 
+/// `Deserialize`: the base (with the discriminator) from a first pass over the captured
+/// value, the branch from a second. The base is a private struct of the base members plus
+/// the discriminator.
+fn union_deserialize(plan: &Plan<'_>, p: &UnionParts<'_, '_>) -> Result<TokenStream, EmitError> {
+    let (u, name, variant_ty, disc_ident, disc_enum) =
+        (p.u, &p.name, &p.variant_ty, &p.disc_ident, &p.disc_enum);
+    let tagged = |pat: TokenStream| {
+        if p.relaxed {
+            quote!(Some(#pat))
+        } else {
+            pat
+        }
+    };
+    let enum_def = plan
+        .schema
+        .enum_type(&u.discriminator_enum)
+        .ok_or_else(|| EmitError::Model(format!("union {}: discriminator enum missing", u.name)))?;
+    let tags = value_variants(enum_def)?;
+    let decode_arms = enum_def.values.iter().zip(&tags).map(|(value, tag)| {
+        let pat = tagged(quote!(#disc_enum::#tag));
+        if u.branch(&value.name).is_some() {
+            quote!(#pat => #variant_ty::#tag(crate::__private::decode_part::<_, D::Error>(&__raw)?),)
+        } else {
+            quote!(#pat => #variant_ty::#tag,)
+        }
+    });
+    let base_ident = ident::ident("Base");
+    let disc_member = Member {
+        name: p.disc.name.clone(),
+        ty: p.disc.ty.clone(),
+        optional: false,
+        cond: None,
+        features: Vec::new(),
+        since: None,
+        doc: None,
+    };
+    let mut base_plan: Vec<Field<'_>> = p.fields.clone();
+    base_plan.push(Field {
+        member: &disc_member,
+        ident: disc_ident.clone(),
+        optional: p.relaxed,
+        boxed: false,
+    });
+    let base_fields = base_plan.iter().map(|f| {
+        let id = &f.ident;
+        let ty = plan.field_type(f, M);
+        quote!(#id: #ty,)
+    });
+    let base_de = serde_impls::deserialize(&base_ident, &base_plan);
+    let field_names: Vec<_> = p.fields.iter().map(|f| &f.ident).collect();
+    let other_pat = tagged(quote!(#disc_enum::Other(tag)));
+    let untagged_arm = p.relaxed.then(|| {
+        quote!(None => #variant_ty::Other(crate::__private::unknown_variant::<_, D::Error>(::std::string::String::new(), &__raw)?),)
+    });
+    Ok(quote! {
         impl<'de> ::serde::Deserialize<'de> for #name {
             fn deserialize<D: ::serde::Deserializer<'de>>(__d: D) -> ::core::result::Result<Self, D::Error> {
                 struct Base {
@@ -475,7 +550,7 @@ fn union_type(plan: &Plan<'_>, opts: &Options, u: &Union) -> Result<TokenStream,
                 let __base: Base = crate::__private::decode_part::<_, D::Error>(&__raw)?;
                 let #disc_ident = match __base.#disc_ident {
                     #(#decode_arms)*
-                    #other_pat => #variant_ty::Other(crate::__private::unknown_variant::<D::Error>(tag, &__raw)?),
+                    #other_pat => #variant_ty::Other(crate::__private::unknown_variant::<_, D::Error>(tag.as_str().to_owned(), &__raw)?),
                     #untagged_arm
                 };
                 Ok(#name { #(#field_names: __base.#field_names,)* #disc_ident })
@@ -491,9 +566,10 @@ fn alternate_type(
 ) -> Result<TokenStream, EmitError> {
     let name = plan.type_ident(&a.name);
     let def = Definition::Alternate(a.clone());
-    let mut d = type_docs(opts, "alternate", &a.name, &def);
+    let mut d = type_docs(plan, opts, "alternate", &def);
     d.para("No tag on the wire: the branch is chosen by the JSON type of the value.");
     let docs = d.tokens();
+    let alias = alias(&a.name, &name.to_string());
     let dep = deprecated(&a.features);
     let mut seen = std::collections::BTreeMap::new();
     let mut decls = Vec::new();
@@ -517,22 +593,15 @@ fn alternate_type(
                 a.name, b.name
             ))
         })?;
-        let kind = match json {
-            JsonType::String => quote!(String),
-            JsonType::Number => quote!(Number),
-            JsonType::Boolean => quote!(Bool),
-            JsonType::Null => quote!(Null),
-            JsonType::Object => quote!(Object),
-            JsonType::Array => quote!(Array),
+        let (kind, what) = match json {
+            JsonType::String => (quote!(String), "a string"),
+            JsonType::Number => (quote!(Number), "a number"),
+            JsonType::Boolean => (quote!(Bool), "a boolean"),
+            JsonType::Null => (quote!(Null), "null"),
+            JsonType::Object => (quote!(Object), "an object"),
+            JsonType::Array => (quote!(Array), "an array"),
         };
-        expected.push(match json {
-            JsonType::Object => "an object",
-            JsonType::Array => "an array",
-            JsonType::String => "a string",
-            JsonType::Number => "a number",
-            JsonType::Boolean => "a boolean",
-            JsonType::Null => "null",
-        });
+        expected.push(what);
         let mut bd = Docs::new();
         bd.para(format!("`{}`: `{}`", b.name, b.ty));
         if let Some(c) = &b.cond {
@@ -558,6 +627,7 @@ fn alternate_type(
     let alt_name = &a.name;
     Ok(quote! {
         #docs
+        #alias
         #dep
         #[derive(Debug, Clone, PartialEq)]
         #[allow(clippy::large_enum_variant)]

@@ -355,16 +355,60 @@ pub(crate) fn definition(file: &Arc<str>, node: &Node) -> Result<RawDef, SchemaE
         what: "definition".into(),
     };
     let e = entries(&ctx, node, "a definition")?;
+    let kw = kind_keyword(&ctx, e, node)?;
+    let kind = Kind::from_keyword(kw).unwrap_or(Kind::Struct);
+    let name = match get(e, kw) {
+        Some(n) => string(&ctx, &n.value, &format!("'{kw}' (the definition name)"))?.to_string(),
+        None => String::new(),
+    };
+    ctx.what = format!("{kw} '{name}'");
+    let required: &[&str] = match kind {
+        Kind::Command | Kind::Event => &[],
+        _ => &["data"],
+    };
+    check_keys(&ctx, e, allowed_keys(kind), required, node.pos, kw)?;
+    let data = get(e, "data");
+    let body = match kind {
+        Kind::Enum => enum_body(&ctx, e, data)?,
+        Kind::Struct => struct_body(&ctx, e, data)?,
+        Kind::Union => union_body(&ctx, e, data)?,
+        Kind::Alternate => RawBody::Alternate {
+            branches: match data {
+                Some(d) => branches(&ctx, &d.value, "alternate 'data'")?,
+                None => Vec::new(),
+            },
+        },
+        Kind::Command => command_body(&ctx, e, data)?,
+        Kind::Event => RawBody::Event {
+            data: args(&ctx, data)?,
+            boxed: bool_flag(&ctx, get(e, "boxed"), true)?.unwrap_or(false),
+        },
+    };
+    Ok(RawDef {
+        name,
+        loc: ctx.loc(node.pos),
+        cond: cond(&ctx, get(e, "if"))?,
+        features: features(&ctx, get(e, "features"))?,
+        doc: None,
+        since: None,
+        implicit: false,
+        module: None,
+        body,
+    })
+}
+
+/// The one kind keyword (`enum`, `struct`, ...) a definition must have.
+fn kind_keyword(ctx: &Ctx<'_>, e: &[Entry], node: &Node) -> Result<&'static str, SchemaError> {
     let present: Vec<&str> = KINDS
         .iter()
         .copied()
         .filter(|k| get(e, k).is_some())
         .collect();
-    let kw = match present.as_slice() {
-        [k] => *k,
+    match present.as_slice() {
+        [k] => Ok(*k),
         [] => {
             let first = e.first().map(|x| x.key.as_str()).unwrap_or("");
-            return Err(ctx.err(
+            Err(ctx.err(
                 node.pos,
                 format!(
                     "expression must have exactly one of the keys {} (or be an include or \
@@ -376,26 +420,21 @@ pub(crate) fn definition(file: &Arc<str>, node: &Node) -> Result<RawDef, SchemaE
                         format!(" (first key is '{first}')")
                     }
                 ),
-            ));
-        }
-        many => {
-            return Err(ctx.err(
-                node.pos,
-                format!(
-                    "expression has several kind keys ({}); exactly one is allowed",
-                    many.join(", ")
-                ),
             ))
         }
-    };
-    let kind = Kind::from_keyword(kw).unwrap_or(Kind::Struct);
-    let name_entry = get(e, kw);
-    let name = match name_entry {
-        Some(n) => string(&ctx, &n.value, &format!("'{kw}' (the definition name)"))?.to_string(),
-        None => String::new(),
-    };
-    ctx.what = format!("{kw} '{name}'");
-    let allowed: &[&str] = match kind {
+        many => Err(ctx.err(
+            node.pos,
+            format!(
+                "expression has several kind keys ({}); exactly one is allowed",
+                many.join(", ")
+            ),
+        )),
+    }
+}
+
+/// The keys a definition of `kind` may have.
+fn allowed_keys(kind: Kind) -> &'static [&'static str] {
+    match kind {
         Kind::Enum => &["enum", "data", "prefix", "if", "features"],
         Kind::Struct => &["struct", "data", "base", "if", "features"],
         Kind::Union => &["union", "base", "discriminator", "data", "if", "features"],
@@ -414,129 +453,98 @@ pub(crate) fn definition(file: &Arc<str>, node: &Node) -> Result<RawDef, SchemaE
             "features",
         ],
         Kind::Event => &["event", "data", "boxed", "if", "features"],
+    }
+}
+
+fn enum_body(ctx: &Ctx<'_>, e: &[Entry], data: Option<&Entry>) -> Result<RawBody, SchemaError> {
+    let prefix = match get(e, "prefix") {
+        Some(p) => Some(string(ctx, &p.value, "'prefix'")?.to_string()),
+        None => None,
     };
-    let required: &[&str] = match kind {
-        Kind::Command | Kind::Event => &[],
-        _ => &["data"],
+    let values = match data {
+        Some(d) => enum_values(ctx, &d.value)?,
+        None => Vec::new(),
     };
-    check_keys(&ctx, e, allowed, required, node.pos, kw)?;
-    let data = get(e, "data");
-    let body = match kind {
-        Kind::Enum => {
-            let prefix = match get(e, "prefix") {
-                Some(p) => Some(string(&ctx, &p.value, "'prefix'")?.to_string()),
-                None => None,
-            };
-            let values = match data {
-                Some(d) => enum_values(&ctx, &d.value)?,
-                None => Vec::new(),
-            };
-            RawBody::Enum { values, prefix }
-        }
-        Kind::Struct => {
-            let base = match get(e, "base") {
-                Some(b) => Some((
-                    string(&ctx, &b.value, "struct 'base' (a struct name)")?.to_string(),
-                    ctx.loc(b.value.pos),
-                )),
-                None => None,
-            };
-            let members = match data {
-                Some(d) => members(&ctx, &d.value, "struct 'data'")?,
-                None => Vec::new(),
-            };
-            RawBody::Struct { base, members }
-        }
-        Kind::Union => {
-            let base = match get(e, "base") {
-                Some(b) => Some(match &b.value.val {
-                    Val::Str(s) => RawBase::Named(s.clone(), ctx.loc(b.value.pos)),
-                    Val::Dict(_) => RawBase::Inline(members(&ctx, &b.value, "union 'base'")?),
-                    v => {
-                        return Err(ctx.err(
-                            b.value.pos,
-                            format!(
-                                "union 'base' must be a struct name or an object of members, \
-                                 found {}",
-                                v.describe()
-                            ),
-                        ))
-                    }
-                }),
-                None => None,
-            };
-            let discriminator = match get(e, "discriminator") {
-                Some(d) => Some((
-                    string(&ctx, &d.value, "'discriminator' (a base member name)")?.to_string(),
-                    ctx.loc(d.value.pos),
-                )),
-                None => None,
-            };
-            let branches = match data {
-                Some(d) => branches(&ctx, &d.value, "union 'data'")?,
-                None => Vec::new(),
-            };
-            RawBody::Union {
-                base,
-                discriminator,
-                branches,
-                simple_legacy: false,
-            }
-        }
-        Kind::Alternate => RawBody::Alternate {
-            branches: match data {
-                Some(d) => branches(&ctx, &d.value, "alternate 'data'")?,
-                None => Vec::new(),
-            },
-        },
-        Kind::Command => {
-            let returns = match get(e, "returns") {
-                Some(r) => Some((type_ref(&ctx, &r.value, "'returns'")?, ctx.loc(r.value.pos))),
-                None => None,
-            };
-            let mut flags = CommandFlags::default();
-            if let Some(b) = bool_flag(&ctx, get(e, "boxed"), true)? {
-                flags.boxed = b;
-            }
-            if let Some(b) = bool_flag(&ctx, get(e, "success-response"), false)? {
-                flags.success_response = b;
-            }
-            if let Some(b) = bool_flag(&ctx, get(e, "gen"), false)? {
-                flags.gen = b;
-            }
-            if let Some(b) = bool_flag(&ctx, get(e, "allow-oob"), true)? {
-                flags.allow_oob = b;
-            }
-            if let Some(b) = bool_flag(&ctx, get(e, "allow-preconfig"), true)? {
-                flags.allow_preconfig = b;
-            }
-            if let Some(b) = bool_flag(&ctx, get(e, "coroutine"), true)? {
-                flags.coroutine = b;
-            }
-            RawBody::Command {
-                data: args(&ctx, data)?,
-                returns,
-                flags,
-            }
-        }
-        Kind::Event => RawBody::Event {
-            data: args(&ctx, data)?,
-            boxed: bool_flag(&ctx, get(e, "boxed"), true)?.unwrap_or(false),
-        },
+    Ok(RawBody::Enum { values, prefix })
+}
+
+fn struct_body(ctx: &Ctx<'_>, e: &[Entry], data: Option<&Entry>) -> Result<RawBody, SchemaError> {
+    let base = match get(e, "base") {
+        Some(b) => Some((
+            string(ctx, &b.value, "struct 'base' (a struct name)")?.to_string(),
+            ctx.loc(b.value.pos),
+        )),
+        None => None,
     };
-    Ok(RawDef {
-        name,
-        loc: ctx.loc(node.pos),
-        cond: cond(&ctx, get(e, "if"))?,
-        features: features(&ctx, get(e, "features"))?,
-        doc: None,
-        since: None,
-        implicit: false,
-        body,
+    let members = match data {
+        Some(d) => members(ctx, &d.value, "struct 'data'")?,
+        None => Vec::new(),
+    };
+    Ok(RawBody::Struct { base, members })
+}
+
+fn union_body(ctx: &Ctx<'_>, e: &[Entry], data: Option<&Entry>) -> Result<RawBody, SchemaError> {
+    let base = match get(e, "base") {
+        Some(b) => Some(match &b.value.val {
+            Val::Str(s) => RawBase::Named(s.clone(), ctx.loc(b.value.pos)),
+            Val::Dict(_) => RawBase::Inline(members(ctx, &b.value, "union 'base'")?),
+            v => {
+                return Err(ctx.err(
+                    b.value.pos,
+                    format!(
+                        "union 'base' must be a struct name or an object of members, found {}",
+                        v.describe()
+                    ),
+                ))
+            }
+        }),
+        None => None,
+    };
+    let discriminator = match get(e, "discriminator") {
+        Some(d) => Some((
+            string(ctx, &d.value, "'discriminator' (a base member name)")?.to_string(),
+            ctx.loc(d.value.pos),
+        )),
+        None => None,
+    };
+    let branches = match data {
+        Some(d) => branches(ctx, &d.value, "union 'data'")?,
+        None => Vec::new(),
+    };
+    Ok(RawBody::Union {
+        base,
+        discriminator,
+        branches,
+        simple_legacy: false,
     })
 }
 
-/// The `include` directive's path.
+fn command_body(ctx: &Ctx<'_>, e: &[Entry], data: Option<&Entry>) -> Result<RawBody, SchemaError> {
+    let returns = match get(e, "returns") {
+        Some(r) => Some((type_ref(ctx, &r.value, "'returns'")?, ctx.loc(r.value.pos))),
+        None => None,
+    };
+    let mut flags = CommandFlags::default();
+    let settings: [(&str, bool, &mut bool); 6] = [
+        ("boxed", true, &mut flags.boxed),
+        ("success-response", false, &mut flags.success_response),
+        ("gen", false, &mut flags.gen),
+        ("allow-oob", true, &mut flags.allow_oob),
+        ("allow-preconfig", true, &mut flags.allow_preconfig),
+        ("coroutine", true, &mut flags.coroutine),
+    ];
+    for (key, legal, flag) in settings {
+        if let Some(b) = bool_flag(ctx, get(e, key), legal)? {
+            *flag = b;
+        }
+    }
+    Ok(RawBody::Command {
+        data: args(ctx, data)?,
+        returns,
+        flags,
+    })
+}
+
 pub(crate) fn include_path(file: &Arc<str>, node: &Node) -> Result<Option<String>, SchemaError> {
     let Val::Dict(e) = &node.val else {
         return Ok(None);

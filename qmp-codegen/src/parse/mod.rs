@@ -96,6 +96,20 @@ pub fn source_name(path: &Path) -> String {
     comps.last().cloned().unwrap_or_else(|| "schema".into())
 }
 
+/// The QAPI module a file defines: its name without directory and `.json` extension
+/// (`qapi/block-core.json` → `block-core`), as QEMU's documentation names it.
+pub(crate) fn module_name(file: &str) -> String {
+    let stem = Path::new(file)
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if stem.is_empty() {
+        file.to_string()
+    } else {
+        stem
+    }
+}
+
 /// Removes `.` components and folds `dir/..` where possible (keeps leading `..`).
 fn normalize_lexically(p: &Path) -> String {
     let mut out: Vec<Component<'_>> = Vec::new();
@@ -175,6 +189,7 @@ fn directive_or_def(
         return not_pending(pending);
     }
     let mut def = expr::definition(file, node)?;
+    def.module = Some(module_name(file));
     if let Some(p) = pending.take() {
         if p.symbol != def.name {
             return Err(SchemaError::Doc {
@@ -282,6 +297,9 @@ mod tests {
             "qga-9.1.0/qapi-schema.json"
         );
         assert_eq!(source_name(Path::new("/tmp/x/main.json")), "main.json");
+        assert_eq!(module_name("../../qapi/block-core.json"), "block-core");
+        assert_eq!(module_name("qga/qapi-schema.json"), "qapi-schema");
+        assert_eq!(module_name("example"), "example");
         assert_eq!(normalize_lexically(Path::new("a/b/../../c/./d")), "c/d");
         assert_eq!(normalize_lexically(Path::new("../x/../y")), "../y");
     }

@@ -3,13 +3,16 @@
 /// Arguments of the QMP command `query-things`; run it with [`Qmp::query_things`](crate::Qmp::query_things) or [`Qmp::execute`](crate::Qmp::execute).
 ///
 /// Since QEMU 3.0.
+///
+/// QEMU reference: [`query-things`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#command-QMP-edge-cases.query-things).
+#[doc(alias = "query-things")]
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct QueryThings {
-    /// `filter` (optional)
+    /// `filter` (optional); QEMU reference: [`query-things`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#command-QMP-edge-cases.query-things).
     ///
     /// only these
     pub filter: Option<crate::types::Color>,
-    /// `limit` (optional)
+    /// `limit` (optional); QEMU reference: [`query-things`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#command-QMP-edge-cases.query-things).
     pub limit: Option<i64>,
 }
 
@@ -39,50 +42,44 @@ impl crate::Command for QueryThings {
     }
 }
 
-impl crate::Qmp {
-    /// Returns a list; arguments are optional.
-    ///
-    /// Runs the QMP command `query-things`; returns `[Keywords]`.
-    ///
-    /// Since QEMU 3.0.
-    ///
-    /// Optional arguments, set on the returned [`Call`](crate::Call): `filter`, `limit`.
-    pub fn query_things(&self) -> crate::Call<'_, QueryThings> {
-        crate::Call::new(
-            self,
-            QueryThings {
-                filter: None,
-                limit: None,
-            },
-        )
-    }
-}
+/// A call of the QMP command `query-things`, returned by [`Qmp::query_things`](crate::Qmp::query_things): set optional arguments, then `.await` it (a `Future` owning a handle to the connection: nothing is sent until it is first polled).
+///
+/// Settings: [`filter`](Self::filter), [`limit`](Self::limit), [`timeout`](Self::timeout).
+#[must_use = "a command does nothing until it is awaited"]
+pub struct QueryThingsCall(crate::Call<QueryThings>);
 
-impl crate::Call<'_, QueryThings> {
-    /// Sets the optional argument `filter`.
+crate::__qmp_call_type!(QueryThingsCall, QueryThings);
+
+impl QueryThingsCall {
+    /// Sets the optional argument `filter`; QEMU reference: [`query-things`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#command-QMP-edge-cases.query-things).
     ///
     /// only these
+    #[inline]
     pub fn filter(mut self, value: crate::types::Color) -> Self {
-        self.command.filter = Some(value);
+        self.0.command.filter = Some(value);
         self
     }
-    /// Sets the optional argument `limit`.
+    /// Sets the optional argument `limit`; QEMU reference: [`query-things`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#command-QMP-edge-cases.query-things).
+    #[inline]
     pub fn limit(mut self, value: i64) -> Self {
-        self.command.limit = Some(value);
+        self.0.command.limit = Some(value);
         self
     }
 }
 
 /// Arguments of the QMP command `set-thing`; run it with [`Qmp::set_thing`](crate::Qmp::set_thing) or [`Qmp::execute`](crate::Qmp::execute).
+///
+/// QEMU reference: [`set-thing`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#command-QMP-edge-cases.set-thing).
+#[doc(alias = "set-thing")]
 #[derive(Debug, Clone, PartialEq)]
 pub struct SetThing {
-    /// `name`
+    /// `name`; QEMU reference: [`set-thing`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#command-QMP-edge-cases.set-thing).
     pub name: String,
-    /// `type`
+    /// `type`; QEMU reference: [`set-thing`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#command-QMP-edge-cases.set-thing).
     pub r#type: crate::types::Color,
-    /// `size` (optional)
+    /// `size` (optional); QEMU reference: [`set-thing`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#command-QMP-edge-cases.set-thing).
     pub size: Option<u64>,
-    /// `tree` (optional)
+    /// `tree` (optional); QEMU reference: [`set-thing`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#command-QMP-edge-cases.set-thing).
     pub tree: Option<crate::types::Tree>,
 }
 
@@ -114,47 +111,33 @@ impl crate::Command for SetThing {
     }
 }
 
-impl crate::Qmp {
-    /// Required and optional arguments, a keyword argument.
-    ///
-    /// Runs the QMP command `set-thing`; returns nothing.
-    ///
-    /// - `name`
-    ///
-    /// - `type`
-    ///
-    /// Optional arguments, set on the returned [`Call`](crate::Call): `size`, `tree`.
-    pub fn set_thing(
-        &self,
-        name: impl Into<String>,
-        r#type: crate::types::Color,
-    ) -> crate::Call<'_, SetThing> {
-        crate::Call::new(
-            self,
-            SetThing {
-                name: name.into(),
-                r#type,
-                size: None,
-                tree: None,
-            },
-        )
-    }
-}
+/// A call of the QMP command `set-thing`, returned by [`Qmp::set_thing`](crate::Qmp::set_thing): set optional arguments, then `.await` it (a `Future` owning a handle to the connection: nothing is sent until it is first polled).
+///
+/// Settings: [`size`](Self::size), [`tree`](Self::tree), [`timeout`](Self::timeout).
+#[must_use = "a command does nothing until it is awaited"]
+pub struct SetThingCall(crate::Call<SetThing>);
 
-impl crate::Call<'_, SetThing> {
-    /// Sets the optional argument `size`.
+crate::__qmp_call_type!(SetThingCall, SetThing);
+
+impl SetThingCall {
+    /// Sets the optional argument `size`; QEMU reference: [`set-thing`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#command-QMP-edge-cases.set-thing).
+    #[inline]
     pub fn size(mut self, value: u64) -> Self {
-        self.command.size = Some(value);
+        self.0.command.size = Some(value);
         self
     }
-    /// Sets the optional argument `tree`.
+    /// Sets the optional argument `tree`; QEMU reference: [`set-thing`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#command-QMP-edge-cases.set-thing).
+    #[inline]
     pub fn tree(mut self, value: crate::types::Tree) -> Self {
-        self.command.tree = Some(value);
+        self.0.command.tree = Some(value);
         self
     }
 }
 
 /// Arguments of the QMP command `add-node`; run it with [`Qmp::add_node`](crate::Qmp::add_node) or [`Qmp::execute`](crate::Qmp::execute).
+///
+/// QEMU reference: [`add-node`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#command-QMP-edge-cases.add-node).
+#[doc(alias = "add-node")]
 #[derive(Debug, Clone, PartialEq)]
 pub struct AddNode(pub crate::types::Node);
 
@@ -176,14 +159,18 @@ impl crate::Command for AddNode {
     }
 }
 
-impl crate::Qmp {
-    /// Runs the QMP command `add-node`; returns nothing.
-    pub fn add_node(&self, arguments: crate::types::Node) -> crate::Call<'_, AddNode> {
-        crate::Call::new(self, AddNode(arguments))
-    }
-}
+/// A call of the QMP command `add-node`, returned by [`Qmp::add_node`](crate::Qmp::add_node): set optional arguments, then `.await` it (a `Future` owning a handle to the connection: nothing is sent until it is first polled).
+///
+/// Settings: [`timeout`](Self::timeout).
+#[must_use = "a command does nothing until it is awaited"]
+pub struct AddNodeCall(crate::Call<AddNode>);
+
+crate::__qmp_call_type!(AddNodeCall, AddNode);
 
 /// Arguments of the QMP command `add-tree`; run it with [`Qmp::add_tree`](crate::Qmp::add_tree) or [`Qmp::execute`](crate::Qmp::execute).
+///
+/// QEMU reference: [`add-tree`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#command-QMP-edge-cases.add-tree).
+#[doc(alias = "add-tree")]
 #[derive(Debug, Clone, PartialEq)]
 pub struct AddTree(pub crate::types::Tree);
 
@@ -205,46 +192,42 @@ impl crate::Command for AddTree {
     }
 }
 
-impl crate::Qmp {
-    /// Runs the QMP command `add-tree`; returns nothing.
-    ///
-    /// - `name`
-    ///
-    /// Optional arguments, set on the returned [`Call`](crate::Call): `left`, `children`.
-    pub fn add_tree(&self, name: impl Into<String>) -> crate::Call<'_, AddTree> {
-        crate::Call::new(
-            self,
-            AddTree(crate::types::Tree {
-                name: name.into(),
-                left: None,
-                children: None,
-            }),
-        )
-    }
-}
+/// A call of the QMP command `add-tree`, returned by [`Qmp::add_tree`](crate::Qmp::add_tree): set optional arguments, then `.await` it (a `Future` owning a handle to the connection: nothing is sent until it is first polled).
+///
+/// Settings: [`left`](Self::left), [`children`](Self::children), [`timeout`](Self::timeout).
+#[must_use = "a command does nothing until it is awaited"]
+pub struct AddTreeCall(crate::Call<AddTree>);
 
-impl crate::Call<'_, AddTree> {
-    /// Sets the optional argument `left`.
+crate::__qmp_call_type!(AddTreeCall, AddTree);
+
+impl AddTreeCall {
+    /// Sets the optional argument `left`; QEMU reference: [`add-tree`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#command-QMP-edge-cases.add-tree).
+    #[inline]
     pub fn left(mut self, value: crate::types::Tree) -> Self {
-        self.command.0.left = Some(Box::new(value));
+        self.0.command.0.left = Some(Box::new(value));
         self
     }
-    /// Sets the optional argument `children`.
+    /// Sets the optional argument `children`; QEMU reference: [`add-tree`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#command-QMP-edge-cases.add-tree).
+    #[inline]
     pub fn children(mut self, value: Vec<crate::types::Tree>) -> Self {
-        self.command.0.children = Some(value);
+        self.0.command.0.children = Some(value);
         self
     }
 }
 
 /// Arguments of the QMP command `device-like`; run it with [`Qmp::device_like`](crate::Qmp::device_like) or [`Qmp::execute`](crate::Qmp::execute).
+///
+/// QEMU reference: [`device-like`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#command-QMP-edge-cases.device-like).
+#[doc(alias = "device-like")]
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeviceLike {
-    /// `driver`
+    /// `driver`; QEMU reference: [`device-like`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#command-QMP-edge-cases.device-like).
     pub driver: String,
-    /// `id` (optional)
+    /// `id` (optional); QEMU reference: [`device-like`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#command-QMP-edge-cases.device-like).
     pub id: Option<String>,
     /// Arguments the schema does not list (this command accepts more, e.g.
-    /// device properties); set them with `Call::arg`.
+    /// device properties); set them with the call's `arg`. A key here is sent
+    /// instead of the listed argument of the same name.
     pub extra: ::serde_json::Map<String, ::serde_json::Value>,
 }
 
@@ -279,38 +262,39 @@ impl crate::Command for DeviceLike {
     }
 }
 
-impl crate::Qmp {
-    /// Runs the QMP command `device-like`; returns nothing.
-    ///
-    /// - `driver`
-    ///
-    /// Optional arguments, set on the returned [`Call`](crate::Call): `id`.
-    pub fn device_like(&self, driver: impl Into<String>) -> crate::Call<'_, DeviceLike> {
-        crate::Call::new(
-            self,
-            DeviceLike {
-                driver: driver.into(),
-                id: None,
-                extra: ::serde_json::Map::new(),
-            },
-        )
-    }
-}
+/// A call of the QMP command `device-like`, returned by [`Qmp::device_like`](crate::Qmp::device_like): set optional arguments, then `.await` it (a `Future` owning a handle to the connection: nothing is sent until it is first polled).
+///
+/// Settings: [`id`](Self::id), [`timeout`](Self::timeout), [`arg`](Self::arg).
+#[must_use = "a command does nothing until it is awaited"]
+pub struct DeviceLikeCall(crate::Call<DeviceLike>);
 
-impl crate::Call<'_, DeviceLike> {
-    /// Sets the optional argument `id`.
+crate::__qmp_call_type!(DeviceLikeCall, DeviceLike);
+
+impl DeviceLikeCall {
+    /// Sets the optional argument `id`; QEMU reference: [`device-like`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#command-QMP-edge-cases.device-like).
+    #[inline]
     pub fn id(mut self, value: impl Into<String>) -> Self {
-        self.command.id = Some(value.into());
+        self.0.command.extra.remove("id");
+        self.0.command.id = Some(value.into());
         self
     }
-    /// Sets an argument the schema does not list (for example a device property
-    /// of `device_add`). It replaces a listed argument of the same name.
+    /// Sets an argument the schema does not list (for example a device property of
+    /// `device_add`), as JSON.
+    ///
+    /// The last call wins: `.arg("bus", "pcie.1")` replaces a bus set earlier with `.bus()`
+    /// (and clears it), and a later `.bus()` replaces it again. A listed argument given
+    /// as a method parameter is replaced by an `arg` of the same name.
     pub fn arg(
         mut self,
         name: impl Into<String>,
         value: impl Into<::serde_json::Value>,
     ) -> Self {
-        self.command.extra.insert(name.into(), value.into());
+        let name = name.into();
+        let args = &mut self.0.command;
+        if name == "id" {
+            args.id = None;
+        }
+        args.extra.insert(name, value.into());
         self
     }
 }
@@ -318,6 +302,9 @@ impl crate::Call<'_, DeviceLike> {
 /// Arguments of the QMP command `legacy_cmd`; run it with [`Qmp::legacy_cmd`](crate::Qmp::legacy_cmd) or [`Qmp::execute`](crate::Qmp::execute).
 ///
 /// **Deprecated**: may be removed in a future QEMU.
+///
+/// QEMU reference: [`legacy_cmd`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#command-QMP-edge-cases.legacy_cmd).
+#[doc(alias = "legacy_cmd")]
 #[deprecated(note = "deprecated in the QEMU schema")]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct LegacyCmd;
@@ -340,19 +327,21 @@ impl crate::Command for LegacyCmd {
     }
 }
 
-impl crate::Qmp {
-    /// Runs the QMP command `legacy_cmd`; returns nothing.
-    ///
-    /// **Deprecated**: may be removed in a future QEMU.
-    #[deprecated(note = "deprecated in the QEMU schema")]
-    pub fn legacy_cmd(&self) -> crate::Call<'_, LegacyCmd> {
-        crate::Call::new(self, LegacyCmd)
-    }
-}
+/// A call of the QMP command `legacy_cmd`, returned by [`Qmp::legacy_cmd`](crate::Qmp::legacy_cmd): set optional arguments, then `.await` it (a `Future` owning a handle to the connection: nothing is sent until it is first polled).
+///
+/// Settings: [`timeout`](Self::timeout).
+#[deprecated(note = "deprecated in the QEMU schema")]
+#[must_use = "a command does nothing until it is awaited"]
+pub struct LegacyCmdCall(crate::Call<LegacyCmd>);
+
+crate::__qmp_call_type!(LegacyCmdCall, LegacyCmd);
 
 /// Arguments of the QMP command `pause-now`; run it with [`Qmp::pause_now`](crate::Qmp::pause_now) or [`Qmp::execute`](crate::Qmp::execute).
 ///
 /// **Unstable**: may change or disappear in any QEMU release.
+///
+/// QEMU reference: [`pause-now`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#command-QMP-edge-cases.pause-now).
+#[doc(alias = "pause-now")]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct PauseNow;
 
@@ -375,19 +364,21 @@ impl crate::Command for PauseNow {
     }
 }
 
-impl crate::Qmp {
-    /// Runs the QMP command `pause-now`; returns nothing.
-    ///
-    /// **Unstable**: may change or disappear in any QEMU release.
-    pub fn pause_now(&self) -> crate::Call<'_, PauseNow> {
-        crate::Call::new(self, PauseNow)
-    }
-}
+/// A call of the QMP command `pause-now`, returned by [`Qmp::pause_now`](crate::Qmp::pause_now): set optional arguments, then `.await` it (a `Future` owning a handle to the connection: nothing is sent until it is first polled).
+///
+/// Settings: [`timeout`](Self::timeout), [`oob`](Self::oob).
+#[must_use = "a command does nothing until it is awaited"]
+pub struct PauseNowCall(crate::Call<PauseNow>);
+
+crate::__qmp_call_type!(PauseNowCall, PauseNow, oob);
 
 /// Arguments of the QMP command `echo-any`; run it with [`Qmp::echo_any`](crate::Qmp::echo_any) or [`Qmp::execute`](crate::Qmp::execute).
+///
+/// QEMU reference: [`echo-any`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#command-QMP-edge-cases.echo-any).
+#[doc(alias = "echo-any")]
 #[derive(Debug, Clone, PartialEq)]
 pub struct EchoAny {
-    /// `value`
+    /// `value`; QEMU reference: [`echo-any`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#command-QMP-edge-cases.echo-any).
     pub value: ::serde_json::Value,
 }
 
@@ -412,16 +403,18 @@ impl crate::Command for EchoAny {
     }
 }
 
-impl crate::Qmp {
-    /// Runs the QMP command `echo-any`; returns `any`.
-    ///
-    /// - `value`
-    pub fn echo_any(&self, value: ::serde_json::Value) -> crate::Call<'_, EchoAny> {
-        crate::Call::new(self, EchoAny { value })
-    }
-}
+/// A call of the QMP command `echo-any`, returned by [`Qmp::echo_any`](crate::Qmp::echo_any): set optional arguments, then `.await` it (a `Future` owning a handle to the connection: nothing is sent until it is first polled).
+///
+/// Settings: [`timeout`](Self::timeout).
+#[must_use = "a command does nothing until it is awaited"]
+pub struct EchoAnyCall(crate::Call<EchoAny>);
+
+crate::__qmp_call_type!(EchoAnyCall, EchoAny);
 
 /// Arguments of the QMP command `count-things`; run it with [`Qmp::count_things`](crate::Qmp::count_things) or [`Qmp::execute`](crate::Qmp::execute).
+///
+/// QEMU reference: [`count-things`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#command-QMP-edge-cases.count-things).
+#[doc(alias = "count-things")]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct CountThings;
 
@@ -443,14 +436,18 @@ impl crate::Command for CountThings {
     }
 }
 
-impl crate::Qmp {
-    /// Runs the QMP command `count-things`; returns `int`.
-    pub fn count_things(&self) -> crate::Call<'_, CountThings> {
-        crate::Call::new(self, CountThings)
-    }
-}
+/// A call of the QMP command `count-things`, returned by [`Qmp::count_things`](crate::Qmp::count_things): set optional arguments, then `.await` it (a `Future` owning a handle to the connection: nothing is sent until it is first polled).
+///
+/// Settings: [`timeout`](Self::timeout).
+#[must_use = "a command does nothing until it is awaited"]
+pub struct CountThingsCall(crate::Call<CountThings>);
+
+crate::__qmp_call_type!(CountThingsCall, CountThings);
 
 /// Arguments of the QMP command `power-off`; run it with [`Qmp::power_off`](crate::Qmp::power_off) or [`Qmp::execute`](crate::Qmp::execute).
+///
+/// QEMU reference: [`power-off`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#command-QMP-edge-cases.power-off).
+#[doc(alias = "power-off")]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct PowerOff;
 
@@ -473,18 +470,20 @@ impl crate::Command for PowerOff {
     }
 }
 
-impl crate::Qmp {
-    /// Runs the QMP command `power-off`; returns nothing.
-    ///
-    /// QEMU sends no reply when this command succeeds: the call completes once the command is sent.
-    pub fn power_off(&self) -> crate::Call<'_, PowerOff> {
-        crate::Call::new(self, PowerOff)
-    }
-}
+/// A call of the QMP command `power-off`, returned by [`Qmp::power_off`](crate::Qmp::power_off): set optional arguments, then `.await` it (a `Future` owning a handle to the connection: nothing is sent until it is first polled).
+///
+/// Settings: [`timeout`](Self::timeout).
+#[must_use = "a command does nothing until it is awaited"]
+pub struct PowerOffCall(crate::Call<PowerOff>);
+
+crate::__qmp_call_type!(PowerOffCall, PowerOff);
 
 /// Arguments of the QMP command `spice-only`; run it with [`Qmp::spice_only`](crate::Qmp::spice_only) or [`Qmp::execute`](crate::Qmp::execute).
 ///
 /// Only in QEMU builds with `CONFIG_SPICE`.
+///
+/// QEMU reference: [`spice-only`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#command-QMP-edge-cases.spice-only).
+#[doc(alias = "spice-only")]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct SpiceOnly;
 
@@ -506,11 +505,353 @@ impl crate::Command for SpiceOnly {
     }
 }
 
+/// A call of the QMP command `spice-only`, returned by [`Qmp::spice_only`](crate::Qmp::spice_only): set optional arguments, then `.await` it (a `Future` owning a handle to the connection: nothing is sent until it is first polled).
+///
+/// Settings: [`timeout`](Self::timeout).
+#[must_use = "a command does nothing until it is awaited"]
+pub struct SpiceOnlyCall(crate::Call<SpiceOnly>);
+
+crate::__qmp_call_type!(SpiceOnlyCall, SpiceOnly);
+
+/// # Commands of the QAPI module `edge-cases`
+///
+/// QEMU reference: [`edge-cases`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#module-QMP-edge-cases).
 impl crate::Qmp {
+    /// Returns a list; arguments are optional.
+    ///
+    /// Runs the QMP command `query-things`; returns `[Keywords]`.
+    ///
+    /// Returns a [`QueryThingsCall`](crate::commands::QueryThingsCall): set optional arguments on it, then `.await` it.
+    ///
+    /// Since QEMU 3.0.
+    ///
+    /// QEMU reference: [`query-things`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#command-QMP-edge-cases.query-things).
+    #[doc(alias = "query-things")]
+    #[inline]
+    pub fn query_things(&self) -> crate::commands::QueryThingsCall {
+        crate::commands::QueryThingsCall(
+            crate::Call::new(
+                self,
+                QueryThings {
+                    filter: None,
+                    limit: None,
+                },
+            ),
+        )
+    }
+    /// Required and optional arguments, a keyword argument.
+    ///
+    /// Runs the QMP command `set-thing`; returns nothing.
+    ///
+    /// - `name`
+    ///
+    /// - `type`
+    ///
+    /// Returns a [`SetThingCall`](crate::commands::SetThingCall): set optional arguments on it, then `.await` it.
+    ///
+    /// QEMU reference: [`set-thing`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#command-QMP-edge-cases.set-thing).
+    #[doc(alias = "set-thing")]
+    #[inline]
+    pub fn set_thing(
+        &self,
+        name: impl Into<String>,
+        r#type: crate::types::Color,
+    ) -> crate::commands::SetThingCall {
+        crate::commands::SetThingCall(
+            crate::Call::new(
+                self,
+                SetThing {
+                    name: name.into(),
+                    r#type,
+                    size: None,
+                    tree: None,
+                },
+            ),
+        )
+    }
+    /// Runs the QMP command `add-node`; returns nothing.
+    ///
+    /// Returns a [`AddNodeCall`](crate::commands::AddNodeCall): set optional arguments on it, then `.await` it.
+    ///
+    /// QEMU reference: [`add-node`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#command-QMP-edge-cases.add-node).
+    #[doc(alias = "add-node")]
+    #[inline]
+    pub fn add_node(&self, node: crate::types::Node) -> crate::commands::AddNodeCall {
+        crate::commands::AddNodeCall(crate::Call::new(self, AddNode(node)))
+    }
+    /// Runs the QMP command `add-tree`; returns nothing.
+    ///
+    /// - `name`
+    ///
+    /// Returns a [`AddTreeCall`](crate::commands::AddTreeCall): set optional arguments on it, then `.await` it.
+    ///
+    /// QEMU reference: [`add-tree`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#command-QMP-edge-cases.add-tree).
+    #[doc(alias = "add-tree")]
+    #[inline]
+    pub fn add_tree(&self, name: impl Into<String>) -> crate::commands::AddTreeCall {
+        crate::commands::AddTreeCall(
+            crate::Call::new(
+                self,
+                AddTree(crate::types::Tree {
+                    name: name.into(),
+                    left: None,
+                    children: None,
+                }),
+            ),
+        )
+    }
+    /// Runs the QMP command `device-like`; returns nothing.
+    ///
+    /// - `driver`
+    ///
+    /// Returns a [`DeviceLikeCall`](crate::commands::DeviceLikeCall): set optional arguments on it, then `.await` it.
+    ///
+    /// QEMU reference: [`device-like`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#command-QMP-edge-cases.device-like).
+    #[doc(alias = "device-like")]
+    #[inline]
+    pub fn device_like(
+        &self,
+        driver: impl Into<String>,
+    ) -> crate::commands::DeviceLikeCall {
+        crate::commands::DeviceLikeCall(
+            crate::Call::new(
+                self,
+                DeviceLike {
+                    driver: driver.into(),
+                    id: None,
+                    extra: ::serde_json::Map::new(),
+                },
+            ),
+        )
+    }
+    /// Runs the QMP command `legacy_cmd`; returns nothing.
+    ///
+    /// Returns a [`LegacyCmdCall`](crate::commands::LegacyCmdCall): set optional arguments on it, then `.await` it.
+    ///
+    /// **Deprecated**: may be removed in a future QEMU.
+    ///
+    /// QEMU reference: [`legacy_cmd`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#command-QMP-edge-cases.legacy_cmd).
+    #[deprecated(note = "deprecated in the QEMU schema")]
+    #[inline]
+    pub fn legacy_cmd(&self) -> crate::commands::LegacyCmdCall {
+        crate::commands::LegacyCmdCall(crate::Call::new(self, LegacyCmd))
+    }
+    /// Runs the QMP command `pause-now`; returns nothing.
+    ///
+    /// Returns a [`PauseNowCall`](crate::commands::PauseNowCall): set optional arguments on it, then `.await` it.
+    ///
+    /// **Unstable**: may change or disappear in any QEMU release.
+    ///
+    /// QEMU reference: [`pause-now`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#command-QMP-edge-cases.pause-now).
+    #[doc(alias = "pause-now")]
+    #[inline]
+    pub fn pause_now(&self) -> crate::commands::PauseNowCall {
+        crate::commands::PauseNowCall(crate::Call::new(self, PauseNow))
+    }
+    /// Runs the QMP command `echo-any`; returns `any`.
+    ///
+    /// - `value`
+    ///
+    /// Returns a [`EchoAnyCall`](crate::commands::EchoAnyCall): set optional arguments on it, then `.await` it.
+    ///
+    /// QEMU reference: [`echo-any`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#command-QMP-edge-cases.echo-any).
+    #[doc(alias = "echo-any")]
+    #[inline]
+    pub fn echo_any(&self, value: ::serde_json::Value) -> crate::commands::EchoAnyCall {
+        crate::commands::EchoAnyCall(crate::Call::new(self, EchoAny { value }))
+    }
+    /// Runs the QMP command `count-things`; returns `int`.
+    ///
+    /// Returns a [`CountThingsCall`](crate::commands::CountThingsCall): set optional arguments on it, then `.await` it.
+    ///
+    /// QEMU reference: [`count-things`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#command-QMP-edge-cases.count-things).
+    #[doc(alias = "count-things")]
+    #[inline]
+    pub fn count_things(&self) -> crate::commands::CountThingsCall {
+        crate::commands::CountThingsCall(crate::Call::new(self, CountThings))
+    }
+    /// Runs the QMP command `power-off`; returns nothing.
+    ///
+    /// QEMU sends no reply when this command succeeds: the call completes once the command is sent.
+    ///
+    /// Returns a [`PowerOffCall`](crate::commands::PowerOffCall): set optional arguments on it, then `.await` it.
+    ///
+    /// QEMU reference: [`power-off`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#command-QMP-edge-cases.power-off).
+    #[doc(alias = "power-off")]
+    #[inline]
+    pub fn power_off(&self) -> crate::commands::PowerOffCall {
+        crate::commands::PowerOffCall(crate::Call::new(self, PowerOff))
+    }
     /// Runs the QMP command `spice-only`; returns nothing.
     ///
+    /// Returns a [`SpiceOnlyCall`](crate::commands::SpiceOnlyCall): set optional arguments on it, then `.await` it.
+    ///
     /// Only in QEMU builds with `CONFIG_SPICE`.
-    pub fn spice_only(&self) -> crate::Call<'_, SpiceOnly> {
-        crate::Call::new(self, SpiceOnly)
+    ///
+    /// QEMU reference: [`spice-only`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#command-QMP-edge-cases.spice-only).
+    #[doc(alias = "spice-only")]
+    #[inline]
+    pub fn spice_only(&self) -> crate::commands::SpiceOnlyCall {
+        crate::commands::SpiceOnlyCall(crate::Call::new(self, SpiceOnly))
+    }
+}
+
+pub use crate::types::SetSpeed;
+
+impl crate::Command for SetSpeed {
+    const NAME: &'static str = "set-speed";
+    type Output = ();
+    #[inline]
+    fn decode(_raw: &str) -> ::core::result::Result<Self::Output, crate::DecodeError> {
+        Ok(())
+    }
+}
+
+/// A call of the QMP command `set-speed`, returned by [`Qmp::set_speed`](crate::Qmp::set_speed): set optional arguments, then `.await` it (a `Future` owning a handle to the connection: nothing is sent until it is first polled).
+///
+/// Settings: [`speed`](Self::speed), [`timeout_arg`](Self::timeout_arg), [`timeout`](Self::timeout).
+#[must_use = "a command does nothing until it is awaited"]
+pub struct SetSpeedCall(crate::Call<SetSpeed>);
+
+crate::__qmp_call_type!(SetSpeedCall, SetSpeed);
+
+impl SetSpeedCall {
+    /// Sets the optional argument `speed`; QEMU reference: [`set-speed`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#command-QMP-edge-cases-control.set-speed).
+    ///
+    /// bytes per second
+    #[inline]
+    pub fn speed(mut self, value: i64) -> Self {
+        self.0.command.speed = Some(value);
+        self
+    }
+    /// Sets the optional argument `timeout`; QEMU reference: [`set-speed`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#command-QMP-edge-cases-control.set-speed).
+    ///
+    /// seconds
+    #[doc(alias = "timeout")]
+    #[inline]
+    pub fn timeout_arg(mut self, value: i64) -> Self {
+        self.0.command.timeout = Some(value);
+        self
+    }
+}
+
+/// Arguments of the QMP command `qmp_capabilities`; run it with [`Qmp::execute`](crate::Qmp::execute).
+///
+/// QEMU reference: [`qmp_capabilities`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#command-QMP-edge-cases-control.qmp_capabilities).
+#[doc(alias = "qmp_capabilities")]
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct QmpCapabilities {
+    /// `enable` (optional); QEMU reference: [`qmp_capabilities`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#command-QMP-edge-cases-control.qmp_capabilities).
+    ///
+    /// capabilities to enable
+    pub enable: Option<Vec<String>>,
+}
+
+impl ::serde::Serialize for QmpCapabilities {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        __s: S,
+    ) -> ::core::result::Result<S::Ok, S::Error> {
+        use ::serde::ser::SerializeMap as _;
+        let mut __map = __s.serialize_map(None)?;
+        if let Some(__v) = &self.enable {
+            __map.serialize_entry("enable", __v)?;
+        }
+        __map.end()
+    }
+}
+
+impl crate::Command for QmpCapabilities {
+    const NAME: &'static str = "qmp_capabilities";
+    type Output = ();
+    #[inline]
+    fn decode(_raw: &str) -> ::core::result::Result<Self::Output, crate::DecodeError> {
+        Ok(())
+    }
+}
+
+/// Arguments of the QMP command `getfd`; run it with [`Qmp::getfd`](crate::Qmp::getfd) or [`Qmp::execute`](crate::Qmp::execute).
+///
+/// QEMU reference: [`getfd`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#command-QMP-edge-cases-control.getfd).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Getfd {
+    /// `fdname`; QEMU reference: [`getfd`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#command-QMP-edge-cases-control.getfd).
+    ///
+    /// the name to give it
+    pub fdname: String,
+}
+
+impl ::serde::Serialize for Getfd {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        __s: S,
+    ) -> ::core::result::Result<S::Ok, S::Error> {
+        use ::serde::ser::SerializeMap as _;
+        let mut __map = __s.serialize_map(None)?;
+        __map.serialize_entry("fdname", &self.fdname)?;
+        __map.end()
+    }
+}
+
+impl crate::Command for Getfd {
+    const NAME: &'static str = "getfd";
+    type Output = ();
+    #[inline]
+    fn decode(_raw: &str) -> ::core::result::Result<Self::Output, crate::DecodeError> {
+        Ok(())
+    }
+}
+
+/// A call of the QMP command `getfd`, returned by [`Qmp::getfd`](crate::Qmp::getfd): set optional arguments, then `.await` it (a `Future` owning a handle to the connection: nothing is sent until it is first polled).
+///
+/// Settings: [`timeout`](Self::timeout), [`fd`](Self::fd).
+#[must_use = "a command does nothing until it is awaited"]
+pub struct GetfdCall(crate::Call<Getfd>);
+
+crate::__qmp_call_type!(GetfdCall, Getfd, fd);
+
+/// # Commands of the QAPI module `edge-cases-control`
+///
+/// QEMU reference: [`edge-cases-control`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#module-QMP-edge-cases-control).
+impl crate::Qmp {
+    /// Its arguments are the struct of the same name, boxed.
+    ///
+    /// Runs the QMP command `set-speed`; returns nothing.
+    ///
+    /// - `job`: the job
+    ///
+    /// Returns a [`SetSpeedCall`](crate::commands::SetSpeedCall): set optional arguments on it, then `.await` it.
+    ///
+    /// Since QEMU 4.0.
+    ///
+    /// QEMU reference: [`set-speed`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#command-QMP-edge-cases-control.set-speed).
+    #[doc(alias = "set-speed")]
+    #[inline]
+    pub fn set_speed(&self, job: impl Into<String>) -> crate::commands::SetSpeedCall {
+        crate::commands::SetSpeedCall(
+            crate::Call::new(
+                self,
+                crate::types::SetSpeed {
+                    job: job.into(),
+                    speed: None,
+                    timeout: None,
+                },
+            ),
+        )
+    }
+    /// Takes a file descriptor sent with it.
+    ///
+    /// Runs the QMP command `getfd`; returns nothing.
+    ///
+    /// - `fdname`: the name to give it
+    ///
+    /// Returns a [`GetfdCall`](crate::commands::GetfdCall): set optional arguments on it, then `.await` it.
+    ///
+    /// QEMU reference: [`getfd`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#command-QMP-edge-cases-control.getfd).
+    #[inline]
+    pub fn getfd(&self, fdname: impl Into<String>) -> crate::commands::GetfdCall {
+        crate::commands::GetfdCall(
+            crate::Call::new(self, Getfd { fdname: fdname.into() }),
+        )
     }
 }

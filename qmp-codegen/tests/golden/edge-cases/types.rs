@@ -17,8 +17,9 @@ pub enum QType {
     Qlist,
     /// `qbool`
     Qbool,
-    /// A value this schema does not know (sent by a newer QEMU).
-    Other(String),
+    /// A value this schema does not know (sent by a newer QEMU). Only decoding and
+    /// [`from_wire`](Self::from_wire) make one, and never for a known value.
+    Other(crate::UnknownValue<QType>),
 }
 
 #[allow(deprecated)]
@@ -43,10 +44,11 @@ impl QType {
             Self::Qdict => "qdict",
             Self::Qlist => "qlist",
             Self::Qbool => "qbool",
-            Self::Other(other) => other,
+            Self::Other(other) => other.as_str(),
         }
     }
-    /// The value for a wire name; names this schema does not know become `Other`.
+    /// The value for a wire name: its variant, or `Other` for a name this schema does
+    /// not know.
     pub fn from_wire(name: &str) -> Self {
         match name {
             "none" => Self::None,
@@ -56,1292 +58,1450 @@ impl QType {
             "qdict" => Self::Qdict,
             "qlist" => Self::Qlist,
             "qbool" => Self::Qbool,
-            other => Self::Other(other.into()),
+            other => {
+                Self::Other(crate::UnknownValue {
+                    wire: other.into(),
+                    of: ::core::marker::PhantomData,
+                })
+            }
         }
     }
 }
 
 crate::__qapi_enum_impls!(QType);
 
-/// A color, with values that are Rust keywords or start with digits.
+/// Types of the QAPI module `edge-cases`.
 ///
-/// QMP enum `Color`.
-///
-/// Since QEMU 1.0.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Color {
-    /// `red`
-    ///
-    /// the color of `Keywords.type`
-    Red,
-    /// `2nd`
-    ///
-    /// a value starting with a digit
-    V2nd,
-    /// `static`
-    ///
-    /// a keyword
-    Static,
-    /// `other`
-    ///
-    /// a value that would clash with the catch-all
-    OtherValue,
-    /// `old`
-    ///
-    /// deprecated value
-    ///
-    /// **Deprecated**: may be removed in a future QEMU.
-    #[deprecated(note = "deprecated in the QEMU schema")]
-    Old,
-    /// `spice`
-    ///
-    /// Only in QEMU builds with `CONFIG_SPICE`.
-    Spice,
-    /// A value this schema does not know (sent by a newer QEMU).
-    Other(String),
-}
-
+/// QEMU reference: [`edge-cases`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#module-QMP-edge-cases).
 #[allow(deprecated)]
-impl Color {
-    /// Every value this schema knows, as sent on the wire, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "red",
-        "2nd",
-        "static",
-        "other",
-        "old",
-        "spice",
-    ];
-    /// The value as sent on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Red => "red",
-            Self::V2nd => "2nd",
-            Self::Static => "static",
-            Self::OtherValue => "other",
-            Self::Old => "old",
-            Self::Spice => "spice",
-            Self::Other(other) => other,
-        }
+pub mod edge_cases {
+    /// A color, with values that are Rust keywords or start with digits.
+    ///
+    /// QMP enum `Color`.
+    ///
+    /// Since QEMU 1.0.
+    ///
+    /// QEMU reference: [`Color`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#enum-QMP-edge-cases.Color).
+    #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+    pub enum Color {
+        /// `red`
+        ///
+        /// the color of `Keywords.type`
+        Red,
+        /// `2nd`
+        ///
+        /// a value starting with a digit
+        #[doc(alias = "2nd")]
+        V2nd,
+        /// `static`
+        ///
+        /// a keyword
+        Static,
+        /// `other`
+        ///
+        /// a value that would clash with the catch-all
+        #[doc(alias = "other")]
+        OtherValue,
+        /// `old`
+        ///
+        /// deprecated value
+        ///
+        /// **Deprecated**: may be removed in a future QEMU.
+        #[deprecated(note = "deprecated in the QEMU schema")]
+        Old,
+        /// `spice`
+        ///
+        /// Only in QEMU builds with `CONFIG_SPICE`.
+        Spice,
+        /// A value this schema does not know (sent by a newer QEMU). Only decoding and
+        /// [`from_wire`](Self::from_wire) make one, and never for a known value.
+        Other(crate::UnknownValue<Color>),
     }
-    /// The value for a wire name; names this schema does not know become `Other`.
-    pub fn from_wire(name: &str) -> Self {
-        match name {
-            "red" => Self::Red,
-            "2nd" => Self::V2nd,
-            "static" => Self::Static,
-            "other" => Self::OtherValue,
-            "old" => Self::Old,
-            "spice" => Self::Spice,
-            other => Self::Other(other.into()),
-        }
-    }
-}
-
-crate::__qapi_enum_impls!(Color);
-
-/// Members named like Rust keywords, with capitals, optional and
-/// conditional.
-///
-/// QMP struct `Keywords`.
-///
-/// Since QEMU 1.0.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Keywords {
-    /// `type`
-    ///
-    /// a keyword
-    pub r#type: String,
-    /// `in`
-    ///
-    /// another keyword
-    pub r#in: i64,
-    /// `CPU`
-    ///
-    /// capitals
-    pub cpu: u8,
-    /// `self`
-    ///
-    /// cannot be a raw identifier
-    pub self_: bool,
-    /// `opt-list` (optional)
-    pub opt_list: Option<Vec<Color>>,
-    /// `later`
-    ///
-    /// added later (since 9.1)
-    ///
-    /// Since QEMU 9.1.
-    ///
-    /// Required in the schema, but a QEMU build or version may leave it out.
-    pub later: Option<u64>,
-    /// `cond`
-    ///
-    /// only with a build option
-    ///
-    /// Only in QEMU builds with `all(CONFIG_A, not(CONFIG_B))`.
-    ///
-    /// Required in the schema, but a QEMU build or version may leave it out.
-    pub cond: Option<f64>,
-    /// `dep`
-    ///
-    /// **Deprecated**: may be removed in a future QEMU.
-    ///
-    /// Required in the schema, but a QEMU build or version may leave it out.
-    #[deprecated(note = "deprecated in the QEMU schema")]
-    pub dep: Option<::serde_json::Value>,
-}
-
-#[allow(deprecated)]
-impl Keywords {
-    /// A value with the given required members; optional members start as `None`.
-    pub fn new(r#type: impl Into<String>, r#in: i64, cpu: u8, self_: bool) -> Self {
-        Keywords {
-            r#type: r#type.into(),
-            r#in,
-            cpu,
-            self_,
-            opt_list: None,
-            later: None,
-            cond: None,
-            dep: None,
-        }
-    }
-}
-
-impl ::serde::Serialize for Keywords {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        __s: S,
-    ) -> ::core::result::Result<S::Ok, S::Error> {
-        use ::serde::ser::SerializeMap as _;
-        let mut __map = __s.serialize_map(None)?;
-        __map.serialize_entry("type", &self.r#type)?;
-        __map.serialize_entry("in", &self.r#in)?;
-        __map.serialize_entry("CPU", &self.cpu)?;
-        __map.serialize_entry("self", &self.self_)?;
-        if let Some(__v) = &self.opt_list {
-            __map.serialize_entry("opt-list", __v)?;
-        }
-        if let Some(__v) = &self.later {
-            __map.serialize_entry("later", __v)?;
-        }
-        if let Some(__v) = &self.cond {
-            __map.serialize_entry("cond", __v)?;
-        }
-        if let Some(__v) = &self.dep {
-            __map.serialize_entry("dep", __v)?;
-        }
-        __map.end()
-    }
-}
-
-impl<'de> ::serde::Deserialize<'de> for Keywords {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        __d: D,
-    ) -> ::core::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::serde::de::Visitor<'de> for Visitor {
-            type Value = Keywords;
-            fn expecting(
-                &self,
-                __f: &mut ::core::fmt::Formatter<'_>,
-            ) -> ::core::fmt::Result {
-                __f.write_str("a Keywords object")
+    #[allow(deprecated)]
+    impl Color {
+        /// Every value this schema knows, as sent on the wire, in schema order.
+        pub const VALUES: &'static [&'static str] = &[
+            "red",
+            "2nd",
+            "static",
+            "other",
+            "old",
+            "spice",
+        ];
+        /// The value as sent on the wire.
+        pub fn as_str(&self) -> &str {
+            match self {
+                Self::Red => "red",
+                Self::V2nd => "2nd",
+                Self::Static => "static",
+                Self::OtherValue => "other",
+                Self::Old => "old",
+                Self::Spice => "spice",
+                Self::Other(other) => other.as_str(),
             }
-            fn visit_map<A: ::serde::de::MapAccess<'de>>(
-                self,
-                mut __map: A,
-            ) -> ::core::result::Result<Keywords, A::Error> {
-                let mut r#type = None;
-                let mut r#in = None;
-                let mut cpu = None;
-                let mut self_ = None;
-                let mut opt_list = None;
-                let mut later = None;
-                let mut cond = None;
-                let mut dep = None;
-                while let Some(__key) = __map.next_key::<crate::__private::Key<'de>>()? {
-                    match __key.as_str() {
-                        "type" => r#type = Some(__map.next_value()?),
-                        "in" => r#in = Some(__map.next_value()?),
-                        "CPU" => cpu = Some(__map.next_value()?),
-                        "self" => self_ = Some(__map.next_value()?),
-                        "opt-list" => opt_list = __map.next_value()?,
-                        "later" => later = __map.next_value()?,
-                        "cond" => cond = __map.next_value()?,
-                        "dep" => dep = __map.next_value()?,
-                        _ => {
-                            __map.next_value::<::serde::de::IgnoredAny>()?;
+        }
+        /// The value for a wire name: its variant, or `Other` for a name this schema does
+        /// not know.
+        pub fn from_wire(name: &str) -> Self {
+            match name {
+                "red" => Self::Red,
+                "2nd" => Self::V2nd,
+                "static" => Self::Static,
+                "other" => Self::OtherValue,
+                "old" => Self::Old,
+                "spice" => Self::Spice,
+                other => {
+                    Self::Other(crate::UnknownValue {
+                        wire: other.into(),
+                        of: ::core::marker::PhantomData,
+                    })
+                }
+            }
+        }
+    }
+    crate::__qapi_enum_impls!(Color);
+    /// Members named like Rust keywords, with capitals, optional and
+    /// conditional.
+    ///
+    /// QMP struct `Keywords`.
+    ///
+    /// Since QEMU 1.0.
+    ///
+    /// QEMU reference: [`Keywords`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#object-QMP-edge-cases.Keywords).
+    #[derive(Debug, Clone, PartialEq)]
+    pub struct Keywords {
+        /// `type`; QEMU reference: [`Keywords`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#object-QMP-edge-cases.Keywords).
+        ///
+        /// a keyword
+        pub r#type: String,
+        /// `in`; QEMU reference: [`Keywords`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#object-QMP-edge-cases.Keywords).
+        ///
+        /// another keyword
+        pub r#in: i64,
+        /// `CPU`; QEMU reference: [`Keywords`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#object-QMP-edge-cases.Keywords).
+        ///
+        /// capitals
+        pub cpu: u8,
+        /// `self`; QEMU reference: [`Keywords`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#object-QMP-edge-cases.Keywords).
+        ///
+        /// cannot be a raw identifier
+        #[doc(alias = "self")]
+        pub self_: bool,
+        /// `opt-list` (optional); QEMU reference: [`Keywords`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#object-QMP-edge-cases.Keywords).
+        #[doc(alias = "opt-list")]
+        pub opt_list: Option<Vec<crate::types::Color>>,
+        /// `later`; QEMU reference: [`Keywords`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#object-QMP-edge-cases.Keywords).
+        ///
+        /// added later (since 9.1)
+        ///
+        /// Since QEMU 9.1.
+        ///
+        /// Required in the schema, but a QEMU build or version may leave it out.
+        pub later: Option<u64>,
+        /// `cond`; QEMU reference: [`Keywords`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#object-QMP-edge-cases.Keywords).
+        ///
+        /// only with a build option
+        ///
+        /// Only in QEMU builds with `all(CONFIG_A, not(CONFIG_B))`.
+        ///
+        /// Required in the schema, but a QEMU build or version may leave it out.
+        pub cond: Option<f64>,
+        /// `dep`; QEMU reference: [`Keywords`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#object-QMP-edge-cases.Keywords).
+        ///
+        /// **Deprecated**: may be removed in a future QEMU.
+        ///
+        /// Required in the schema, but a QEMU build or version may leave it out.
+        #[deprecated(note = "deprecated in the QEMU schema")]
+        pub dep: Option<::serde_json::Value>,
+    }
+    #[allow(deprecated)]
+    impl Keywords {
+        /// A value with the given required members; optional members start as `None`.
+        pub fn new(r#type: impl Into<String>, r#in: i64, cpu: u8, self_: bool) -> Self {
+            Keywords {
+                r#type: r#type.into(),
+                r#in,
+                cpu,
+                self_,
+                opt_list: None,
+                later: None,
+                cond: None,
+                dep: None,
+            }
+        }
+    }
+    impl ::serde::Serialize for Keywords {
+        fn serialize<S: ::serde::Serializer>(
+            &self,
+            __s: S,
+        ) -> ::core::result::Result<S::Ok, S::Error> {
+            use ::serde::ser::SerializeMap as _;
+            let mut __map = __s.serialize_map(None)?;
+            __map.serialize_entry("type", &self.r#type)?;
+            __map.serialize_entry("in", &self.r#in)?;
+            __map.serialize_entry("CPU", &self.cpu)?;
+            __map.serialize_entry("self", &self.self_)?;
+            if let Some(__v) = &self.opt_list {
+                __map.serialize_entry("opt-list", __v)?;
+            }
+            if let Some(__v) = &self.later {
+                __map.serialize_entry("later", __v)?;
+            }
+            if let Some(__v) = &self.cond {
+                __map.serialize_entry("cond", __v)?;
+            }
+            if let Some(__v) = &self.dep {
+                __map.serialize_entry("dep", __v)?;
+            }
+            __map.end()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for Keywords {
+        fn deserialize<D: ::serde::Deserializer<'de>>(
+            __d: D,
+        ) -> ::core::result::Result<Self, D::Error> {
+            struct Visitor;
+            impl<'de> ::serde::de::Visitor<'de> for Visitor {
+                type Value = Keywords;
+                fn expecting(
+                    &self,
+                    __f: &mut ::core::fmt::Formatter<'_>,
+                ) -> ::core::fmt::Result {
+                    __f.write_str("a Keywords object")
+                }
+                fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                    self,
+                    mut __map: A,
+                ) -> ::core::result::Result<Keywords, A::Error> {
+                    let mut r#type = None;
+                    let mut r#in = None;
+                    let mut cpu = None;
+                    let mut self_ = None;
+                    let mut opt_list = None;
+                    let mut later = None;
+                    let mut cond = None;
+                    let mut dep = None;
+                    while let Some(__key) = __map
+                        .next_key::<crate::__private::Key<'de>>()?
+                    {
+                        match __key.as_str() {
+                            "type" => r#type = Some(__map.next_value()?),
+                            "in" => r#in = Some(__map.next_value()?),
+                            "CPU" => cpu = Some(__map.next_value()?),
+                            "self" => self_ = Some(__map.next_value()?),
+                            "opt-list" => opt_list = __map.next_value()?,
+                            "later" => later = __map.next_value()?,
+                            "cond" => cond = __map.next_value()?,
+                            "dep" => dep = __map.next_value()?,
+                            _ => {
+                                __map.next_value::<::serde::de::IgnoredAny>()?;
+                            }
                         }
                     }
+                    Ok(Keywords {
+                        r#type: crate::__private::required(r#type, "type")?,
+                        r#in: crate::__private::required(r#in, "in")?,
+                        cpu: crate::__private::required(cpu, "CPU")?,
+                        self_: crate::__private::required(self_, "self")?,
+                        opt_list,
+                        later,
+                        cond,
+                        dep,
+                    })
                 }
-                Ok(Keywords {
-                    r#type: crate::__private::required(r#type, "type")?,
-                    r#in: crate::__private::required(r#in, "in")?,
-                    cpu: crate::__private::required(cpu, "CPU")?,
-                    self_: crate::__private::required(self_, "self")?,
-                    opt_list,
-                    later,
-                    cond,
-                    dep,
-                })
+            }
+            __d.deserialize_map(Visitor)
+        }
+    }
+    /// A recursive type.
+    ///
+    /// QMP struct `Tree`.
+    ///
+    /// QEMU reference: [`Tree`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#object-QMP-edge-cases.Tree).
+    #[derive(Debug, Clone, PartialEq)]
+    pub struct Tree {
+        /// `name`; QEMU reference: [`Tree`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#object-QMP-edge-cases.Tree).
+        pub name: String,
+        /// `left` (optional); QEMU reference: [`Tree`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#object-QMP-edge-cases.Tree).
+        pub left: Option<Box<crate::types::Tree>>,
+        /// `children` (optional); QEMU reference: [`Tree`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#object-QMP-edge-cases.Tree).
+        pub children: Option<Vec<crate::types::Tree>>,
+    }
+    #[allow(deprecated)]
+    impl Tree {
+        /// A value with the given required members; optional members start as `None`.
+        pub fn new(name: impl Into<String>) -> Self {
+            Tree {
+                name: name.into(),
+                left: None,
+                children: None,
             }
         }
-        __d.deserialize_map(Visitor)
     }
-}
-
-/// A recursive type.
-///
-/// QMP struct `Tree`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Tree {
-    /// `name`
-    pub name: String,
-    /// `left` (optional)
-    pub left: Option<Box<Tree>>,
-    /// `children` (optional)
-    pub children: Option<Vec<Tree>>,
-}
-
-#[allow(deprecated)]
-impl Tree {
-    /// A value with the given required members; optional members start as `None`.
-    pub fn new(name: impl Into<String>) -> Self {
-        Tree {
-            name: name.into(),
-            left: None,
-            children: None,
-        }
-    }
-}
-
-impl ::serde::Serialize for Tree {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        __s: S,
-    ) -> ::core::result::Result<S::Ok, S::Error> {
-        use ::serde::ser::SerializeMap as _;
-        let mut __map = __s.serialize_map(None)?;
-        __map.serialize_entry("name", &self.name)?;
-        if let Some(__v) = &self.left {
-            __map.serialize_entry("left", __v)?;
-        }
-        if let Some(__v) = &self.children {
-            __map.serialize_entry("children", __v)?;
-        }
-        __map.end()
-    }
-}
-
-impl<'de> ::serde::Deserialize<'de> for Tree {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        __d: D,
-    ) -> ::core::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::serde::de::Visitor<'de> for Visitor {
-            type Value = Tree;
-            fn expecting(
-                &self,
-                __f: &mut ::core::fmt::Formatter<'_>,
-            ) -> ::core::fmt::Result {
-                __f.write_str("a Tree object")
+    impl ::serde::Serialize for Tree {
+        fn serialize<S: ::serde::Serializer>(
+            &self,
+            __s: S,
+        ) -> ::core::result::Result<S::Ok, S::Error> {
+            use ::serde::ser::SerializeMap as _;
+            let mut __map = __s.serialize_map(None)?;
+            __map.serialize_entry("name", &self.name)?;
+            if let Some(__v) = &self.left {
+                __map.serialize_entry("left", __v)?;
             }
-            fn visit_map<A: ::serde::de::MapAccess<'de>>(
-                self,
-                mut __map: A,
-            ) -> ::core::result::Result<Tree, A::Error> {
-                let mut name = None;
-                let mut left = None;
-                let mut children = None;
-                while let Some(__key) = __map.next_key::<crate::__private::Key<'de>>()? {
-                    match __key.as_str() {
-                        "name" => name = Some(__map.next_value()?),
-                        "left" => left = __map.next_value()?,
-                        "children" => children = __map.next_value()?,
-                        _ => {
-                            __map.next_value::<::serde::de::IgnoredAny>()?;
+            if let Some(__v) = &self.children {
+                __map.serialize_entry("children", __v)?;
+            }
+            __map.end()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for Tree {
+        fn deserialize<D: ::serde::Deserializer<'de>>(
+            __d: D,
+        ) -> ::core::result::Result<Self, D::Error> {
+            struct Visitor;
+            impl<'de> ::serde::de::Visitor<'de> for Visitor {
+                type Value = Tree;
+                fn expecting(
+                    &self,
+                    __f: &mut ::core::fmt::Formatter<'_>,
+                ) -> ::core::fmt::Result {
+                    __f.write_str("a Tree object")
+                }
+                fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                    self,
+                    mut __map: A,
+                ) -> ::core::result::Result<Tree, A::Error> {
+                    let mut name = None;
+                    let mut left = None;
+                    let mut children = None;
+                    while let Some(__key) = __map
+                        .next_key::<crate::__private::Key<'de>>()?
+                    {
+                        match __key.as_str() {
+                            "name" => name = Some(__map.next_value()?),
+                            "left" => left = __map.next_value()?,
+                            "children" => children = __map.next_value()?,
+                            _ => {
+                                __map.next_value::<::serde::de::IgnoredAny>()?;
+                            }
                         }
                     }
+                    Ok(Tree {
+                        name: crate::__private::required(name, "name")?,
+                        left,
+                        children,
+                    })
                 }
-                Ok(Tree {
-                    name: crate::__private::required(name, "name")?,
-                    left,
-                    children,
-                })
+            }
+            __d.deserialize_map(Visitor)
+        }
+    }
+    /// QMP enum `ShapeKind`.
+    ///
+    /// QEMU reference: [`ShapeKind`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#enum-QMP-edge-cases.ShapeKind).
+    #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+    pub enum ShapeKind {
+        /// `circle`
+        Circle,
+        /// `square`
+        Square,
+        /// `point`
+        Point,
+        /// A value this schema does not know (sent by a newer QEMU). Only decoding and
+        /// [`from_wire`](Self::from_wire) make one, and never for a known value.
+        Other(crate::UnknownValue<ShapeKind>),
+    }
+    #[allow(deprecated)]
+    impl ShapeKind {
+        /// Every value this schema knows, as sent on the wire, in schema order.
+        pub const VALUES: &'static [&'static str] = &["circle", "square", "point"];
+        /// The value as sent on the wire.
+        pub fn as_str(&self) -> &str {
+            match self {
+                Self::Circle => "circle",
+                Self::Square => "square",
+                Self::Point => "point",
+                Self::Other(other) => other.as_str(),
             }
         }
-        __d.deserialize_map(Visitor)
-    }
-}
-
-/// QMP enum `ShapeKind`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum ShapeKind {
-    /// `circle`
-    Circle,
-    /// `square`
-    Square,
-    /// `point`
-    Point,
-    /// A value this schema does not know (sent by a newer QEMU).
-    Other(String),
-}
-
-#[allow(deprecated)]
-impl ShapeKind {
-    /// Every value this schema knows, as sent on the wire, in schema order.
-    pub const VALUES: &'static [&'static str] = &["circle", "square", "point"];
-    /// The value as sent on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Circle => "circle",
-            Self::Square => "square",
-            Self::Point => "point",
-            Self::Other(other) => other,
-        }
-    }
-    /// The value for a wire name; names this schema does not know become `Other`.
-    pub fn from_wire(name: &str) -> Self {
-        match name {
-            "circle" => Self::Circle,
-            "square" => Self::Square,
-            "point" => Self::Point,
-            other => Self::Other(other.into()),
-        }
-    }
-}
-
-crate::__qapi_enum_impls!(ShapeKind);
-
-/// QMP struct `ShapeBase`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ShapeBase {
-    /// `kind`
-    pub kind: ShapeKind,
-    /// `label` (optional)
-    pub label: Option<String>,
-}
-
-#[allow(deprecated)]
-impl ShapeBase {
-    /// A value with the given required members; optional members start as `None`.
-    pub fn new(kind: ShapeKind) -> Self {
-        ShapeBase { kind, label: None }
-    }
-}
-
-impl ::serde::Serialize for ShapeBase {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        __s: S,
-    ) -> ::core::result::Result<S::Ok, S::Error> {
-        use ::serde::ser::SerializeMap as _;
-        let mut __map = __s.serialize_map(None)?;
-        __map.serialize_entry("kind", &self.kind)?;
-        if let Some(__v) = &self.label {
-            __map.serialize_entry("label", __v)?;
-        }
-        __map.end()
-    }
-}
-
-impl<'de> ::serde::Deserialize<'de> for ShapeBase {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        __d: D,
-    ) -> ::core::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::serde::de::Visitor<'de> for Visitor {
-            type Value = ShapeBase;
-            fn expecting(
-                &self,
-                __f: &mut ::core::fmt::Formatter<'_>,
-            ) -> ::core::fmt::Result {
-                __f.write_str("a ShapeBase object")
+        /// The value for a wire name: its variant, or `Other` for a name this schema does
+        /// not know.
+        pub fn from_wire(name: &str) -> Self {
+            match name {
+                "circle" => Self::Circle,
+                "square" => Self::Square,
+                "point" => Self::Point,
+                other => {
+                    Self::Other(crate::UnknownValue {
+                        wire: other.into(),
+                        of: ::core::marker::PhantomData,
+                    })
+                }
             }
-            fn visit_map<A: ::serde::de::MapAccess<'de>>(
-                self,
-                mut __map: A,
-            ) -> ::core::result::Result<ShapeBase, A::Error> {
-                let mut kind = None;
-                let mut label = None;
-                while let Some(__key) = __map.next_key::<crate::__private::Key<'de>>()? {
-                    match __key.as_str() {
-                        "kind" => kind = Some(__map.next_value()?),
-                        "label" => label = __map.next_value()?,
-                        _ => {
-                            __map.next_value::<::serde::de::IgnoredAny>()?;
+        }
+    }
+    crate::__qapi_enum_impls!(ShapeKind);
+    /// QMP struct `ShapeBase`.
+    ///
+    /// QEMU reference: [`ShapeBase`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#object-QMP-edge-cases.ShapeBase).
+    #[derive(Debug, Clone, PartialEq)]
+    pub struct ShapeBase {
+        /// `kind`; QEMU reference: [`ShapeBase`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#object-QMP-edge-cases.ShapeBase).
+        pub kind: crate::types::ShapeKind,
+        /// `label` (optional); QEMU reference: [`ShapeBase`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#object-QMP-edge-cases.ShapeBase).
+        pub label: Option<String>,
+    }
+    #[allow(deprecated)]
+    impl ShapeBase {
+        /// A value with the given required members; optional members start as `None`.
+        pub fn new(kind: crate::types::ShapeKind) -> Self {
+            ShapeBase { kind, label: None }
+        }
+    }
+    impl ::serde::Serialize for ShapeBase {
+        fn serialize<S: ::serde::Serializer>(
+            &self,
+            __s: S,
+        ) -> ::core::result::Result<S::Ok, S::Error> {
+            use ::serde::ser::SerializeMap as _;
+            let mut __map = __s.serialize_map(None)?;
+            __map.serialize_entry("kind", &self.kind)?;
+            if let Some(__v) = &self.label {
+                __map.serialize_entry("label", __v)?;
+            }
+            __map.end()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for ShapeBase {
+        fn deserialize<D: ::serde::Deserializer<'de>>(
+            __d: D,
+        ) -> ::core::result::Result<Self, D::Error> {
+            struct Visitor;
+            impl<'de> ::serde::de::Visitor<'de> for Visitor {
+                type Value = ShapeBase;
+                fn expecting(
+                    &self,
+                    __f: &mut ::core::fmt::Formatter<'_>,
+                ) -> ::core::fmt::Result {
+                    __f.write_str("a ShapeBase object")
+                }
+                fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                    self,
+                    mut __map: A,
+                ) -> ::core::result::Result<ShapeBase, A::Error> {
+                    let mut kind = None;
+                    let mut label = None;
+                    while let Some(__key) = __map
+                        .next_key::<crate::__private::Key<'de>>()?
+                    {
+                        match __key.as_str() {
+                            "kind" => kind = Some(__map.next_value()?),
+                            "label" => label = __map.next_value()?,
+                            _ => {
+                                __map.next_value::<::serde::de::IgnoredAny>()?;
+                            }
                         }
                     }
+                    Ok(ShapeBase {
+                        kind: crate::__private::required(kind, "kind")?,
+                        label,
+                    })
                 }
-                Ok(ShapeBase {
-                    kind: crate::__private::required(kind, "kind")?,
-                    label,
-                })
             }
+            __d.deserialize_map(Visitor)
         }
-        __d.deserialize_map(Visitor)
     }
-}
-
-/// QMP struct `Circle`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Circle {
-    /// `radius`
-    pub radius: f64,
-}
-
-#[allow(deprecated)]
-impl Circle {
-    /// A value with the given required members; optional members start as `None`.
-    pub fn new(radius: f64) -> Self {
-        Circle { radius }
+    /// QMP struct `Circle`.
+    ///
+    /// QEMU reference: [`Circle`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#object-QMP-edge-cases.Circle).
+    #[derive(Debug, Clone, PartialEq)]
+    pub struct Circle {
+        /// `radius`; QEMU reference: [`Circle`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#object-QMP-edge-cases.Circle).
+        pub radius: f64,
     }
-}
-
-impl ::serde::Serialize for Circle {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        __s: S,
-    ) -> ::core::result::Result<S::Ok, S::Error> {
-        use ::serde::ser::SerializeMap as _;
-        let mut __map = __s.serialize_map(None)?;
-        __map.serialize_entry("radius", &self.radius)?;
-        __map.end()
+    #[allow(deprecated)]
+    impl Circle {
+        /// A value with the given required members; optional members start as `None`.
+        pub fn new(radius: f64) -> Self {
+            Circle { radius }
+        }
     }
-}
-
-impl<'de> ::serde::Deserialize<'de> for Circle {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        __d: D,
-    ) -> ::core::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::serde::de::Visitor<'de> for Visitor {
-            type Value = Circle;
-            fn expecting(
-                &self,
-                __f: &mut ::core::fmt::Formatter<'_>,
-            ) -> ::core::fmt::Result {
-                __f.write_str("a Circle object")
-            }
-            fn visit_map<A: ::serde::de::MapAccess<'de>>(
-                self,
-                mut __map: A,
-            ) -> ::core::result::Result<Circle, A::Error> {
-                let mut radius = None;
-                while let Some(__key) = __map.next_key::<crate::__private::Key<'de>>()? {
-                    match __key.as_str() {
-                        "radius" => radius = Some(__map.next_value()?),
-                        _ => {
-                            __map.next_value::<::serde::de::IgnoredAny>()?;
+    impl ::serde::Serialize for Circle {
+        fn serialize<S: ::serde::Serializer>(
+            &self,
+            __s: S,
+        ) -> ::core::result::Result<S::Ok, S::Error> {
+            use ::serde::ser::SerializeMap as _;
+            let mut __map = __s.serialize_map(None)?;
+            __map.serialize_entry("radius", &self.radius)?;
+            __map.end()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for Circle {
+        fn deserialize<D: ::serde::Deserializer<'de>>(
+            __d: D,
+        ) -> ::core::result::Result<Self, D::Error> {
+            struct Visitor;
+            impl<'de> ::serde::de::Visitor<'de> for Visitor {
+                type Value = Circle;
+                fn expecting(
+                    &self,
+                    __f: &mut ::core::fmt::Formatter<'_>,
+                ) -> ::core::fmt::Result {
+                    __f.write_str("a Circle object")
+                }
+                fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                    self,
+                    mut __map: A,
+                ) -> ::core::result::Result<Circle, A::Error> {
+                    let mut radius = None;
+                    while let Some(__key) = __map
+                        .next_key::<crate::__private::Key<'de>>()?
+                    {
+                        match __key.as_str() {
+                            "radius" => radius = Some(__map.next_value()?),
+                            _ => {
+                                __map.next_value::<::serde::de::IgnoredAny>()?;
+                            }
                         }
                     }
+                    Ok(Circle {
+                        radius: crate::__private::required(radius, "radius")?,
+                    })
                 }
-                Ok(Circle {
-                    radius: crate::__private::required(radius, "radius")?,
-                })
             }
+            __d.deserialize_map(Visitor)
         }
-        __d.deserialize_map(Visitor)
     }
-}
-
-/// QMP struct `Square`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Square {
-    /// `side`
-    pub side: i32,
-    /// `inner` (optional)
-    pub inner: Option<Shape>,
-}
-
-#[allow(deprecated)]
-impl Square {
-    /// A value with the given required members; optional members start as `None`.
-    pub fn new(side: i32) -> Self {
-        Square { side, inner: None }
+    /// QMP struct `Square`.
+    ///
+    /// QEMU reference: [`Square`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#object-QMP-edge-cases.Square).
+    #[derive(Debug, Clone, PartialEq)]
+    pub struct Square {
+        /// `side`; QEMU reference: [`Square`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#object-QMP-edge-cases.Square).
+        pub side: i32,
+        /// `inner` (optional); QEMU reference: [`Square`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#object-QMP-edge-cases.Square).
+        pub inner: Option<crate::types::Shape>,
     }
-}
-
-impl ::serde::Serialize for Square {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        __s: S,
-    ) -> ::core::result::Result<S::Ok, S::Error> {
-        use ::serde::ser::SerializeMap as _;
-        let mut __map = __s.serialize_map(None)?;
-        __map.serialize_entry("side", &self.side)?;
-        if let Some(__v) = &self.inner {
-            __map.serialize_entry("inner", __v)?;
+    #[allow(deprecated)]
+    impl Square {
+        /// A value with the given required members; optional members start as `None`.
+        pub fn new(side: i32) -> Self {
+            Square { side, inner: None }
         }
-        __map.end()
     }
-}
-
-impl<'de> ::serde::Deserialize<'de> for Square {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        __d: D,
-    ) -> ::core::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::serde::de::Visitor<'de> for Visitor {
-            type Value = Square;
-            fn expecting(
-                &self,
-                __f: &mut ::core::fmt::Formatter<'_>,
-            ) -> ::core::fmt::Result {
-                __f.write_str("a Square object")
+    impl ::serde::Serialize for Square {
+        fn serialize<S: ::serde::Serializer>(
+            &self,
+            __s: S,
+        ) -> ::core::result::Result<S::Ok, S::Error> {
+            use ::serde::ser::SerializeMap as _;
+            let mut __map = __s.serialize_map(None)?;
+            __map.serialize_entry("side", &self.side)?;
+            if let Some(__v) = &self.inner {
+                __map.serialize_entry("inner", __v)?;
             }
-            fn visit_map<A: ::serde::de::MapAccess<'de>>(
-                self,
-                mut __map: A,
-            ) -> ::core::result::Result<Square, A::Error> {
-                let mut side = None;
-                let mut inner = None;
-                while let Some(__key) = __map.next_key::<crate::__private::Key<'de>>()? {
-                    match __key.as_str() {
-                        "side" => side = Some(__map.next_value()?),
-                        "inner" => inner = __map.next_value()?,
-                        _ => {
-                            __map.next_value::<::serde::de::IgnoredAny>()?;
+            __map.end()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for Square {
+        fn deserialize<D: ::serde::Deserializer<'de>>(
+            __d: D,
+        ) -> ::core::result::Result<Self, D::Error> {
+            struct Visitor;
+            impl<'de> ::serde::de::Visitor<'de> for Visitor {
+                type Value = Square;
+                fn expecting(
+                    &self,
+                    __f: &mut ::core::fmt::Formatter<'_>,
+                ) -> ::core::fmt::Result {
+                    __f.write_str("a Square object")
+                }
+                fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                    self,
+                    mut __map: A,
+                ) -> ::core::result::Result<Square, A::Error> {
+                    let mut side = None;
+                    let mut inner = None;
+                    while let Some(__key) = __map
+                        .next_key::<crate::__private::Key<'de>>()?
+                    {
+                        match __key.as_str() {
+                            "side" => side = Some(__map.next_value()?),
+                            "inner" => inner = __map.next_value()?,
+                            _ => {
+                                __map.next_value::<::serde::de::IgnoredAny>()?;
+                            }
                         }
                     }
+                    Ok(Square {
+                        side: crate::__private::required(side, "side")?,
+                        inner,
+                    })
                 }
-                Ok(Square {
-                    side: crate::__private::required(side, "side")?,
-                    inner,
-                })
             }
+            __d.deserialize_map(Visitor)
         }
-        __d.deserialize_map(Visitor)
     }
-}
-
-/// A union with a named base; `point` has no branch.
-///
-/// QMP union `Shape`.
-///
-/// The members of the branch selected by `kind` are in the [`ShapeVariant`] field.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Shape {
-    /// `label` (optional)
-    pub label: Option<String>,
+    /// A union with a named base; `point` has no branch.
+    ///
+    /// QMP union `Shape`.
+    ///
+    /// QEMU reference: [`Shape`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#object-QMP-edge-cases.Shape).
+    ///
+    /// The members of the branch selected by `kind` are in the [`ShapeVariant`] field.
+    #[derive(Debug, Clone, PartialEq)]
+    pub struct Shape {
+        /// `label` (optional); QEMU reference: [`Shape`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#object-QMP-edge-cases.Shape).
+        pub label: Option<String>,
+        /// The branch of [`Shape`] selected by `kind`, with the branch's members.
+        pub kind: ShapeVariant,
+    }
     /// The branch of [`Shape`] selected by `kind`, with the branch's members.
-    pub kind: ShapeVariant,
-}
-
-/// The branch of [`Shape`] selected by `kind`, with the branch's members.
-#[derive(Debug, Clone, PartialEq)]
-#[allow(clippy::large_enum_variant)]
-pub enum ShapeVariant {
-    /// `circle`
-    Circle(Circle),
-    /// `square`
-    Square(Box<Square>),
-    /// `point`
-    Point,
-    /// A branch this schema does not know (sent by a newer QEMU), with all its members.
-    Other(crate::UnknownVariant),
-}
-
-impl ShapeVariant {
-    /// The discriminator value of this branch.
-    pub fn tag(&self) -> ShapeKind {
-        match self {
-            Self::Circle(_) => ShapeKind::Circle,
-            Self::Square(_) => ShapeKind::Square,
-            Self::Point => ShapeKind::Point,
-            Self::Other(v) => ShapeKind::from_wire(&v.tag),
+    #[derive(Debug, Clone, PartialEq)]
+    #[allow(clippy::large_enum_variant)]
+    pub enum ShapeVariant {
+        /// `circle`
+        Circle(crate::types::Circle),
+        /// `square`
+        Square(Box<crate::types::Square>),
+        /// `point`
+        Point,
+        /// A branch this schema does not know (sent by a newer QEMU), with all its members.
+        /// Only decoding makes one, and never for a known discriminator value.
+        Other(crate::UnknownVariant<ShapeVariant>),
+    }
+    impl ShapeVariant {
+        /// The discriminator value of this branch.
+        pub fn tag(&self) -> crate::types::ShapeKind {
+            match self {
+                Self::Circle(_) => crate::types::ShapeKind::Circle,
+                Self::Square(_) => crate::types::ShapeKind::Square,
+                Self::Point => crate::types::ShapeKind::Point,
+                Self::Other(v) => crate::types::ShapeKind::from_wire(v.tag()),
+            }
+        }
+        fn put_members(&self, out: &mut crate::__private::FlatObject) {
+            match self {
+                Self::Circle(v) => out.extend(v),
+                Self::Square(v) => out.extend(v),
+                Self::Point => {}
+                Self::Other(v) => out.extend_unknown(v),
+            }
         }
     }
-    fn put_members(&self, out: &mut crate::__private::FlatObject) {
-        match self {
-            Self::Circle(v) => out.extend(v),
-            Self::Square(v) => out.extend(v),
-            Self::Point => {}
-            Self::Other(v) => out.extend_unknown(v),
+    #[allow(deprecated)]
+    impl Shape {
+        /// A value with the given required members; optional members start as `None`.
+        pub fn new(kind: ShapeVariant) -> Self {
+            Shape { label: None, kind }
         }
     }
-}
-
-#[allow(deprecated)]
-impl Shape {
-    /// A value with the given required members; optional members start as `None`.
-    pub fn new(kind: ShapeVariant) -> Self {
-        Shape { label: None, kind }
-    }
-}
-
-impl ::serde::Serialize for Shape {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        __s: S,
-    ) -> ::core::result::Result<S::Ok, S::Error> {
-        let mut __out = crate::__private::FlatObject::new();
-        __out.put_opt("label", &self.label);
-        __out.put("kind", &self.kind.tag());
-        self.kind.put_members(&mut __out);
-        __out.serialize(__s)
-    }
-}
-
-impl<'de> ::serde::Deserialize<'de> for Shape {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        __d: D,
-    ) -> ::core::result::Result<Self, D::Error> {
-        struct Base {
-            label: Option<String>,
-            kind: ShapeKind,
+    impl ::serde::Serialize for Shape {
+        fn serialize<S: ::serde::Serializer>(
+            &self,
+            __s: S,
+        ) -> ::core::result::Result<S::Ok, S::Error> {
+            let mut __out = crate::__private::FlatObject::new();
+            __out.put_opt("label", &self.label);
+            __out.put("kind", &self.kind.tag());
+            self.kind.put_members(&mut __out);
+            __out.serialize(__s)
         }
-        impl<'de> ::serde::Deserialize<'de> for Base {
-            fn deserialize<D: ::serde::Deserializer<'de>>(
-                __d: D,
-            ) -> ::core::result::Result<Self, D::Error> {
-                struct Visitor;
-                impl<'de> ::serde::de::Visitor<'de> for Visitor {
-                    type Value = Base;
-                    fn expecting(
-                        &self,
-                        __f: &mut ::core::fmt::Formatter<'_>,
-                    ) -> ::core::fmt::Result {
-                        __f.write_str("a Base object")
-                    }
-                    fn visit_map<A: ::serde::de::MapAccess<'de>>(
-                        self,
-                        mut __map: A,
-                    ) -> ::core::result::Result<Base, A::Error> {
-                        let mut label = None;
-                        let mut kind = None;
-                        while let Some(__key) = __map
-                            .next_key::<crate::__private::Key<'de>>()?
-                        {
-                            match __key.as_str() {
-                                "label" => label = __map.next_value()?,
-                                "kind" => kind = Some(__map.next_value()?),
-                                _ => {
-                                    __map.next_value::<::serde::de::IgnoredAny>()?;
+    }
+    impl<'de> ::serde::Deserialize<'de> for Shape {
+        fn deserialize<D: ::serde::Deserializer<'de>>(
+            __d: D,
+        ) -> ::core::result::Result<Self, D::Error> {
+            struct Base {
+                label: Option<String>,
+                kind: crate::types::ShapeKind,
+            }
+            impl<'de> ::serde::Deserialize<'de> for Base {
+                fn deserialize<D: ::serde::Deserializer<'de>>(
+                    __d: D,
+                ) -> ::core::result::Result<Self, D::Error> {
+                    struct Visitor;
+                    impl<'de> ::serde::de::Visitor<'de> for Visitor {
+                        type Value = Base;
+                        fn expecting(
+                            &self,
+                            __f: &mut ::core::fmt::Formatter<'_>,
+                        ) -> ::core::fmt::Result {
+                            __f.write_str("a Base object")
+                        }
+                        fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                            self,
+                            mut __map: A,
+                        ) -> ::core::result::Result<Base, A::Error> {
+                            let mut label = None;
+                            let mut kind = None;
+                            while let Some(__key) = __map
+                                .next_key::<crate::__private::Key<'de>>()?
+                            {
+                                match __key.as_str() {
+                                    "label" => label = __map.next_value()?,
+                                    "kind" => kind = Some(__map.next_value()?),
+                                    _ => {
+                                        __map.next_value::<::serde::de::IgnoredAny>()?;
+                                    }
                                 }
                             }
+                            Ok(Base {
+                                label,
+                                kind: crate::__private::required(kind, "kind")?,
+                            })
                         }
-                        Ok(Base {
-                            label,
-                            kind: crate::__private::required(kind, "kind")?,
-                        })
                     }
+                    __d.deserialize_map(Visitor)
                 }
-                __d.deserialize_map(Visitor)
             }
-        }
-        let __raw = crate::__private::capture(__d)?;
-        let __base: Base = crate::__private::decode_part::<_, D::Error>(&__raw)?;
-        let kind = match __base.kind {
-            ShapeKind::Circle => {
-                ShapeVariant::Circle(
-                    crate::__private::decode_part::<_, D::Error>(&__raw)?,
-                )
-            }
-            ShapeKind::Square => {
-                ShapeVariant::Square(
-                    crate::__private::decode_part::<_, D::Error>(&__raw)?,
-                )
-            }
-            ShapeKind::Point => ShapeVariant::Point,
-            ShapeKind::Other(tag) => {
-                ShapeVariant::Other(
-                    crate::__private::unknown_variant::<D::Error>(tag, &__raw)?,
-                )
-            }
-        };
-        Ok(Shape { label: __base.label, kind })
-    }
-}
-
-/// QMP enum `Outer`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Outer {
-    /// `shape`
-    Shape,
-    /// `none`
-    None,
-    /// A value this schema does not know (sent by a newer QEMU).
-    Other(String),
-}
-
-#[allow(deprecated)]
-impl Outer {
-    /// Every value this schema knows, as sent on the wire, in schema order.
-    pub const VALUES: &'static [&'static str] = &["shape", "none"];
-    /// The value as sent on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Shape => "shape",
-            Self::None => "none",
-            Self::Other(other) => other,
+            let __raw = crate::__private::capture(__d)?;
+            let __base: Base = crate::__private::decode_part::<_, D::Error>(&__raw)?;
+            let kind = match __base.kind {
+                crate::types::ShapeKind::Circle => {
+                    ShapeVariant::Circle(
+                        crate::__private::decode_part::<_, D::Error>(&__raw)?,
+                    )
+                }
+                crate::types::ShapeKind::Square => {
+                    ShapeVariant::Square(
+                        crate::__private::decode_part::<_, D::Error>(&__raw)?,
+                    )
+                }
+                crate::types::ShapeKind::Point => ShapeVariant::Point,
+                crate::types::ShapeKind::Other(tag) => {
+                    ShapeVariant::Other(
+                        crate::__private::unknown_variant::<
+                            _,
+                            D::Error,
+                        >(tag.as_str().to_owned(), &__raw)?,
+                    )
+                }
+            };
+            Ok(Shape { label: __base.label, kind })
         }
     }
-    /// The value for a wire name; names this schema does not know become `Other`.
-    pub fn from_wire(name: &str) -> Self {
-        match name {
-            "shape" => Self::Shape,
-            "none" => Self::None,
-            other => Self::Other(other.into()),
+    /// QMP enum `Outer`.
+    ///
+    /// QEMU reference: [`Outer`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#enum-QMP-edge-cases.Outer).
+    #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+    pub enum Outer {
+        /// `shape`
+        Shape,
+        /// `none`
+        None,
+        /// A value this schema does not know (sent by a newer QEMU). Only decoding and
+        /// [`from_wire`](Self::from_wire) make one, and never for a known value.
+        Other(crate::UnknownValue<Outer>),
+    }
+    #[allow(deprecated)]
+    impl Outer {
+        /// Every value this schema knows, as sent on the wire, in schema order.
+        pub const VALUES: &'static [&'static str] = &["shape", "none"];
+        /// The value as sent on the wire.
+        pub fn as_str(&self) -> &str {
+            match self {
+                Self::Shape => "shape",
+                Self::None => "none",
+                Self::Other(other) => other.as_str(),
+            }
+        }
+        /// The value for a wire name: its variant, or `Other` for a name this schema does
+        /// not know.
+        pub fn from_wire(name: &str) -> Self {
+            match name {
+                "shape" => Self::Shape,
+                "none" => Self::None,
+                other => {
+                    Self::Other(crate::UnknownValue {
+                        wire: other.into(),
+                        of: ::core::marker::PhantomData,
+                    })
+                }
+            }
         }
     }
-}
-
-crate::__qapi_enum_impls!(Outer);
-
-/// A union whose branch is itself a union, with an inline base.
-///
-/// QMP union `Nested`.
-///
-/// The members of the branch selected by `outer` are in the [`NestedVariant`] field.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Nested {
-    /// `id` (optional)
-    pub id: Option<String>,
+    crate::__qapi_enum_impls!(Outer);
+    /// A union whose branch is itself a union, with an inline base.
+    ///
+    /// QMP union `Nested`.
+    ///
+    /// QEMU reference: [`Nested`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#object-QMP-edge-cases.Nested).
+    ///
+    /// The members of the branch selected by `outer` are in the [`NestedVariant`] field.
+    #[derive(Debug, Clone, PartialEq)]
+    pub struct Nested {
+        /// `id` (optional); QEMU reference: [`Nested`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#object-QMP-edge-cases.Nested).
+        pub id: Option<String>,
+        /// The branch of [`Nested`] selected by `outer`, with the branch's members.
+        pub outer: NestedVariant,
+    }
     /// The branch of [`Nested`] selected by `outer`, with the branch's members.
-    pub outer: NestedVariant,
-}
-
-/// The branch of [`Nested`] selected by `outer`, with the branch's members.
-#[derive(Debug, Clone, PartialEq)]
-#[allow(clippy::large_enum_variant)]
-pub enum NestedVariant {
-    /// `shape`
-    Shape(Shape),
-    /// `none`
-    None,
-    /// A branch this schema does not know (sent by a newer QEMU), with all its members.
-    Other(crate::UnknownVariant),
-}
-
-impl NestedVariant {
-    /// The discriminator value of this branch.
-    pub fn tag(&self) -> Outer {
-        match self {
-            Self::Shape(_) => Outer::Shape,
-            Self::None => Outer::None,
-            Self::Other(v) => Outer::from_wire(&v.tag),
+    #[derive(Debug, Clone, PartialEq)]
+    #[allow(clippy::large_enum_variant)]
+    pub enum NestedVariant {
+        /// `shape`
+        Shape(crate::types::Shape),
+        /// `none`
+        None,
+        /// A branch this schema does not know (sent by a newer QEMU), with all its members.
+        /// Only decoding makes one, and never for a known discriminator value.
+        Other(crate::UnknownVariant<NestedVariant>),
+    }
+    impl NestedVariant {
+        /// The discriminator value of this branch.
+        pub fn tag(&self) -> crate::types::Outer {
+            match self {
+                Self::Shape(_) => crate::types::Outer::Shape,
+                Self::None => crate::types::Outer::None,
+                Self::Other(v) => crate::types::Outer::from_wire(v.tag()),
+            }
+        }
+        fn put_members(&self, out: &mut crate::__private::FlatObject) {
+            match self {
+                Self::Shape(v) => out.extend(v),
+                Self::None => {}
+                Self::Other(v) => out.extend_unknown(v),
+            }
         }
     }
-    fn put_members(&self, out: &mut crate::__private::FlatObject) {
-        match self {
-            Self::Shape(v) => out.extend(v),
-            Self::None => {}
-            Self::Other(v) => out.extend_unknown(v),
+    #[allow(deprecated)]
+    impl Nested {
+        /// A value with the given required members; optional members start as `None`.
+        pub fn new(outer: NestedVariant) -> Self {
+            Nested { id: None, outer }
         }
     }
-}
-
-#[allow(deprecated)]
-impl Nested {
-    /// A value with the given required members; optional members start as `None`.
-    pub fn new(outer: NestedVariant) -> Self {
-        Nested { id: None, outer }
-    }
-}
-
-impl ::serde::Serialize for Nested {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        __s: S,
-    ) -> ::core::result::Result<S::Ok, S::Error> {
-        let mut __out = crate::__private::FlatObject::new();
-        __out.put_opt("id", &self.id);
-        __out.put("outer", &self.outer.tag());
-        self.outer.put_members(&mut __out);
-        __out.serialize(__s)
-    }
-}
-
-impl<'de> ::serde::Deserialize<'de> for Nested {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        __d: D,
-    ) -> ::core::result::Result<Self, D::Error> {
-        struct Base {
-            id: Option<String>,
-            outer: Outer,
+    impl ::serde::Serialize for Nested {
+        fn serialize<S: ::serde::Serializer>(
+            &self,
+            __s: S,
+        ) -> ::core::result::Result<S::Ok, S::Error> {
+            let mut __out = crate::__private::FlatObject::new();
+            __out.put_opt("id", &self.id);
+            __out.put("outer", &self.outer.tag());
+            self.outer.put_members(&mut __out);
+            __out.serialize(__s)
         }
-        impl<'de> ::serde::Deserialize<'de> for Base {
-            fn deserialize<D: ::serde::Deserializer<'de>>(
-                __d: D,
-            ) -> ::core::result::Result<Self, D::Error> {
-                struct Visitor;
-                impl<'de> ::serde::de::Visitor<'de> for Visitor {
-                    type Value = Base;
-                    fn expecting(
-                        &self,
-                        __f: &mut ::core::fmt::Formatter<'_>,
-                    ) -> ::core::fmt::Result {
-                        __f.write_str("a Base object")
-                    }
-                    fn visit_map<A: ::serde::de::MapAccess<'de>>(
-                        self,
-                        mut __map: A,
-                    ) -> ::core::result::Result<Base, A::Error> {
-                        let mut id = None;
-                        let mut outer = None;
-                        while let Some(__key) = __map
-                            .next_key::<crate::__private::Key<'de>>()?
-                        {
-                            match __key.as_str() {
-                                "id" => id = __map.next_value()?,
-                                "outer" => outer = Some(__map.next_value()?),
-                                _ => {
-                                    __map.next_value::<::serde::de::IgnoredAny>()?;
+    }
+    impl<'de> ::serde::Deserialize<'de> for Nested {
+        fn deserialize<D: ::serde::Deserializer<'de>>(
+            __d: D,
+        ) -> ::core::result::Result<Self, D::Error> {
+            struct Base {
+                id: Option<String>,
+                outer: crate::types::Outer,
+            }
+            impl<'de> ::serde::Deserialize<'de> for Base {
+                fn deserialize<D: ::serde::Deserializer<'de>>(
+                    __d: D,
+                ) -> ::core::result::Result<Self, D::Error> {
+                    struct Visitor;
+                    impl<'de> ::serde::de::Visitor<'de> for Visitor {
+                        type Value = Base;
+                        fn expecting(
+                            &self,
+                            __f: &mut ::core::fmt::Formatter<'_>,
+                        ) -> ::core::fmt::Result {
+                            __f.write_str("a Base object")
+                        }
+                        fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                            self,
+                            mut __map: A,
+                        ) -> ::core::result::Result<Base, A::Error> {
+                            let mut id = None;
+                            let mut outer = None;
+                            while let Some(__key) = __map
+                                .next_key::<crate::__private::Key<'de>>()?
+                            {
+                                match __key.as_str() {
+                                    "id" => id = __map.next_value()?,
+                                    "outer" => outer = Some(__map.next_value()?),
+                                    _ => {
+                                        __map.next_value::<::serde::de::IgnoredAny>()?;
+                                    }
                                 }
                             }
+                            Ok(Base {
+                                id,
+                                outer: crate::__private::required(outer, "outer")?,
+                            })
                         }
-                        Ok(Base {
-                            id,
-                            outer: crate::__private::required(outer, "outer")?,
-                        })
                     }
+                    __d.deserialize_map(Visitor)
                 }
-                __d.deserialize_map(Visitor)
             }
-        }
-        let __raw = crate::__private::capture(__d)?;
-        let __base: Base = crate::__private::decode_part::<_, D::Error>(&__raw)?;
-        let outer = match __base.outer {
-            Outer::Shape => {
-                NestedVariant::Shape(
-                    crate::__private::decode_part::<_, D::Error>(&__raw)?,
-                )
-            }
-            Outer::None => NestedVariant::None,
-            Outer::Other(tag) => {
-                NestedVariant::Other(
-                    crate::__private::unknown_variant::<D::Error>(tag, &__raw)?,
-                )
-            }
-        };
-        Ok(Nested { id: __base.id, outer })
-    }
-}
-
-/// An alternate covering every JSON type but strings (a string branch
-/// excludes number and boolean branches).
-///
-/// QMP alternate `Value`.
-///
-/// No tag on the wire: the branch is chosen by the JSON type of the value.
-#[derive(Debug, Clone, PartialEq)]
-#[allow(clippy::large_enum_variant)]
-pub enum Value {
-    /// `flag`: `bool`
-    Flag(bool),
-    /// `number`: `int`
-    Number(i64),
-    /// `nothing`: `null`
-    Nothing,
-    /// `shape`: `Shape`
-    Shape(Shape),
-    /// `list`: `[uint64]`
-    List(Vec<u64>),
-}
-
-impl ::serde::Serialize for Value {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::core::result::Result<S::Ok, S::Error> {
-        match self {
-            Self::Flag(v) => ::serde::Serialize::serialize(v, s),
-            Self::Number(v) => ::serde::Serialize::serialize(v, s),
-            Self::Nothing => s.serialize_unit(),
-            Self::Shape(v) => ::serde::Serialize::serialize(v, s),
-            Self::List(v) => ::serde::Serialize::serialize(v, s),
-        }
-    }
-}
-
-impl<'de> ::serde::Deserialize<'de> for Value {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        __d: D,
-    ) -> ::core::result::Result<Self, D::Error> {
-        let __raw = crate::__private::capture(__d)?;
-        match crate::__private::json_kind(&__raw) {
-            crate::__private::JsonKind::Bool => {
-                Ok(Self::Flag(crate::__private::decode_part::<_, D::Error>(&__raw)?))
-            }
-            crate::__private::JsonKind::Number => {
-                Ok(Self::Number(crate::__private::decode_part::<_, D::Error>(&__raw)?))
-            }
-            crate::__private::JsonKind::Null => Ok(Self::Nothing),
-            crate::__private::JsonKind::Object => {
-                Ok(Self::Shape(crate::__private::decode_part::<_, D::Error>(&__raw)?))
-            }
-            crate::__private::JsonKind::Array => {
-                Ok(Self::List(crate::__private::decode_part::<_, D::Error>(&__raw)?))
-            }
-            other => {
-                Err(
-                    crate::__private::alternate_mismatch(
-                        "Value",
-                        other,
-                        "a boolean or a number or null or an object or an array",
-                    ),
-                )
-            }
-        }
-    }
-}
-
-/// An alternate making a recursive type through a union.
-///
-/// QMP alternate `Ref`.
-///
-/// No tag on the wire: the branch is chosen by the JSON type of the value.
-#[derive(Debug, Clone, PartialEq)]
-#[allow(clippy::large_enum_variant)]
-pub enum Ref {
-    /// `definition`: `Node`
-    Definition(Box<Node>),
-    /// `reference`: `str`
-    Reference(String),
-}
-
-impl ::serde::Serialize for Ref {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::core::result::Result<S::Ok, S::Error> {
-        match self {
-            Self::Definition(v) => ::serde::Serialize::serialize(v, s),
-            Self::Reference(v) => ::serde::Serialize::serialize(v, s),
-        }
-    }
-}
-
-impl<'de> ::serde::Deserialize<'de> for Ref {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        __d: D,
-    ) -> ::core::result::Result<Self, D::Error> {
-        let __raw = crate::__private::capture(__d)?;
-        match crate::__private::json_kind(&__raw) {
-            crate::__private::JsonKind::Object => {
-                Ok(
-                    Self::Definition(
+            let __raw = crate::__private::capture(__d)?;
+            let __base: Base = crate::__private::decode_part::<_, D::Error>(&__raw)?;
+            let outer = match __base.outer {
+                crate::types::Outer::Shape => {
+                    NestedVariant::Shape(
                         crate::__private::decode_part::<_, D::Error>(&__raw)?,
-                    ),
-                )
-            }
-            crate::__private::JsonKind::String => {
-                Ok(
-                    Self::Reference(
-                        crate::__private::decode_part::<_, D::Error>(&__raw)?,
-                    ),
-                )
-            }
-            other => {
-                Err(
-                    crate::__private::alternate_mismatch(
-                        "Ref",
-                        other,
-                        "an object or a string",
-                    ),
-                )
+                    )
+                }
+                crate::types::Outer::None => NestedVariant::None,
+                crate::types::Outer::Other(tag) => {
+                    NestedVariant::Other(
+                        crate::__private::unknown_variant::<
+                            _,
+                            D::Error,
+                        >(tag.as_str().to_owned(), &__raw)?,
+                    )
+                }
+            };
+            Ok(Nested { id: __base.id, outer })
+        }
+    }
+    /// An alternate covering every JSON type but strings (a string branch
+    /// excludes number and boolean branches).
+    ///
+    /// QMP alternate `Value`.
+    ///
+    /// QEMU reference: [`Value`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#alternate-QMP-edge-cases.Value).
+    ///
+    /// No tag on the wire: the branch is chosen by the JSON type of the value.
+    #[derive(Debug, Clone, PartialEq)]
+    #[allow(clippy::large_enum_variant)]
+    pub enum Value {
+        /// `flag`: `bool`
+        Flag(bool),
+        /// `number`: `int`
+        Number(i64),
+        /// `nothing`: `null`
+        Nothing,
+        /// `shape`: `Shape`
+        Shape(crate::types::Shape),
+        /// `list`: `[uint64]`
+        List(Vec<u64>),
+    }
+    impl ::serde::Serialize for Value {
+        fn serialize<S: ::serde::Serializer>(
+            &self,
+            s: S,
+        ) -> ::core::result::Result<S::Ok, S::Error> {
+            match self {
+                Self::Flag(v) => ::serde::Serialize::serialize(v, s),
+                Self::Number(v) => ::serde::Serialize::serialize(v, s),
+                Self::Nothing => s.serialize_unit(),
+                Self::Shape(v) => ::serde::Serialize::serialize(v, s),
+                Self::List(v) => ::serde::Serialize::serialize(v, s),
             }
         }
     }
-}
-
-/// QMP enum `NodeDriver`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum NodeDriver {
-    /// `file`
-    File,
-    /// `layer`
-    Layer,
-    /// A value this schema does not know (sent by a newer QEMU).
-    Other(String),
-}
-
-#[allow(deprecated)]
-impl NodeDriver {
-    /// Every value this schema knows, as sent on the wire, in schema order.
-    pub const VALUES: &'static [&'static str] = &["file", "layer"];
-    /// The value as sent on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::File => "file",
-            Self::Layer => "layer",
-            Self::Other(other) => other,
-        }
-    }
-    /// The value for a wire name; names this schema does not know become `Other`.
-    pub fn from_wire(name: &str) -> Self {
-        match name {
-            "file" => Self::File,
-            "layer" => Self::Layer,
-            other => Self::Other(other.into()),
-        }
-    }
-}
-
-crate::__qapi_enum_impls!(NodeDriver);
-
-/// QMP struct `NodeFile`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct NodeFile {
-    /// `filename`
-    pub filename: String,
-}
-
-#[allow(deprecated)]
-impl NodeFile {
-    /// A value with the given required members; optional members start as `None`.
-    pub fn new(filename: impl Into<String>) -> Self {
-        NodeFile {
-            filename: filename.into(),
-        }
-    }
-}
-
-impl ::serde::Serialize for NodeFile {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        __s: S,
-    ) -> ::core::result::Result<S::Ok, S::Error> {
-        use ::serde::ser::SerializeMap as _;
-        let mut __map = __s.serialize_map(None)?;
-        __map.serialize_entry("filename", &self.filename)?;
-        __map.end()
-    }
-}
-
-impl<'de> ::serde::Deserialize<'de> for NodeFile {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        __d: D,
-    ) -> ::core::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::serde::de::Visitor<'de> for Visitor {
-            type Value = NodeFile;
-            fn expecting(
-                &self,
-                __f: &mut ::core::fmt::Formatter<'_>,
-            ) -> ::core::fmt::Result {
-                __f.write_str("a NodeFile object")
+    impl<'de> ::serde::Deserialize<'de> for Value {
+        fn deserialize<D: ::serde::Deserializer<'de>>(
+            __d: D,
+        ) -> ::core::result::Result<Self, D::Error> {
+            let __raw = crate::__private::capture(__d)?;
+            match crate::__private::json_kind(&__raw) {
+                crate::__private::JsonKind::Bool => {
+                    Ok(Self::Flag(crate::__private::decode_part::<_, D::Error>(&__raw)?))
+                }
+                crate::__private::JsonKind::Number => {
+                    Ok(
+                        Self::Number(
+                            crate::__private::decode_part::<_, D::Error>(&__raw)?,
+                        ),
+                    )
+                }
+                crate::__private::JsonKind::Null => Ok(Self::Nothing),
+                crate::__private::JsonKind::Object => {
+                    Ok(
+                        Self::Shape(
+                            crate::__private::decode_part::<_, D::Error>(&__raw)?,
+                        ),
+                    )
+                }
+                crate::__private::JsonKind::Array => {
+                    Ok(Self::List(crate::__private::decode_part::<_, D::Error>(&__raw)?))
+                }
+                other => {
+                    Err(
+                        crate::__private::alternate_mismatch(
+                            "Value",
+                            other,
+                            "a boolean or a number or null or an object or an array",
+                        ),
+                    )
+                }
             }
-            fn visit_map<A: ::serde::de::MapAccess<'de>>(
-                self,
-                mut __map: A,
-            ) -> ::core::result::Result<NodeFile, A::Error> {
-                let mut filename = None;
-                while let Some(__key) = __map.next_key::<crate::__private::Key<'de>>()? {
-                    match __key.as_str() {
-                        "filename" => filename = Some(__map.next_value()?),
-                        _ => {
-                            __map.next_value::<::serde::de::IgnoredAny>()?;
+        }
+    }
+    /// An alternate making a recursive type through a union.
+    ///
+    /// QMP alternate `Ref`.
+    ///
+    /// QEMU reference: [`Ref`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#alternate-QMP-edge-cases.Ref).
+    ///
+    /// No tag on the wire: the branch is chosen by the JSON type of the value.
+    #[derive(Debug, Clone, PartialEq)]
+    #[allow(clippy::large_enum_variant)]
+    pub enum Ref {
+        /// `definition`: `Node`
+        Definition(Box<crate::types::Node>),
+        /// `reference`: `str`
+        Reference(String),
+    }
+    impl ::serde::Serialize for Ref {
+        fn serialize<S: ::serde::Serializer>(
+            &self,
+            s: S,
+        ) -> ::core::result::Result<S::Ok, S::Error> {
+            match self {
+                Self::Definition(v) => ::serde::Serialize::serialize(v, s),
+                Self::Reference(v) => ::serde::Serialize::serialize(v, s),
+            }
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for Ref {
+        fn deserialize<D: ::serde::Deserializer<'de>>(
+            __d: D,
+        ) -> ::core::result::Result<Self, D::Error> {
+            let __raw = crate::__private::capture(__d)?;
+            match crate::__private::json_kind(&__raw) {
+                crate::__private::JsonKind::Object => {
+                    Ok(
+                        Self::Definition(
+                            crate::__private::decode_part::<_, D::Error>(&__raw)?,
+                        ),
+                    )
+                }
+                crate::__private::JsonKind::String => {
+                    Ok(
+                        Self::Reference(
+                            crate::__private::decode_part::<_, D::Error>(&__raw)?,
+                        ),
+                    )
+                }
+                other => {
+                    Err(
+                        crate::__private::alternate_mismatch(
+                            "Ref",
+                            other,
+                            "an object or a string",
+                        ),
+                    )
+                }
+            }
+        }
+    }
+    /// QMP enum `NodeDriver`.
+    ///
+    /// QEMU reference: [`NodeDriver`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#enum-QMP-edge-cases.NodeDriver).
+    #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+    pub enum NodeDriver {
+        /// `file`
+        File,
+        /// `layer`
+        Layer,
+        /// A value this schema does not know (sent by a newer QEMU). Only decoding and
+        /// [`from_wire`](Self::from_wire) make one, and never for a known value.
+        Other(crate::UnknownValue<NodeDriver>),
+    }
+    #[allow(deprecated)]
+    impl NodeDriver {
+        /// Every value this schema knows, as sent on the wire, in schema order.
+        pub const VALUES: &'static [&'static str] = &["file", "layer"];
+        /// The value as sent on the wire.
+        pub fn as_str(&self) -> &str {
+            match self {
+                Self::File => "file",
+                Self::Layer => "layer",
+                Self::Other(other) => other.as_str(),
+            }
+        }
+        /// The value for a wire name: its variant, or `Other` for a name this schema does
+        /// not know.
+        pub fn from_wire(name: &str) -> Self {
+            match name {
+                "file" => Self::File,
+                "layer" => Self::Layer,
+                other => {
+                    Self::Other(crate::UnknownValue {
+                        wire: other.into(),
+                        of: ::core::marker::PhantomData,
+                    })
+                }
+            }
+        }
+    }
+    crate::__qapi_enum_impls!(NodeDriver);
+    /// QMP struct `NodeFile`.
+    ///
+    /// QEMU reference: [`NodeFile`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#object-QMP-edge-cases.NodeFile).
+    #[derive(Debug, Clone, PartialEq)]
+    pub struct NodeFile {
+        /// `filename`; QEMU reference: [`NodeFile`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#object-QMP-edge-cases.NodeFile).
+        pub filename: String,
+    }
+    #[allow(deprecated)]
+    impl NodeFile {
+        /// A value with the given required members; optional members start as `None`.
+        pub fn new(filename: impl Into<String>) -> Self {
+            NodeFile {
+                filename: filename.into(),
+            }
+        }
+    }
+    impl ::serde::Serialize for NodeFile {
+        fn serialize<S: ::serde::Serializer>(
+            &self,
+            __s: S,
+        ) -> ::core::result::Result<S::Ok, S::Error> {
+            use ::serde::ser::SerializeMap as _;
+            let mut __map = __s.serialize_map(None)?;
+            __map.serialize_entry("filename", &self.filename)?;
+            __map.end()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for NodeFile {
+        fn deserialize<D: ::serde::Deserializer<'de>>(
+            __d: D,
+        ) -> ::core::result::Result<Self, D::Error> {
+            struct Visitor;
+            impl<'de> ::serde::de::Visitor<'de> for Visitor {
+                type Value = NodeFile;
+                fn expecting(
+                    &self,
+                    __f: &mut ::core::fmt::Formatter<'_>,
+                ) -> ::core::fmt::Result {
+                    __f.write_str("a NodeFile object")
+                }
+                fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                    self,
+                    mut __map: A,
+                ) -> ::core::result::Result<NodeFile, A::Error> {
+                    let mut filename = None;
+                    while let Some(__key) = __map
+                        .next_key::<crate::__private::Key<'de>>()?
+                    {
+                        match __key.as_str() {
+                            "filename" => filename = Some(__map.next_value()?),
+                            _ => {
+                                __map.next_value::<::serde::de::IgnoredAny>()?;
+                            }
                         }
                     }
+                    Ok(NodeFile {
+                        filename: crate::__private::required(filename, "filename")?,
+                    })
                 }
-                Ok(NodeFile {
-                    filename: crate::__private::required(filename, "filename")?,
-                })
             }
+            __d.deserialize_map(Visitor)
         }
-        __d.deserialize_map(Visitor)
     }
-}
-
-/// QMP struct `NodeLayer`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct NodeLayer {
-    /// `below`
-    pub below: Ref,
-}
-
-#[allow(deprecated)]
-impl NodeLayer {
-    /// A value with the given required members; optional members start as `None`.
-    pub fn new(below: Ref) -> Self {
-        NodeLayer { below }
+    /// QMP struct `NodeLayer`.
+    ///
+    /// QEMU reference: [`NodeLayer`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#object-QMP-edge-cases.NodeLayer).
+    #[derive(Debug, Clone, PartialEq)]
+    pub struct NodeLayer {
+        /// `below`; QEMU reference: [`NodeLayer`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#object-QMP-edge-cases.NodeLayer).
+        pub below: crate::types::Ref,
     }
-}
-
-impl ::serde::Serialize for NodeLayer {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        __s: S,
-    ) -> ::core::result::Result<S::Ok, S::Error> {
-        use ::serde::ser::SerializeMap as _;
-        let mut __map = __s.serialize_map(None)?;
-        __map.serialize_entry("below", &self.below)?;
-        __map.end()
+    #[allow(deprecated)]
+    impl NodeLayer {
+        /// A value with the given required members; optional members start as `None`.
+        pub fn new(below: crate::types::Ref) -> Self {
+            NodeLayer { below }
+        }
     }
-}
-
-impl<'de> ::serde::Deserialize<'de> for NodeLayer {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        __d: D,
-    ) -> ::core::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::serde::de::Visitor<'de> for Visitor {
-            type Value = NodeLayer;
-            fn expecting(
-                &self,
-                __f: &mut ::core::fmt::Formatter<'_>,
-            ) -> ::core::fmt::Result {
-                __f.write_str("a NodeLayer object")
-            }
-            fn visit_map<A: ::serde::de::MapAccess<'de>>(
-                self,
-                mut __map: A,
-            ) -> ::core::result::Result<NodeLayer, A::Error> {
-                let mut below = None;
-                while let Some(__key) = __map.next_key::<crate::__private::Key<'de>>()? {
-                    match __key.as_str() {
-                        "below" => below = Some(__map.next_value()?),
-                        _ => {
-                            __map.next_value::<::serde::de::IgnoredAny>()?;
+    impl ::serde::Serialize for NodeLayer {
+        fn serialize<S: ::serde::Serializer>(
+            &self,
+            __s: S,
+        ) -> ::core::result::Result<S::Ok, S::Error> {
+            use ::serde::ser::SerializeMap as _;
+            let mut __map = __s.serialize_map(None)?;
+            __map.serialize_entry("below", &self.below)?;
+            __map.end()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for NodeLayer {
+        fn deserialize<D: ::serde::Deserializer<'de>>(
+            __d: D,
+        ) -> ::core::result::Result<Self, D::Error> {
+            struct Visitor;
+            impl<'de> ::serde::de::Visitor<'de> for Visitor {
+                type Value = NodeLayer;
+                fn expecting(
+                    &self,
+                    __f: &mut ::core::fmt::Formatter<'_>,
+                ) -> ::core::fmt::Result {
+                    __f.write_str("a NodeLayer object")
+                }
+                fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                    self,
+                    mut __map: A,
+                ) -> ::core::result::Result<NodeLayer, A::Error> {
+                    let mut below = None;
+                    while let Some(__key) = __map
+                        .next_key::<crate::__private::Key<'de>>()?
+                    {
+                        match __key.as_str() {
+                            "below" => below = Some(__map.next_value()?),
+                            _ => {
+                                __map.next_value::<::serde::de::IgnoredAny>()?;
+                            }
                         }
                     }
+                    Ok(NodeLayer {
+                        below: crate::__private::required(below, "below")?,
+                    })
                 }
-                Ok(NodeLayer {
-                    below: crate::__private::required(below, "below")?,
-                })
             }
+            __d.deserialize_map(Visitor)
         }
-        __d.deserialize_map(Visitor)
     }
-}
-
-/// QMP union `Node`.
-///
-/// The members of the branch selected by `driver` are in the [`NodeVariant`] field.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Node {
-    /// `node-name` (optional)
-    pub node_name: Option<String>,
+    /// QMP union `Node`.
+    ///
+    /// QEMU reference: [`Node`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#object-QMP-edge-cases.Node).
+    ///
+    /// The members of the branch selected by `driver` are in the [`NodeVariant`] field.
+    #[derive(Debug, Clone, PartialEq)]
+    pub struct Node {
+        /// `node-name` (optional); QEMU reference: [`Node`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#object-QMP-edge-cases.Node).
+        #[doc(alias = "node-name")]
+        pub node_name: Option<String>,
+        /// The branch of [`Node`] selected by `driver`, with the branch's members.
+        pub driver: NodeVariant,
+    }
     /// The branch of [`Node`] selected by `driver`, with the branch's members.
-    pub driver: NodeVariant,
-}
-
-/// The branch of [`Node`] selected by `driver`, with the branch's members.
-#[derive(Debug, Clone, PartialEq)]
-#[allow(clippy::large_enum_variant)]
-pub enum NodeVariant {
-    /// `file`
-    File(NodeFile),
-    /// `layer`
-    Layer(NodeLayer),
-    /// A branch this schema does not know (sent by a newer QEMU), with all its members.
-    Other(crate::UnknownVariant),
-}
-
-impl NodeVariant {
-    /// The discriminator value of this branch.
-    pub fn tag(&self) -> NodeDriver {
-        match self {
-            Self::File(_) => NodeDriver::File,
-            Self::Layer(_) => NodeDriver::Layer,
-            Self::Other(v) => NodeDriver::from_wire(&v.tag),
+    #[derive(Debug, Clone, PartialEq)]
+    #[allow(clippy::large_enum_variant)]
+    pub enum NodeVariant {
+        /// `file`
+        File(crate::types::NodeFile),
+        /// `layer`
+        Layer(crate::types::NodeLayer),
+        /// A branch this schema does not know (sent by a newer QEMU), with all its members.
+        /// Only decoding makes one, and never for a known discriminator value.
+        Other(crate::UnknownVariant<NodeVariant>),
+    }
+    impl NodeVariant {
+        /// The discriminator value of this branch.
+        pub fn tag(&self) -> crate::types::NodeDriver {
+            match self {
+                Self::File(_) => crate::types::NodeDriver::File,
+                Self::Layer(_) => crate::types::NodeDriver::Layer,
+                Self::Other(v) => crate::types::NodeDriver::from_wire(v.tag()),
+            }
+        }
+        fn put_members(&self, out: &mut crate::__private::FlatObject) {
+            match self {
+                Self::File(v) => out.extend(v),
+                Self::Layer(v) => out.extend(v),
+                Self::Other(v) => out.extend_unknown(v),
+            }
         }
     }
-    fn put_members(&self, out: &mut crate::__private::FlatObject) {
-        match self {
-            Self::File(v) => out.extend(v),
-            Self::Layer(v) => out.extend(v),
-            Self::Other(v) => out.extend_unknown(v),
+    #[allow(deprecated)]
+    impl Node {
+        /// A value with the given required members; optional members start as `None`.
+        pub fn new(driver: NodeVariant) -> Self {
+            Node { node_name: None, driver }
         }
     }
-}
-
-#[allow(deprecated)]
-impl Node {
-    /// A value with the given required members; optional members start as `None`.
-    pub fn new(driver: NodeVariant) -> Self {
-        Node { node_name: None, driver }
-    }
-}
-
-impl ::serde::Serialize for Node {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        __s: S,
-    ) -> ::core::result::Result<S::Ok, S::Error> {
-        let mut __out = crate::__private::FlatObject::new();
-        __out.put_opt("node-name", &self.node_name);
-        match &self.driver {
-            NodeVariant::Other(v) if v.tag.is_empty() => {}
-            branch => __out.put("driver", &branch.tag()),
+    impl ::serde::Serialize for Node {
+        fn serialize<S: ::serde::Serializer>(
+            &self,
+            __s: S,
+        ) -> ::core::result::Result<S::Ok, S::Error> {
+            let mut __out = crate::__private::FlatObject::new();
+            __out.put_opt("node-name", &self.node_name);
+            match &self.driver {
+                NodeVariant::Other(v) if v.is_untagged() => {}
+                branch => __out.put("driver", &branch.tag()),
+            }
+            self.driver.put_members(&mut __out);
+            __out.serialize(__s)
         }
-        self.driver.put_members(&mut __out);
-        __out.serialize(__s)
     }
-}
-
-impl<'de> ::serde::Deserialize<'de> for Node {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        __d: D,
-    ) -> ::core::result::Result<Self, D::Error> {
-        struct Base {
-            node_name: Option<String>,
-            driver: Option<NodeDriver>,
-        }
-        impl<'de> ::serde::Deserialize<'de> for Base {
-            fn deserialize<D: ::serde::Deserializer<'de>>(
-                __d: D,
-            ) -> ::core::result::Result<Self, D::Error> {
-                struct Visitor;
-                impl<'de> ::serde::de::Visitor<'de> for Visitor {
-                    type Value = Base;
-                    fn expecting(
-                        &self,
-                        __f: &mut ::core::fmt::Formatter<'_>,
-                    ) -> ::core::fmt::Result {
-                        __f.write_str("a Base object")
-                    }
-                    fn visit_map<A: ::serde::de::MapAccess<'de>>(
-                        self,
-                        mut __map: A,
-                    ) -> ::core::result::Result<Base, A::Error> {
-                        let mut node_name = None;
-                        let mut driver = None;
-                        while let Some(__key) = __map
-                            .next_key::<crate::__private::Key<'de>>()?
-                        {
-                            match __key.as_str() {
-                                "node-name" => node_name = __map.next_value()?,
-                                "driver" => driver = __map.next_value()?,
-                                _ => {
-                                    __map.next_value::<::serde::de::IgnoredAny>()?;
+    impl<'de> ::serde::Deserialize<'de> for Node {
+        fn deserialize<D: ::serde::Deserializer<'de>>(
+            __d: D,
+        ) -> ::core::result::Result<Self, D::Error> {
+            struct Base {
+                node_name: Option<String>,
+                driver: Option<crate::types::NodeDriver>,
+            }
+            impl<'de> ::serde::Deserialize<'de> for Base {
+                fn deserialize<D: ::serde::Deserializer<'de>>(
+                    __d: D,
+                ) -> ::core::result::Result<Self, D::Error> {
+                    struct Visitor;
+                    impl<'de> ::serde::de::Visitor<'de> for Visitor {
+                        type Value = Base;
+                        fn expecting(
+                            &self,
+                            __f: &mut ::core::fmt::Formatter<'_>,
+                        ) -> ::core::fmt::Result {
+                            __f.write_str("a Base object")
+                        }
+                        fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                            self,
+                            mut __map: A,
+                        ) -> ::core::result::Result<Base, A::Error> {
+                            let mut node_name = None;
+                            let mut driver = None;
+                            while let Some(__key) = __map
+                                .next_key::<crate::__private::Key<'de>>()?
+                            {
+                                match __key.as_str() {
+                                    "node-name" => node_name = __map.next_value()?,
+                                    "driver" => driver = __map.next_value()?,
+                                    _ => {
+                                        __map.next_value::<::serde::de::IgnoredAny>()?;
+                                    }
                                 }
                             }
+                            Ok(Base { node_name, driver })
                         }
-                        Ok(Base { node_name, driver })
                     }
+                    __d.deserialize_map(Visitor)
                 }
-                __d.deserialize_map(Visitor)
             }
+            let __raw = crate::__private::capture(__d)?;
+            let __base: Base = crate::__private::decode_part::<_, D::Error>(&__raw)?;
+            let driver = match __base.driver {
+                Some(crate::types::NodeDriver::File) => {
+                    NodeVariant::File(
+                        crate::__private::decode_part::<_, D::Error>(&__raw)?,
+                    )
+                }
+                Some(crate::types::NodeDriver::Layer) => {
+                    NodeVariant::Layer(
+                        crate::__private::decode_part::<_, D::Error>(&__raw)?,
+                    )
+                }
+                Some(crate::types::NodeDriver::Other(tag)) => {
+                    NodeVariant::Other(
+                        crate::__private::unknown_variant::<
+                            _,
+                            D::Error,
+                        >(tag.as_str().to_owned(), &__raw)?,
+                    )
+                }
+                None => {
+                    NodeVariant::Other(
+                        crate::__private::unknown_variant::<
+                            _,
+                            D::Error,
+                        >(::std::string::String::new(), &__raw)?,
+                    )
+                }
+            };
+            Ok(Node {
+                node_name: __base.node_name,
+                driver,
+            })
         }
-        let __raw = crate::__private::capture(__d)?;
-        let __base: Base = crate::__private::decode_part::<_, D::Error>(&__raw)?;
-        let driver = match __base.driver {
-            Some(NodeDriver::File) => {
-                NodeVariant::File(crate::__private::decode_part::<_, D::Error>(&__raw)?)
-            }
-            Some(NodeDriver::Layer) => {
-                NodeVariant::Layer(crate::__private::decode_part::<_, D::Error>(&__raw)?)
-            }
-            Some(NodeDriver::Other(tag)) => {
-                NodeVariant::Other(
-                    crate::__private::unknown_variant::<D::Error>(tag, &__raw)?,
-                )
-            }
-            None => {
-                NodeVariant::Other(
-                    crate::__private::unknown_variant::<
-                        D::Error,
-                    >(::std::string::String::new(), &__raw)?,
-                )
-            }
-        };
-        Ok(Node {
-            node_name: __base.node_name,
-            driver,
-        })
     }
 }
+
+pub use edge_cases::*;
+
+/// Types of the QAPI module `edge-cases-control`.
+///
+/// QEMU reference: [`edge-cases-control`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#module-QMP-edge-cases-control).
+#[allow(deprecated)]
+pub mod edge_cases_control {
+    /// A struct that is also a command's arguments, under the command's
+    /// name; it has an argument named like a call setting.
+    ///
+    /// QMP struct `SetSpeed`.
+    ///
+    /// Since QEMU 4.0.
+    ///
+    /// QEMU reference: [`SetSpeed`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#object-QMP-edge-cases-control.SetSpeed).
+    ///
+    /// It is also the type of the QMP command `set-speed` (it implements [`Command`](crate::Command)): run it with [`Qmp::set_speed`](crate::Qmp::set_speed).
+    #[derive(Debug, Clone, PartialEq)]
+    pub struct SetSpeed {
+        /// `job`; QEMU reference: [`SetSpeed`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#object-QMP-edge-cases-control.SetSpeed).
+        ///
+        /// the job
+        pub job: String,
+        /// `speed` (optional); QEMU reference: [`SetSpeed`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#object-QMP-edge-cases-control.SetSpeed).
+        ///
+        /// bytes per second
+        pub speed: Option<i64>,
+        /// `timeout` (optional); QEMU reference: [`SetSpeed`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#object-QMP-edge-cases-control.SetSpeed).
+        ///
+        /// seconds
+        pub timeout: Option<i64>,
+    }
+    #[allow(deprecated)]
+    impl SetSpeed {
+        /// A value with the given required members; optional members start as `None`.
+        pub fn new(job: impl Into<String>) -> Self {
+            SetSpeed {
+                job: job.into(),
+                speed: None,
+                timeout: None,
+            }
+        }
+    }
+    impl ::serde::Serialize for SetSpeed {
+        fn serialize<S: ::serde::Serializer>(
+            &self,
+            __s: S,
+        ) -> ::core::result::Result<S::Ok, S::Error> {
+            use ::serde::ser::SerializeMap as _;
+            let mut __map = __s.serialize_map(None)?;
+            __map.serialize_entry("job", &self.job)?;
+            if let Some(__v) = &self.speed {
+                __map.serialize_entry("speed", __v)?;
+            }
+            if let Some(__v) = &self.timeout {
+                __map.serialize_entry("timeout", __v)?;
+            }
+            __map.end()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for SetSpeed {
+        fn deserialize<D: ::serde::Deserializer<'de>>(
+            __d: D,
+        ) -> ::core::result::Result<Self, D::Error> {
+            struct Visitor;
+            impl<'de> ::serde::de::Visitor<'de> for Visitor {
+                type Value = SetSpeed;
+                fn expecting(
+                    &self,
+                    __f: &mut ::core::fmt::Formatter<'_>,
+                ) -> ::core::fmt::Result {
+                    __f.write_str("a SetSpeed object")
+                }
+                fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                    self,
+                    mut __map: A,
+                ) -> ::core::result::Result<SetSpeed, A::Error> {
+                    let mut job = None;
+                    let mut speed = None;
+                    let mut timeout = None;
+                    while let Some(__key) = __map
+                        .next_key::<crate::__private::Key<'de>>()?
+                    {
+                        match __key.as_str() {
+                            "job" => job = Some(__map.next_value()?),
+                            "speed" => speed = __map.next_value()?,
+                            "timeout" => timeout = __map.next_value()?,
+                            _ => {
+                                __map.next_value::<::serde::de::IgnoredAny>()?;
+                            }
+                        }
+                    }
+                    Ok(SetSpeed {
+                        job: crate::__private::required(job, "job")?,
+                        speed,
+                        timeout,
+                    })
+                }
+            }
+            __d.deserialize_map(Visitor)
+        }
+    }
+}
+
+pub use edge_cases_control::*;
