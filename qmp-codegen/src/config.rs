@@ -89,6 +89,9 @@ pub struct Report {
     pub files: Vec<(PathBuf, usize)>,
     /// Files whose contents changed (and were written).
     pub written: usize,
+    /// The loaded, checked schema, for a build script that adapts to what it has (`qmp-api`
+    /// builds its workflows only when the schema has the commands and types they use).
+    pub model: Schema,
 }
 
 impl Config {
@@ -184,6 +187,7 @@ impl Config {
             schema: path,
             files,
             written,
+            model: schema,
         })
     }
 }

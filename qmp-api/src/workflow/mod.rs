@@ -11,6 +11,12 @@
 //! - [`Migration`]: run a migration (outgoing or incoming) to `completed` or `failed`, with
 //!   the `events` capability enabled for you, progress, a timeout and cancel.
 //!
+//! The module uses generated commands, events and types, so it exists when the schema has
+//! them in the shapes it uses: the default schema, and QEMU system emulator schemas from 9.1
+//! on (QAPI source or normalized). Built from another schema (the storage daemon's, the guest
+//! agent's, an older release, a `query-qmp-schema` dump, which hides type names), `qmp-api`
+//! leaves it out. The default schema's API drives QEMU 7.2 and the storage daemon as well.
+//!
 //! ```no_run
 //! use std::process::Command;
 //! use qmp_api::types::{BlockdevCreateOptions, BlockdevCreateOptionsQcow2,
