@@ -1,40 +1,31 @@
 //! The main demo: starts its own QEMU, drives it through the typed API, prints what it sees.
 //!
-//! 1. QEMU connects to a socket we listen on (accept mode: no start-up race), with the `oob`
-//!    capability.
+//! 1. `workflow::Launcher` starts QEMU connected in accept mode (no start-up race; an early
+//!    exit would be reported at once with QEMU's stderr), with the `oob` capability.
 //! 2. Typed queries: version and run state, as spawned calls running side by side.
 //! 3. The image file is opened here and passed to QEMU (`add-fd` with `.fd()`); QEMU opens it
 //!    as `/dev/fdset/1`, never by path.
-//! 4. A small job: `blockdev-create` formats it as qcow2 while the `JOB_STATUS_CHANGE` events
-//!    are printed as typed `Event`s; then the job is dismissed.
+//! 4. A small job: `workflow::Job` runs `blockdev-create` (qcow2) to its end while the job's
+//!    states and progress are printed; it dismisses the job.
 //! 5. The new image is opened and the block nodes are listed (a call with its own timeout);
 //!    `query-yank` goes out of band (`.oob()`).
-//! 6. `stop` / `cont` with their events, then `quit`.
+//! 6. `stop` / `cont` with their events, then `quit_and_wait` (QEMU's exit status).
 //!
 //! Run it with `./scripts/demo` (installs QEMU when missing), or
 //! `cargo run -p qmp-api --example demo`. `QEMU=/path/to/qemu-system-x86_64` picks the binary.
 
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use qmp_api::types::{
     BlockdevCreateOptions, BlockdevCreateOptionsQcow2, BlockdevCreateOptionsVariant,
     BlockdevOptions, BlockdevOptionsFile, BlockdevOptionsQcow2, BlockdevOptionsVariant,
-    BlockdevRef, JobStatus,
+    BlockdevRef,
 };
-use qmp_api::{Capability, Event, Listener, Qmp};
+use qmp_api::workflow::{Job, Launcher};
+use qmp_api::Capability;
 
 type Error = Box<dyn std::error::Error>;
-
-/// Kills QEMU when the demo ends, however it ends.
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -47,31 +38,23 @@ async fn main() -> Result<(), Error> {
 }
 
 async fn run(qemu: &str, dir: &std::path::Path) -> Result<(), Error> {
-    // The socket exists (mode 0600) before QEMU starts.
-    let listener = Listener::bind_unix(dir.join("qmp.sock"))?;
-    let child = Command::new(qemu)
-        .args([
-            "-machine",
-            "none",
-            "-nodefaults",
-            "-display",
-            "none",
-            "-qmp",
-        ])
-        .arg(listener.qemu_qmp_arg())
-        .stdin(Stdio::null())
-        .spawn()
-        .map_err(|e| format!("cannot start {qemu}: {e} (run ./scripts/install-qemu.sh)"))?;
-    let mut guard = Guard(child);
-    println!("started {qemu} (pid {})", guard.0.id());
-
+    let mut cmd = Command::new(qemu);
+    cmd.args(["-machine", "none", "-nodefaults", "-display", "none"]);
+    // QEMU connects to a private socket of ours; dropping `process` would kill it.
     let client = qmp_api::qmp_core::Client::builder()
         .capabilities([Capability::Oob])
-        .timeout(Some(Duration::from_secs(10)))
-        .command_timeout(Some(Duration::from_secs(30)))
-        .accept(&listener)
-        .await?;
-    let qmp = Qmp::from(client);
+        .command_timeout(Some(Duration::from_secs(30)));
+    let (qmp, mut process) = Launcher::new(cmd)
+        .client(client)
+        .connect_timeout(Duration::from_secs(10))
+        .launch()
+        .await
+        .map_err(|e| format!("{e} (run ./scripts/install-qemu.sh if QEMU is missing)"))?;
+    println!(
+        "started {qemu} (pid {}), connected after {:.1?}",
+        process.pid(),
+        process.connected_after()
+    );
 
     // Calls own a handle to the connection: these two run side by side in their own tasks.
     let version = tokio::spawn(qmp.query_version());
@@ -113,45 +96,32 @@ async fn run(qemu: &str, dir: &std::path::Path) -> Result<(), Error> {
     file.node_name = Some("file0".into());
     qmp.blockdev_add(file).await?;
 
-    // A small job, with its typed events.
-
-    let mut events = qmp.events();
+    // A small job, run to its end by the job runner while its progress is printed.
     let format = BlockdevCreateOptions::new(BlockdevCreateOptionsVariant::Qcow2(
         BlockdevCreateOptionsQcow2::new(BlockdevRef::Reference("file0".into()), 256 << 20),
     ));
-    qmp.blockdev_create("format0", format).await?;
     println!(
         "job format0: formatting {} as qcow2, 256 MiB",
         image.display()
     );
-    loop {
-        let received = events.next().await.ok_or("event stream ended")??;
-        let t = received.timestamp;
-        match &received.event {
-            Event::JobStatusChange(change) => {
-                println!(
-                    "  [{}.{:06}] JOB_STATUS_CHANGE {} -> {}",
-                    t.seconds, t.microseconds, change.id, change.status
-                );
-                if change.status == JobStatus::Concluded {
-                    break;
-                }
+    let job = Job::new(&qmp, "format0").progress_interval(Duration::from_millis(5));
+    let mut progress = job.progress();
+    let printer = tokio::spawn(async move {
+        let mut last = None;
+        while progress.changed().await.is_ok() {
+            let p = progress.borrow_and_update().clone();
+            if last.as_ref() != Some(&p.status) {
+                println!("  job format0: {} ({}/{})", p.status, p.current, p.total);
+                last = Some(p.status);
             }
-            other => println!("  [{}.{:06}] {}", t.seconds, t.microseconds, other.name()),
         }
-    }
-    for job in qmp.query_jobs().await? {
-        println!(
-            "job {}: {} ({}/{}), error: {}",
-            job.id,
-            job.status,
-            job.current_progress,
-            job.total_progress,
-            job.error.as_deref().unwrap_or("none")
-        );
-    }
-    qmp.job_dismiss("format0").await?;
-    println!("job format0 dismissed");
+    });
+    let report = job.run(qmp.blockdev_create("format0", format)).await?;
+    let _ = printer.await;
+    println!(
+        "job format0 completed and dismissed in {:.1?}",
+        report.elapsed
+    );
 
     let mut disk = BlockdevOptions::new(BlockdevOptionsVariant::Qcow2(BlockdevOptionsQcow2::new(
         BlockdevRef::Reference("file0".into()),
@@ -187,11 +157,10 @@ async fn run(qemu: &str, dir: &std::path::Path) -> Result<(), Error> {
     }
     println!("run state: {}", qmp.query_status().await?.status);
 
-    // quit: QEMU exits, and the client sees the connection end (an orderly shutdown).
-    qmp.quit().await?;
+    // quit: QEMU shuts down in order (SHUTDOWN), the connection ends, the process exits.
+    let status = process.quit_and_wait().await?;
     let reason = tokio::time::timeout(Duration::from_secs(5), qmp.raw().closed()).await?;
     println!("connection ended: {reason}");
-    let status = tokio::task::spawn_blocking(move || guard.0.wait()).await??;
     println!("QEMU exited: {status}");
     Ok(())
 }

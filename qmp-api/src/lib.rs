@@ -83,6 +83,16 @@
 //! its timestamp. Create it before sending the command whose events you want; it sees every
 //! event received from then on, and reports exactly how many it missed if it falls behind.
 //!
+//! # Workflows
+//!
+//! The `workflow` module has the loops everyone needs, on top of the typed API: start QEMU and
+//! connect (`workflow::Launcher`), run a block job to its end (`workflow::Job`), run a
+//! migration (`workflow::Migration`), each with progress, timeouts and clear errors. It is
+//! built with the default schema and any QEMU system emulator schema from 9.1 on; a schema
+//! without the commands and types it uses (the storage daemon's, the guest agent's, an older
+//! release, an introspection dump) builds the typed API without it. The default schema's API
+//! drives older QEMU and the storage daemon all the same.
+//!
 //! # Newer and older QEMU
 //!
 //! Values the schema does not know are kept, not errors: enum values as
@@ -137,6 +147,8 @@ mod command;
 mod server_schema;
 mod stream;
 mod unknown;
+#[cfg(qmp_workflow)]
+pub mod workflow;
 
 #[doc(hidden)]
 #[path = "private.rs"]

@@ -90,6 +90,9 @@ pub struct Report {
     pub files: Vec<(PathBuf, usize)>,
     /// Files whose contents changed (and were written).
     pub written: usize,
+    /// The loaded, checked schema, for a build script that adapts to what it has (`qmp-api`
+    /// builds its workflows only when the schema has the commands and types they use).
+    pub model: Schema,
 }
 
 impl Config {
@@ -220,6 +223,11 @@ impl Config {
             schema: path,
             files,
             written,
+            // For a merged schema: its definitions (the history's relaxed members aside).
+            model: match schema {
+                Loaded::Plain(s) => s,
+                Loaded::Merged(m) => m.schema,
+            },
         })
     }
 }
