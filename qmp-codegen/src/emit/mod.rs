@@ -21,6 +21,7 @@
 //! `#[doc(alias)]` where the Rust name differs.
 
 mod commands;
+mod conversions;
 pub(crate) mod docs;
 mod events;
 mod fields;

@@ -62,6 +62,8 @@ pub(crate) struct Plan<'s> {
     oldest_qemu: (u32, u32, u32),
     /// Types QEMU sends: reachable from a command's return type or an event's data.
     sent_by_qemu: HashSet<&'s str>,
+    /// Types users send: reachable from a command's arguments.
+    sent_to_qemu: HashSet<&'s str>,
 }
 
 /// The Rust names of one command's items.
@@ -280,6 +282,7 @@ impl<'s> Plan<'s> {
             schema,
             oldest_qemu: (oldest_qemu.0, oldest_qemu.1, 0),
             sent_by_qemu: sent_by_qemu(schema),
+            sent_to_qemu: sent_to_qemu(schema),
             type_names,
             variant_types,
             boxed: recursive_edges(schema),
@@ -483,6 +486,12 @@ impl<'s> Plan<'s> {
         self.sent_by_qemu.contains(qapi)
     }
 
+    /// Whether users send values of type `qapi` to QEMU (it is reachable from a command's
+    /// arguments): such types get the conveniences for building values (setters, `From`).
+    pub(crate) fn sent_to_qemu(&self, qapi: &str) -> bool {
+        self.sent_to_qemu.contains(qapi)
+    }
+
     /// Whether a member appeared after both its type and the oldest QEMU targeted.
     fn added_later(&self, owner: Option<&str>, member: Option<&str>) -> bool {
         let Some(m) = member.and_then(parse_version) else {
@@ -649,7 +658,6 @@ fn sent_by_qemu(schema: &Schema) -> HashSet<&str> {
     fn members(ms: &[Member]) -> impl Iterator<Item = &str> {
         ms.iter().filter_map(|m| m.ty.named())
     }
-    let mut seen: HashSet<&str> = HashSet::new();
     let mut todo: Vec<&str> = Vec::new();
     for c in schema.commands() {
         todo.extend(c.returns.as_ref().and_then(|r| r.named()));
@@ -661,6 +669,29 @@ fn sent_by_qemu(schema: &Schema) -> HashSet<&str> {
             Arguments::Type(t) => todo.push(t),
         }
     }
+    reachable(schema, todo)
+}
+
+/// The named types reachable from command arguments, the same way as [`sent_by_qemu`].
+fn sent_to_qemu(schema: &Schema) -> HashSet<&str> {
+    let mut todo: Vec<&str> = Vec::new();
+    for c in schema.commands() {
+        match &c.arguments {
+            Arguments::None => {}
+            Arguments::Members(ms) => todo.extend(ms.iter().filter_map(|m| m.ty.named())),
+            Arguments::Type(t) => todo.push(t),
+        }
+    }
+    reachable(schema, todo)
+}
+
+/// The types in `todo` and those reachable from them through members, union bases and
+/// branches, and alternate branches.
+fn reachable<'s>(schema: &'s Schema, mut todo: Vec<&'s str>) -> HashSet<&'s str> {
+    fn members(ms: &[Member]) -> impl Iterator<Item = &str> {
+        ms.iter().filter_map(|m| m.ty.named())
+    }
+    let mut seen: HashSet<&str> = HashSet::new();
     while let Some(name) = todo.pop() {
         if !seen.insert(name) {
             continue;
