@@ -22,7 +22,7 @@ use qmp_api::types::{
     BlockdevOptions, BlockdevOptionsFile, BlockdevOptionsQcow2, BlockdevOptionsVariant,
     BlockdevRef, JobStatus,
 };
-use qmp_api::{Capability, Event, Listener, Qmp};
+use qmp_api::{Capability, Event, EventKind, Listener, Qmp};
 
 type Error = Box<dyn std::error::Error>;
 
@@ -178,7 +178,7 @@ async fn run(qemu: &str, dir: &std::path::Path) -> Result<(), Error> {
     println!("yank instances (asked out of band): {}", yankable.len());
 
     // stop / cont, with the events they cause (the stream was created before the commands).
-    let mut run_events = qmp.events_named(["STOP", "RESUME"]);
+    let mut run_events = qmp.subscribe([EventKind::Stop, EventKind::Resume]);
     qmp.stop().await?;
     qmp.cont().await?;
     for _ in 0..2 {

@@ -105,6 +105,7 @@
 //! `schema/`, a QAPI root file of a QEMU source tree (its doc comments become these docs), or a
 //! `query-qmp-schema` dump of the QEMU you run.
 
+mod builder;
 mod client;
 mod command;
 mod stream;
@@ -136,14 +137,21 @@ pub mod events {
 
 include!(concat!(env!("OUT_DIR"), "/schema.rs"));
 
-pub use client::Qmp;
+pub use builder::QmpBuilder;
+pub use client::{Qmp, UnknownEventName};
 pub use command::{Call, Command, FdCommand, OobCommand};
-pub use events::Event;
+pub use events::{Event, EventKind};
 pub use stream::{EventStream, Received, WaitError};
 pub use unknown::{UnknownEvent, UnknownValue, UnknownVariant};
 
 pub use qmp_core;
+/// TLS for TCP connections (cargo feature `tls`): [`QmpBuilder::connect_tls`] takes a
+/// [`rustls::ClientConfig`](tls::rustls::ClientConfig).
+#[cfg(feature = "tls")]
+pub use qmp_core::tls;
 pub use qmp_core::{
     Capability, ConnectError, DecodeError, DisconnectReason, EventError, ExecuteError, Greeting,
     Listener, QmpError, Timestamp, Version,
 };
+/// A JSON value, for `any` members (`qom-get`'s reply, `qom-set`'s value) and `.arg(..)`.
+pub use serde_json::Value;

@@ -173,6 +173,11 @@ pub(crate) const CLIENT_METHODS: &[&str] = &[
     "execute",
     "events",
     "events_named",
+    "events_named_unchecked",
+    "subscribe",
+    "builder",
+    "connect_tcp",
+    "accept",
     "close",
     "closed",
     "greeting",
@@ -196,6 +201,7 @@ pub(crate) const ROOT_ITEMS: &[&str] = &[
     "OobCommand",
     "FdCommand",
     "Event",
+    "EventKind",
     "EventStream",
     "Received",
     "WaitError",
@@ -214,6 +220,9 @@ pub(crate) const ROOT_ITEMS: &[&str] = &[
     "QmpError",
     "Timestamp",
     "Version",
+    "Value",
+    "QmpBuilder",
+    "UnknownEventName",
     "qmp_core",
     "types",
     "commands",
@@ -261,8 +270,8 @@ impl<'s> Plan<'s> {
     pub(crate) fn new(schema: &'s Schema, oldest_qemu: (u32, u32)) -> Result<Plan<'s>, EmitError> {
         let mut ns = Namespace::new();
         for item in ROOT_ITEMS {
-            let identity = if *item == "Event" {
-                "events::Event".to_string()
+            let identity = if *item == "Event" || *item == "EventKind" {
+                format!("events::{item}")
             } else {
                 format!("crate::{item}")
             };
