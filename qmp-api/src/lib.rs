@@ -153,5 +153,8 @@ pub use qmp_core::{
     Capability, ConnectError, DecodeError, DisconnectReason, EventError, ExecuteError, Greeting,
     Listener, QmpError, Timestamp, Version,
 };
-/// A JSON value, for `any` members (`qom-get`'s reply, `qom-set`'s value) and `.arg(..)`.
-pub use serde_json::Value;
+/// `serde_json`, as the generated code uses it: [`json::Value`] for `any` members
+/// (`qom-get`'s reply, `qom-set`'s value) and `.arg(..)`, and the [`json!`](json::json)
+/// macro. (`Value` is not at the crate root, where a schema type of that name could take
+/// it.)
+pub use serde_json as json;

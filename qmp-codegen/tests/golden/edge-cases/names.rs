@@ -14,6 +14,7 @@ const _: Option<&DeviceLikeCall> = None;
 const _: Option<&EchoAny> = None;
 const _: Option<&EchoAnyCall> = None;
 const _: Option<&Event> = None;
+const _: Option<&EventKind> = None;
 const _: Option<&Getfd> = None;
 const _: Option<&GetfdCall> = None;
 const _: Option<&Keywords> = None;
@@ -55,4 +56,4 @@ const _: Option<&edge_cases::Color> = None;
 const _: Option<&edge_cases_control::SetSpeed> = None;
 
 /// How many names this file uses.
-const GENERATED_NAMES: usize = 52;
+const GENERATED_NAMES: usize = 53;
