@@ -18,9 +18,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use qmp_api::types::{
-    BlockdevCreateOptions, BlockdevCreateOptionsQcow2, BlockdevCreateOptionsVariant,
-    BlockdevOptions, BlockdevOptionsFile, BlockdevOptionsQcow2, BlockdevOptionsVariant,
-    BlockdevRef, JobStatus,
+    BlockdevCreateOptionsQcow2, BlockdevOptions, BlockdevOptionsFile, BlockdevOptionsQcow2,
+    JobStatus,
 };
 use qmp_api::{Capability, Event, EventKind, Listener, Qmp};
 
@@ -65,13 +64,12 @@ async fn run(qemu: &str, dir: &std::path::Path) -> Result<(), Error> {
     let mut guard = Guard(child);
     println!("started {qemu} (pid {})", guard.0.id());
 
-    let client = qmp_api::qmp_core::Client::builder()
+    let qmp = Qmp::builder()
         .capabilities([Capability::Oob])
         .timeout(Some(Duration::from_secs(10)))
         .command_timeout(Some(Duration::from_secs(30)))
         .accept(&listener)
         .await?;
-    let qmp = Qmp::from(client);
 
     // Calls own a handle to the connection: these two run side by side in their own tasks.
     let version = tokio::spawn(qmp.query_version());
@@ -107,18 +105,14 @@ async fn run(qemu: &str, dir: &std::path::Path) -> Result<(), Error> {
         added.fd,
         added.fdset_id
     );
-    let mut file = BlockdevOptions::new(BlockdevOptionsVariant::File(BlockdevOptionsFile::new(
-        "/dev/fdset/1",
-    )));
-    file.node_name = Some("file0".into());
+    let file = BlockdevOptions::file(BlockdevOptionsFile::new("/dev/fdset/1")).node_name("file0");
     qmp.blockdev_add(file).await?;
 
     // A small job, with its typed events.
 
     let mut events = qmp.events();
-    let format = BlockdevCreateOptions::new(BlockdevCreateOptionsVariant::Qcow2(
-        BlockdevCreateOptionsQcow2::new(BlockdevRef::Reference("file0".into()), 256 << 20),
-    ));
+    // A node name is enough where a `BlockdevRef` is expected.
+    let format = BlockdevCreateOptionsQcow2::new("file0", 256 << 20);
     qmp.blockdev_create("format0", format).await?;
     println!(
         "job format0: formatting {} as qcow2, 256 MiB",
@@ -153,10 +147,7 @@ async fn run(qemu: &str, dir: &std::path::Path) -> Result<(), Error> {
     qmp.job_dismiss("format0").await?;
     println!("job format0 dismissed");
 
-    let mut disk = BlockdevOptions::new(BlockdevOptionsVariant::Qcow2(BlockdevOptionsQcow2::new(
-        BlockdevRef::Reference("file0".into()),
-    )));
-    disk.node_name = Some("disk0".into());
+    let disk = BlockdevOptions::from(BlockdevOptionsQcow2::new("file0")).node_name("disk0");
     qmp.blockdev_add(disk).await?;
     println!("block nodes:");
     let nodes = qmp
