@@ -154,8 +154,7 @@ pub(crate) fn union_conversions(
     name: &Ident,
     variant_ty: &Ident,
     base_all_optional: bool,
-    tags: &[Ident],
-    branch_values: &[&str],
+    tags: &[(Ident, &str)],
     taken: &[&str],
 ) -> TokenStream {
     let m = Module::Types;
@@ -181,7 +180,7 @@ pub(crate) fn union_conversions(
     let mut tag_ctors = Vec::new();
     let mut seen_ctors = std::collections::HashSet::new();
     let wrapped = |t: &str| wrapped_type(plan, t).map(str::to_string);
-    for (tag, value) in tags.iter().zip(branch_values) {
+    for (tag, value) in tags {
         let boxed = plan.is_boxed(&u.name, &branch_key(value));
         let b = plan.std("Box", m);
         let wrap = |e: TokenStream| if boxed { quote!(#b::new(#e)) } else { e };

@@ -77,7 +77,7 @@ pub(crate) fn params_and_inits(
         if f.boxed {
             let b = plan.std("Box", module);
             inits.push(quote!(#id: #b::new(#conv),));
-        } else if conv.to_string() == id.to_string() {
+        } else if *id == conv.to_string() {
             inits.push(quote!(#id,));
         } else {
             inits.push(quote!(#id: #conv,));

@@ -438,8 +438,7 @@ fn union_conversions(
         &p.name,
         &p.variant_ty,
         from_variant,
-        &tags,
-        &values,
+        &tags.into_iter().zip(values).collect::<Vec<_>>(),
         &base_members,
     ))
 }
