@@ -292,7 +292,7 @@ pub mod edge_cases {
                             "opt-list" => opt_list = __map.next_value()?,
                             "later" => later = __map.next_value()?,
                             "cond" => cond = __map.next_value()?,
-                            "dep" => dep = __map.next_value()?,
+                            "dep" => dep = Some(__map.next_value()?),
                             _ => {
                                 __map.next_value::<::serde::de::IgnoredAny>()?;
                             }
