@@ -133,6 +133,14 @@ impl Qmp {
     /// let stop = runstate.wait_for_kind(EventKind::Stop, Duration::from_secs(5)).await?;
     /// # Ok(()) }
     /// ```
+    ///
+    /// A misspelled kind is a compile error:
+    ///
+    /// ```compile_fail,E0599
+    /// # fn demo(qmp: qmp_api::Qmp) {
+    /// let stops = qmp.subscribe([qmp_api::EventKind::Stopp]);
+    /// # }
+    /// ```
     pub fn subscribe(&self, kinds: impl IntoIterator<Item = EventKind>) -> EventStream {
         EventStream::new(
             self.raw
