@@ -23,7 +23,7 @@ use qmp_api::types::{
     BlockdevRef,
 };
 use qmp_api::workflow::{Job, Launcher};
-use qmp_api::Capability;
+use qmp_api::{Capability, EventKind};
 
 type Error = Box<dyn std::error::Error>;
 
@@ -148,7 +148,7 @@ async fn run(qemu: &str, dir: &std::path::Path) -> Result<(), Error> {
     println!("yank instances (asked out of band): {}", yankable.len());
 
     // stop / cont, with the events they cause (the stream was created before the commands).
-    let mut run_events = qmp.events_named(["STOP", "RESUME"]);
+    let mut run_events = qmp.subscribe([EventKind::Stop, EventKind::Resume]);
     qmp.stop().await?;
     qmp.cont().await?;
     for _ in 0..2 {

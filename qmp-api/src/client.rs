@@ -5,10 +5,47 @@ use std::sync::{Arc, OnceLock};
 
 use qmp_core::Client;
 
+use crate::builder::QmpBuilder;
 use crate::command::{Call, Command};
 use crate::server_schema::{SchemaItem, ServerSchema};
 use crate::stream::EventStream;
-use crate::{ConnectError, ExecuteError, Version};
+use crate::{ConnectError, EventKind, ExecuteError, Version};
+
+/// An event name the schema does not know, from [`Qmp::events_named`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "the schema knows no event `{name}`{}; subscribe by `EventKind`, or with \
+     `events_named_unchecked` for an event of a newer QEMU",
+    match suggestion { Some(s) => format!(" (did you mean `{s}`?)"), None => String::new() }
+)]
+pub struct UnknownEventName {
+    name: String,
+    suggestion: Option<&'static str>,
+}
+
+impl UnknownEventName {
+    fn new(name: &str) -> Self {
+        let normal = |n: &str| n.to_ascii_uppercase().replace('-', "_");
+        let suggestion = crate::Event::NAMES
+            .iter()
+            .copied()
+            .find(|known| normal(known) == normal(name));
+        UnknownEventName {
+            name: name.to_string(),
+            suggestion,
+        }
+    }
+
+    /// The name given.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The known event whose name differs only in case or `-`/`_` (`"Stop"` → `STOP`).
+    pub fn suggestion(&self) -> Option<&'static str> {
+        self.suggestion
+    }
+}
 
 /// A typed QMP client: one method per QEMU command, typed events.
 ///
@@ -48,10 +85,20 @@ pub struct Qmp {
 }
 
 impl Qmp {
-    /// Connects to a QMP unix socket with default settings. For other transports and settings,
-    /// build a [`qmp_core::Client`] and convert it: `Qmp::from(client)`.
+    /// Connects to a QMP unix socket with default settings. For other settings and transports
+    /// (timeouts, `wait_for_server`, TCP, TLS, accept mode), use [`Qmp::builder`].
     pub async fn connect_unix(path: impl AsRef<Path>) -> Result<Qmp, ConnectError> {
         Ok(Qmp::from(Client::connect_unix(path).await?))
+    }
+
+    /// Connects over TCP with default settings (see [`QmpBuilder::connect_tcp`]).
+    pub async fn connect_tcp(addr: impl tokio::net::ToSocketAddrs) -> Result<Qmp, ConnectError> {
+        Ok(Qmp::from(Client::connect_tcp(addr).await?))
+    }
+
+    /// Every connection setting, then connect, in one expression: see [`QmpBuilder`].
+    pub fn builder() -> QmpBuilder {
+        QmpBuilder::new()
     }
 
     /// The untyped client underneath (same connection).
@@ -78,24 +125,69 @@ impl Qmp {
         EventStream::new(self.raw.subscribe())
     }
 
-    /// Subscribes to the events with these QMP names only (e.g. `["JOB_STATUS_CHANGE"]`; the
-    /// names are in [`Event::NAMES`](crate::Event::NAMES)). A name the schema does not know is
-    /// still subscribed to (a newer QEMU may send it), with a warning in the log, since it is
-    /// more often a typo such as `"Stop"` for `"STOP"`.
-    pub fn events_named<I, S>(&self, names: I) -> EventStream
+    /// Subscribes to events of these kinds only: a misspelled kind does not compile.
+    ///
+    /// ```no_run
+    /// # async fn demo(qmp: qmp_api::Qmp) -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::time::Duration;
+    /// use qmp_api::EventKind;
+    ///
+    /// let mut runstate = qmp.subscribe([EventKind::Stop, EventKind::Resume]);
+    /// qmp.stop().await?;
+    /// let stop = runstate.wait_for_kind(EventKind::Stop, Duration::from_secs(5)).await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// A misspelled kind is a compile error:
+    ///
+    /// ```compile_fail,E0599
+    /// # fn demo(qmp: qmp_api::Qmp) {
+    /// let stops = qmp.subscribe([qmp_api::EventKind::Stopp]);
+    /// # }
+    /// ```
+    pub fn subscribe(&self, kinds: impl IntoIterator<Item = EventKind>) -> EventStream {
+        EventStream::new(
+            self.raw
+                .subscribe_to(kinds.into_iter().map(EventKind::as_str)),
+        )
+    }
+
+    /// Subscribes to the events with these QMP names only (e.g. `["JOB_STATUS_CHANGE"]`).
+    /// Prefer [`subscribe`](Self::subscribe), whose kinds are checked by the compiler.
+    ///
+    /// # Errors
+    ///
+    /// [`UnknownEventName`] for a name the schema does not know (more often a typo such as
+    /// `"Stop"` for `"STOP"` than an event of a newer QEMU); the error suggests the name
+    /// meant. To subscribe to an event this schema lacks, use
+    /// [`events_named_unchecked`](Self::events_named_unchecked).
+    ///
+    /// ```
+    /// # async fn demo(qmp: qmp_api::Qmp) {
+    /// let err = qmp.events_named(["Stop"]).unwrap_err();
+    /// assert_eq!(err.suggestion(), Some("STOP"));
+    /// # }
+    /// ```
+    pub fn events_named<I, S>(&self, names: I) -> Result<EventStream, UnknownEventName>
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
         let names: Vec<String> = names.into_iter().map(Into::into).collect();
-        for name in &names {
-            if !crate::Event::NAMES.contains(&name.as_str()) {
-                tracing::warn!(
-                    event = %name,
-                    "subscribing to an event the schema does not know; QMP event names look like BLOCK_JOB_COMPLETED"
-                );
-            }
+        if let Some(name) = names.iter().find(|n| EventKind::from_name(n).is_none()) {
+            return Err(UnknownEventName::new(name));
         }
+        Ok(EventStream::new(self.raw.subscribe_to(names)))
+    }
+
+    /// Subscribes to the events with these QMP names, known to the schema or not (an event
+    /// of a newer QEMU arrives as [`Event::Other`](crate::Event::Other)). Nothing checks the
+    /// names: a misspelled one never matches.
+    pub fn events_named_unchecked<I, S>(&self, names: I) -> EventStream
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
         EventStream::new(self.raw.subscribe_to(names))
     }
 

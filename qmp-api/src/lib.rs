@@ -4,23 +4,27 @@
 //!
 //! # Connecting
 //!
-//! [`Qmp`] wraps a [`qmp_core::Client`]: connect with [`Qmp::connect_unix`], or build any
-//! client (TCP, TLS, accept mode, timeouts, capabilities) with [`qmp_core::ClientBuilder`] and
-//! convert it with `Qmp::from(client)`.
+//! [`Qmp`] wraps a [`qmp_core::Client`]: connect with [`Qmp::connect_unix`], or set
+//! anything (timeouts, `wait_for_server`, capabilities, TCP, TLS with the `tls` feature,
+//! accept mode) on [`Qmp::builder`] and connect in the same expression.
 //!
 //! ```no_run
 //! use std::time::Duration;
-//! use qmp_api::{Event, Qmp};
+//! use qmp_api::{EventKind, Qmp};
 //!
 //! #[tokio::main]
 //! async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//!     let qmp = Qmp::connect_unix("/run/vm0/qmp.sock").await?;
+//!     let qmp = Qmp::builder()
+//!         .wait_for_server(true) // a QEMU just started: retry until its socket accepts
+//!         .timeout(Some(Duration::from_secs(5)))
+//!         .connect_unix("/run/vm0/qmp.sock")
+//!         .await?;
 //!     let status = qmp.query_status().await?;
 //!     println!("{} (running: {})", status.status, status.running);
 //!
-//!     let mut events = qmp.events();
+//!     let mut events = qmp.subscribe([EventKind::Stop]);
 //!     qmp.stop().await?;
-//!     events.wait_for(|e| matches!(e, Event::Stop), Duration::from_secs(5)).await?;
+//!     events.wait_for_kind(EventKind::Stop, Duration::from_secs(5)).await?;
 //!     Ok(())
 //! }
 //! ```
@@ -35,15 +39,13 @@
 //!
 //! ```no_run
 //! # async fn demo(qmp: qmp_api::Qmp) -> Result<(), qmp_api::ExecuteError> {
-//! use qmp_api::types::{BlockdevOptions, BlockdevOptionsFile, BlockdevOptionsVariant, MirrorSyncMode};
+//! use qmp_api::types::{BlockdevOptions, BlockdevOptionsFile, MirrorSyncMode};
 //!
 //! qmp.block_resize(1 << 30).node_name("disk0").await?;
 //! qmp.blockdev_backup("disk0", MirrorSyncMode::Full, "backup0").job_id("job0").speed(1 << 26).await?;
 //!
-//! let mut file = BlockdevOptions::new(BlockdevOptionsVariant::File(
-//!     BlockdevOptionsFile::new("/var/lib/images/disk.img"),
-//! ));
-//! file.node_name = Some("file0".into());
+//! let file = BlockdevOptions::file(BlockdevOptionsFile::new("/var/lib/images/disk.img"))
+//!     .node_name("file0");
 //! qmp.blockdev_add(file).await?;
 //!
 //! for block in qmp.query_block().await? {
@@ -77,11 +79,47 @@
 //! `types`, `commands`, `events` and the crate root can be glob-imported together: no name is
 //! defined twice.
 //!
+//! # Building values
+//!
+//! Arguments read like their JSON. Optional members have chainable setters beside the public
+//! fields; a union is built from its branch (`From`, when the branch type belongs to one
+//! branch only) or by a constructor named after the tag; alternates convert from each branch
+//! (a node name is a `BlockdevRef`); single-member wrappers convert from what they wrap; and
+//! parameters of schema types take `impl Into<..>`, so these conversions apply everywhere:
+//!
+//! ```no_run
+//! # async fn demo(qmp: qmp_api::Qmp) -> Result<(), qmp_api::ExecuteError> {
+//! use qmp_api::types::{
+//!     BlockExportOptions, BlockExportOptionsNbd, BlockdevOptions, BlockdevOptionsNull,
+//!     BlockdevOptionsQcow2, UnixSocketAddress,
+//! };
+//!
+//! // {"driver": "null-co", "node-name": "null0", "size": 67108864}
+//! qmp.blockdev_add(BlockdevOptions::null_co(BlockdevOptionsNull::default().size(64 << 20)).node_name("null0")).await?;
+//! // {"driver": "qcow2", "node-name": "disk0", "file": "file0"}
+//! qmp.blockdev_add(BlockdevOptions::from(BlockdevOptionsQcow2::new("file0")).node_name("disk0")).await?;
+//! // nbd-server-start's "addr": {"type": "unix", "data": {"path": "/run/vm0/nbd.sock"}}
+//! qmp.nbd_server_start(UnixSocketAddress::new("/run/vm0/nbd.sock")).await?;
+//! // Two required strings: the constructor's name says which is which.
+//! let export = BlockExportOptions::with_id_and_node_name("exp0", "disk0", BlockExportOptionsNbd::default());
+//! qmp.block_export_add(export.writable(true)).await?;
+//! # Ok(()) }
+//! ```
+//!
+//! A union's `...Variant` prints its tag (`null-co`). Members that name files stay strings
+//! (`impl Into<String>`), not `impl AsRef<Path>`: QMP strings are UTF-8 and a `Path` need not
+//! be, so the conversion could only fail or silently open another file; and the schema does
+//! not mark which strings are host paths (`qom-get`'s `path` is a QOM path). Convert with
+//! `path.to_str()` and handle the `None`.
+//!
 //! # Events
 //!
 //! [`Qmp::events`] returns an [`EventStream`] of [`Received`] items: the typed [`Event`] and
 //! its timestamp. Create it before sending the command whose events you want; it sees every
 //! event received from then on, and reports exactly how many it missed if it falls behind.
+//! [`Qmp::subscribe`] takes [`EventKind`]s, so a misspelled event does not compile;
+//! [`Qmp::events_named`] checks names against the schema (`"Stop"` is an error suggesting
+//! `STOP`), and [`Qmp::events_named_unchecked`] subscribes to an event of a newer QEMU.
 //!
 //! # Workflows
 //!
@@ -142,6 +180,7 @@
 //! `schema/` (merged, like `qemu-storage-daemon.json`, or of one version), a QAPI root file of a QEMU source tree (its doc comments become these docs), or a
 //! `query-qmp-schema` dump of the QEMU you run.
 
+mod builder;
 mod client;
 mod command;
 mod server_schema;
@@ -176,17 +215,27 @@ pub mod events {
 
 include!(concat!(env!("OUT_DIR"), "/schema.rs"));
 
-pub use client::Qmp;
+pub use builder::QmpBuilder;
+pub use client::{Qmp, UnknownEventName};
 #[doc(hidden)]
 pub use command::CallTarget;
 pub use command::{Call, Command, FdCommand, OobCommand};
-pub use events::Event;
+pub use events::{Event, EventKind};
 pub use server_schema::{SchemaItem, ServerSchema};
 pub use stream::{EventStream, Received, WaitError};
 pub use unknown::{UnknownEvent, UnknownValue, UnknownVariant};
 
 pub use qmp_core;
+/// TLS for TCP connections (cargo feature `tls`): [`QmpBuilder::connect_tls`] takes a
+/// [`rustls::ClientConfig`](tls::rustls::ClientConfig).
+#[cfg(feature = "tls")]
+pub use qmp_core::tls;
 pub use qmp_core::{
     Capability, ConnectError, DecodeError, DisconnectReason, EventError, ExecuteError, Greeting,
     Listener, QmpError, Timestamp, Version,
 };
+/// `serde_json`, as the generated code uses it: [`json::Value`] for `any` members
+/// (`qom-get`'s reply, `qom-set`'s value) and `.arg(..)`, and the [`json!`](json::json)
+/// macro. (`Value` is not at the crate root, where a schema type of that name could take
+/// it.)
+pub use serde_json as json;

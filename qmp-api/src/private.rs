@@ -167,11 +167,12 @@ pub fn unknown_variant<U, E: de::Error>(
     Ok(UnknownVariant::new(tag, members))
 }
 
-/// Builds a union's wire object: base members, discriminator, then the branch's members.
+/// Builds a union's wire object: the discriminator, the other base members, then the
+/// branch's members, in that order (the order QEMU's documentation writes them in).
 /// Errors are kept until [`FlatObject::serialize`], so generated code stays a list of `put`s.
 #[derive(Default)]
 pub struct FlatObject {
-    map: Map<String, Value>,
+    members: Vec<(String, Box<RawValue>)>,
     error: Option<serde_json::Error>,
 }
 
@@ -181,13 +182,19 @@ impl FlatObject {
         Self::default()
     }
 
-    /// Adds a member.
+    /// Adds a member (replacing one of the same name).
     pub fn put<T: Serialize + ?Sized>(&mut self, key: &str, value: &T) {
-        match serde_json::to_value(value) {
-            Ok(v) => {
-                self.map.insert(key.to_string(), v);
-            }
+        match serde_json::value::to_raw_value(value) {
+            Ok(v) => self.insert(key, v, true),
             Err(e) => self.fail(e),
+        }
+    }
+
+    fn insert(&mut self, key: &str, value: Box<RawValue>, replace: bool) {
+        match self.members.iter_mut().find(|(k, _)| k == key) {
+            Some(slot) if replace => slot.1 = value,
+            Some(_) => {}
+            None => self.members.push((key.to_string(), value)),
         }
     }
 
@@ -199,13 +206,16 @@ impl FlatObject {
     }
 
     /// Adds every member of `value`, which must serialize to an object (a branch struct or
-    /// union).
+    /// union), in its order.
     pub fn extend<T: Serialize + ?Sized>(&mut self, value: &T) {
-        match serde_json::to_value(value) {
-            Ok(Value::Object(members)) => self.map.extend(members),
-            Ok(other) => self.fail(serde_json::Error::custom(format!(
-                "a union branch must serialize to an object, got {other}"
-            ))),
+        let members = serde_json::value::to_raw_value(value)
+            .and_then(|raw| serde_json::from_str::<OrderedMembers>(raw.get()));
+        match members {
+            Ok(OrderedMembers(members)) => {
+                for (k, v) in members {
+                    self.insert(&k, v, true);
+                }
+            }
             Err(e) => self.fail(e),
         }
     }
@@ -213,7 +223,10 @@ impl FlatObject {
     /// Adds the members kept for a branch this schema does not know.
     pub fn extend_unknown<U>(&mut self, unknown: &UnknownVariant<U>) {
         for (k, v) in unknown.members() {
-            self.map.entry(k.clone()).or_insert_with(|| v.clone());
+            match serde_json::value::to_raw_value(v) {
+                Ok(v) => self.insert(k, v, false),
+                Err(e) => self.fail(e),
+            }
         }
     }
 
@@ -225,10 +238,41 @@ impl FlatObject {
 
     /// Serializes the object (or reports the first error).
     pub fn serialize<S: Serializer>(self, s: S) -> Result<S::Ok, S::Error> {
-        match self.error {
-            Some(e) => Err(S::Error::custom(e)),
-            None => self.map.serialize(s),
+        use serde::ser::SerializeMap;
+        if let Some(e) = self.error {
+            return Err(S::Error::custom(e));
         }
+        let mut map = s.serialize_map(Some(self.members.len()))?;
+        for (k, v) in &self.members {
+            map.serialize_entry(k, v)?;
+        }
+        map.end()
+    }
+}
+
+/// An object's members in their order (a branch's members, spliced into a union's object).
+struct OrderedMembers(Vec<(String, Box<RawValue>)>);
+
+impl<'de> de::Deserialize<'de> for OrderedMembers {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Members;
+        impl<'de> Visitor<'de> for Members {
+            type Value = OrderedMembers;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a union branch serialized as an object")
+            }
+            fn visit_map<A: de::MapAccess<'de>>(
+                self,
+                mut a: A,
+            ) -> Result<OrderedMembers, A::Error> {
+                let mut out = Vec::new();
+                while let Some(entry) = a.next_entry::<String, Box<RawValue>>()? {
+                    out.push(entry);
+                }
+                Ok(OrderedMembers(out))
+            }
+        }
+        d.deserialize_map(Members)
     }
 }
 

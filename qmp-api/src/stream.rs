@@ -98,6 +98,16 @@ impl EventStream {
             .unwrap_or(Err(WaitError::Timeout(timeout)))
     }
 
+    /// Waits for the first event of `kind`, skipping others, for at most `timeout` (see
+    /// [`wait_for`](Self::wait_for)).
+    pub async fn wait_for_kind(
+        &mut self,
+        kind: crate::EventKind,
+        timeout: Duration,
+    ) -> Result<Received, WaitError> {
+        self.wait_for(|e| e.kind() == Some(kind), timeout).await
+    }
+
     /// The underlying untyped stream.
     pub fn into_raw(self) -> qmp_core::EventStream {
         self.inner

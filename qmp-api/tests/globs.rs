@@ -35,6 +35,10 @@ const _: Option<&Listener> = None;
 const _: Option<&Timestamp> = None;
 const _: Option<&Version> = None;
 const _: Option<&Capability> = None;
+const _: Option<&EventKind> = None;
+const _: Option<&QmpBuilder> = None;
+const _: Option<&UnknownEventName> = None;
+const _: Option<&json::Value> = None;
 const _: &str = SCHEMA;
 
 fn _traits<C: Command + OobCommand + FdCommand>() {}

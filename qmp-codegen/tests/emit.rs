@@ -82,8 +82,8 @@ fn edge_case_output_has_the_promised_shapes() {
     assert!(commands.contains("pub struct QueryThingsCall(crate::Call<QueryThings>);"));
     assert!(commands.contains("crate::__qmp_call_type!(QueryThingsCall, QueryThings);"));
     assert!(commands.contains("pub fn set_thing("));
-    assert!(commands.contains("r#type: crate::types::Color"));
-    assert!(commands.contains("pub fn add_node(&self, node: crate::types::Node)"));
+    assert!(commands.contains("r#type: impl Into<crate::types::Color>"));
+    assert!(commands.contains("node: impl Into<crate::types::Node>,"));
     assert!(commands.contains("pub fn arg("));
     assert!(commands.contains("const SUCCESS_REPLY: bool = false;"));
     assert!(commands.contains("const ALLOW_OOB: bool = true;"));
@@ -116,6 +116,23 @@ fn edge_case_output_has_the_promised_shapes() {
     assert!(events.contains("    Stopped,\n"));
     assert!(events.contains("NodeAdded(crate::types::Node),"));
     assert!(events.contains("Other(crate::UnknownEvent),"));
+}
+
+/// Issue 11: what makes values read like their JSON, on the edge-case schema.
+#[test]
+fn edge_case_values_get_setters_and_conversions() {
+    let files = edge_files();
+    let types = &files
+        .iter()
+        .find(|f| f.name == "types.rs")
+        .unwrap()
+        .contents;
+    // Setters for optional members, inherent and inline (nothing to compile until used).
+    assert!(types.contains("#[inline]\n        pub fn speed(mut self, value: i64) -> Self {"));
+    // A union's variant prints its tag.
+    assert!(types.contains("impl ::core::fmt::Display for ShapeVariant {"));
+    // Alternates convert from each branch type, and from `&str` for a string branch.
+    assert!(types.contains("impl ::core::convert::From<&str> for"));
 }
 
 #[test]

@@ -225,7 +225,7 @@ async fn wait_for_is_race_free_with_the_command_that_triggers_it() {
     within(10, async {
         let (qmp, mut peer, _s) = connected().await;
         // The event arrives before the reply: a stream created before the command sees it.
-        let mut events = qmp.events_named(["STOP"]);
+        let mut events = qmp.events_named(["STOP"]).unwrap();
         let call = qmp.stop();
         let serve = async {
             let r = peer.expect("stop").await;

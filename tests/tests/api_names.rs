@@ -17,24 +17,26 @@ fn name_of<C: Command>(_: &C) -> &'static str {
 
 #[test]
 fn the_eight_formerly_colliding_names_work_through_glob_imports() {
-    let backup = BlockdevBackup::new("disk0", MirrorSyncMode::Full, "backup0");
+    let backup = BlockdevBackup::with_device_and_target("disk0", MirrorSyncMode::Full, "backup0");
     assert_eq!(name_of(&backup), "blockdev-backup");
-    let snapshot = BlockdevSnapshot::new("disk0", "overlay0");
+    let snapshot = BlockdevSnapshot::with_node_and_overlay("disk0", "overlay0");
     assert_eq!(name_of(&snapshot), "blockdev-snapshot");
     let mut sync = BlockdevSnapshotSync::new("/tmp/overlay.qcow2");
     sync.device = Some("disk0".into());
     assert_eq!(name_of(&sync), "blockdev-snapshot-sync");
-    let add = BlockDirtyBitmapAdd::new("disk0", "bitmap0");
+    let add = BlockDirtyBitmapAdd::with_node_and_name("disk0", "bitmap0");
     assert_eq!(name_of(&add), "block-dirty-bitmap-add");
     // Issue 13: QEMU 3.x named these arguments `dst_name` and `src_name`, so `target` and
-    // `bitmaps` are not required in every version that has the command.
-    let mut merge = BlockDirtyBitmapMerge::new("disk0");
-    merge.target = Some("bitmap0".into());
-    merge.bitmaps = Some(vec![BlockDirtyBitmapOrStr::Local("bitmap1".into())]);
+    // `bitmaps` are not required in every version that has the command: setters.
+    let merge = BlockDirtyBitmapMerge::new("disk0")
+        .target("bitmap0")
+        .bitmaps(vec![BlockDirtyBitmapOrStr::Local("bitmap1".into())]);
     assert_eq!(name_of(&merge), "block-dirty-bitmap-merge");
-    let drive_backup = DriveBackup::new("disk0", MirrorSyncMode::Top, "/tmp/backup.qcow2");
+    let drive_backup =
+        DriveBackup::with_device_and_target("disk0", MirrorSyncMode::Top, "/tmp/backup.qcow2");
     assert_eq!(name_of(&drive_backup), "drive-backup");
-    let mirror = DriveMirror::new("disk0", "/tmp/mirror.qcow2", MirrorSyncMode::Full);
+    let mirror =
+        DriveMirror::with_device_and_target("disk0", "/tmp/mirror.qcow2", MirrorSyncMode::Full);
     assert_eq!(name_of(&mirror), "drive-mirror");
     let params = MigrateSetParameters {
         downtime_limit: Some(300),
@@ -74,7 +76,7 @@ fn call_types(
         qmp.blockdev_backup("disk0", MirrorSyncMode::Full, "backup0")
             .job_id("job0")
             .speed(1 << 20),
-        qmp.execute(BlockdevBackup::new(
+        qmp.execute(BlockdevBackup::with_device_and_target(
             "disk0",
             MirrorSyncMode::Full,
             "backup0",

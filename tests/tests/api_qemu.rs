@@ -211,7 +211,7 @@ async fn issue_10_out_of_band_calls_get_past_a_stuck_command() {
             // An NBD "server" that accepts and then says nothing.
             let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             let port = silent.local_addr().unwrap().port();
-            let server = SocketAddress::new(SocketAddressVariant::Inet(InetSocketAddress::new(
+            let server = SocketAddress::new(SocketAddressVariant::Inet(InetSocketAddress::with_host_and_port(
                 "127.0.0.1",
                 port.to_string(),
             )));

@@ -397,7 +397,7 @@ async fn qemu_killed_mid_job() {
             while progress.changed().await.is_ok() {}
             "progress receiver ended"
         });
-        let mut events = vm.qmp.events_named(["SHUTDOWN"]);
+        let mut events = vm.qmp.subscribe([qmp_api::EventKind::Shutdown]);
         let waiter = tokio::spawn(async move { events.next().await.map(|e| e.map(|r| r.event)) });
         within(10, async {
             while vm.jobs().await.is_empty() {

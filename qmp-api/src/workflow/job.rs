@@ -26,7 +26,7 @@ use tokio::sync::watch;
 use super::cleanup;
 use crate::stream::EventStream;
 use crate::types::{JobInfo, JobStatus};
-use crate::{DisconnectReason, Event, EventError, ExecuteError, Qmp};
+use crate::{DisconnectReason, Event, EventError, EventKind, ExecuteError, Qmp};
 
 /// How long cancelling (after a timeout, or from a dropped runner) may take before the runner
 /// gives up waiting for `concluded`.
@@ -324,10 +324,10 @@ impl Job {
         F: Future<Output = Result<T, ExecuteError>>,
     {
         // Before the command: every event of the job reaches this stream.
-        let events = self.qmp.events_named([
-            "JOB_STATUS_CHANGE",
-            "BLOCK_JOB_COMPLETED",
-            "BLOCK_JOB_CANCELLED",
+        let events = self.qmp.subscribe([
+            EventKind::JobStatusChange,
+            EventKind::BlockJobCompleted,
+            EventKind::BlockJobCancelled,
         ]);
         let mut follower = Follower {
             guard: CancelGuard {
@@ -728,7 +728,7 @@ impl Drop for CancelGuard {
 
 /// `job-cancel`, then waits for `concluded` and dismisses the job (best effort).
 async fn cancel_and_dismiss(qmp: &Qmp, id: &str) {
-    let mut events = qmp.events_named(["JOB_STATUS_CHANGE"]);
+    let mut events = qmp.subscribe([EventKind::JobStatusChange]);
     // Refused when the job has already concluded: it is dismissed below all the same.
     let _ = qmp.job_cancel(id).await;
     loop {

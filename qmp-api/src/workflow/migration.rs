@@ -27,7 +27,7 @@ use crate::stream::EventStream;
 use crate::types::{
     MigrationCapability, MigrationCapabilityStatus, MigrationInfo, MigrationStatus, SocketAddress,
 };
-use crate::{DisconnectReason, Event, EventError, ExecuteError, Qmp};
+use crate::{DisconnectReason, Event, EventError, EventKind, ExecuteError, Qmp};
 
 /// How long cancelling (after a timeout, or from a dropped handle) may take.
 const CANCEL_GRACE: Duration = Duration::from_secs(30);
@@ -345,7 +345,9 @@ impl Migration {
 
     async fn prepare(self, direction: Direction) -> Result<Follower, MigrationError> {
         // Before anything: every event of this migration reaches the stream.
-        let events = self.qmp.events_named(["MIGRATION", "MIGRATION_PASS"]);
+        let events = self
+            .qmp
+            .subscribe([EventKind::Migration, EventKind::MigrationPass]);
         let mut capabilities = vec![MigrationCapabilityStatus::new(
             MigrationCapability::Events,
             true,

@@ -10,7 +10,7 @@ use proc_macro2::TokenStream;
 use quote::quote;
 
 use super::docs::{alias, deprecated, rst_to_markdown, with_reference, Docs};
-use super::fields::{field_decls, is_string, params_and_inits, struct_derives};
+use super::fields::{field_decls, params_and_inits, struct_derives};
 use super::plan::{setter_name, CommandNames, Field, Module, Plan, FD_COMMANDS};
 use super::serde_impls;
 use super::{EmitError, Item, Options};
@@ -362,11 +362,7 @@ fn setter(
     let docs = sd.tokens();
     let dep = deprecated(&m.features);
     let alias = alias(&m.name, &name);
-    let (arg_ty, conv) = if is_string(&m.ty) {
-        (quote!(impl Into<String>), quote!(value.into()))
-    } else {
-        (plan.rust_type(&m.ty, M), quote!(value))
-    };
+    let (arg_ty, conv) = super::conversions::param_type(plan, &m.ty, M, &ident::ident("value"));
     let conv = if f.boxed {
         quote!(Box::new(#conv))
     } else {
@@ -458,7 +454,10 @@ fn method(
         Shape::Value { ty: inner } => {
             let path = plan.type_path(inner, M);
             let param = ident::ident(&ident::field_name(&ident::type_name(inner)));
-            (vec![quote!(#param: #path)], quote!(#ty(#param)))
+            (
+                vec![quote!(#param: impl Into<#path>)],
+                quote!(#ty(#param.into())),
+            )
         }
     };
     for f in shape.fields().iter().filter(|f| !f.optional) {

@@ -1,6 +1,7 @@
 //! The `events` module: a data type per event that carries members, and the `Event` enum with
 //! one variant per event plus `Other` for events this schema does not know.
 
+use proc_macro2::TokenStream;
 use quote::quote;
 
 use super::docs::{alias, deprecated, Docs};
@@ -20,6 +21,9 @@ pub(crate) fn emit(plan: &Plan<'_>, opts: &Options) -> Result<Vec<Item>, EmitErr
     let mut decode_arms = Vec::new();
     let mut name_arms = Vec::new();
     let mut names = Vec::new();
+    let mut kinds = Vec::new();
+    let mut kind_arms = Vec::new();
+    let mut kind_idents = Vec::new();
     for e in plan.schema.events() {
         let v = ident::ident(&ident::variant_name(&e.name));
         let wire = &e.name;
@@ -40,6 +44,13 @@ pub(crate) fn emit(plan: &Plan<'_>, opts: &Options) -> Result<Vec<Item>, EmitErr
         let docs = d.tokens();
         let alias = alias(wire, &v.to_string());
         names.push(wire.clone());
+        let kind_doc = format!(" [`Event::{v}`]: `{wire}`.");
+        kinds.push(quote!(#[doc = #kind_doc] #alias #dep #v,));
+        kind_idents.push(v.clone());
+        match &e.data {
+            Arguments::None => kind_arms.push(quote!(Event::#v => EventKind::#v,)),
+            _ => kind_arms.push(quote!(Event::#v(_) => EventKind::#v,)),
+        }
         match &e.data {
             Arguments::None => {
                 variants.push(quote!(#docs #alias #dep #v,));
@@ -139,5 +150,74 @@ pub(crate) fn emit(plan: &Plan<'_>, opts: &Options) -> Result<Vec<Item>, EmitErr
             }
         },
     ));
+    items.push(Item::new(
+        "EventKind",
+        event_kind(&kinds, &kind_idents, &kind_arms),
+    ));
     Ok(items)
+}
+
+/// `EventKind`: one unit variant per event, for subscribing by kind
+/// (`qmp.subscribe([EventKind::Stop])`), so that a misspelled event does not compile.
+fn event_kind(
+    kinds: &[TokenStream],
+    idents: &[proc_macro2::Ident],
+    kind_arms: &[TokenStream],
+) -> TokenStream {
+    // A schema without events (the guest agent's): an empty enum, and `kind` is always `None`.
+    let as_str = if kinds.is_empty() {
+        quote!(match self {})
+    } else {
+        quote!(Event::NAMES[self as usize])
+    };
+    let kind_body = if kinds.is_empty() {
+        quote!(None)
+    } else {
+        quote! {
+            Some(match self {
+                #(#kind_arms)*
+                Event::Other(_) => return None,
+            })
+        }
+    };
+    quote! {
+        /// Which event an [`Event`] is, without its data: subscribe by kind with
+        /// [`Qmp::subscribe`](crate::Qmp::subscribe), where a misspelled kind does not compile.
+        /// The wire name is [`as_str`](Self::as_str) (also its `Display`).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        #[non_exhaustive]
+        pub enum EventKind {
+            #(#kinds)*
+        }
+
+        #[allow(deprecated)]
+        impl EventKind {
+            /// Every kind, in schema order (the order of [`Event::NAMES`]).
+            pub const ALL: &'static [EventKind] = &[#(EventKind::#idents),*];
+
+            /// The event's QMP name, e.g. `BLOCK_JOB_COMPLETED`.
+            pub fn as_str(self) -> &'static str {
+                #as_str
+            }
+
+            /// The kind of the event with QMP name `name`, if this schema knows it.
+            pub fn from_name(name: &str) -> ::core::option::Option<EventKind> {
+                Event::NAMES.iter().position(|n| *n == name).map(|i| EventKind::ALL[i])
+            }
+        }
+
+        impl ::core::fmt::Display for EventKind {
+            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl Event {
+            /// Which event this is; `None` for [`Event::Other`].
+            #[allow(deprecated)]
+            pub fn kind(&self) -> ::core::option::Option<EventKind> {
+                #kind_body
+            }
+        }
+    }
 }

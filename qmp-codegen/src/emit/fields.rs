@@ -8,13 +8,6 @@ use quote::quote;
 use super::docs::{alias, deprecated, with_reference, Docs};
 use super::plan::{Field, Module, Plan};
 use super::Options;
-use crate::model::{Builtin, TypeRef};
-
-/// Whether values of `ty` are strings (taken as `impl Into<String>` by constructors and
-/// setters).
-pub(crate) fn is_string(ty: &TypeRef) -> bool {
-    matches!(ty, TypeRef::Builtin(Builtin::Str))
-}
 
 /// Field declarations with their docs; `owner_url` is the reference entry of the type (or
 /// command, or event) the fields belong to.
@@ -67,7 +60,8 @@ pub(crate) fn struct_derives(fields: &[Field<'_>]) -> TokenStream {
 }
 
 /// Parameters for the required fields, and the struct initializers for all fields (optional
-/// ones `None`); strings are taken as `impl Into<String>`.
+/// ones `None`); strings and schema types are taken as `impl Into<..>` (see
+/// `conversions::param_type`).
 pub(crate) fn params_and_inits(
     plan: &Plan<'_>,
     fields: &[Field<'_>],
@@ -81,21 +75,15 @@ pub(crate) fn params_and_inits(
             inits.push(quote!(#id: None,));
             continue;
         }
-        let inner = plan.rust_type(&f.member.ty, module);
-        let (ty, conv) = if is_string(&f.member.ty) {
-            let string = plan.std("String", module);
-            (quote!(impl Into<#string>), quote!(#id.into()))
-        } else {
-            (inner, quote!(#id))
-        };
+        let (ty, conv) = super::conversions::param_type(plan, &f.member.ty, module, id);
         params.push(quote!(#id: #ty));
         if f.boxed {
             let b = plan.std("Box", module);
             inits.push(quote!(#id: #b::new(#conv),));
-        } else if is_string(&f.member.ty) {
-            inits.push(quote!(#id: #conv,));
-        } else {
+        } else if *id == conv.to_string() {
             inits.push(quote!(#id,));
+        } else {
+            inits.push(quote!(#id: #conv,));
         }
     }
     (params, inits)

@@ -71,6 +71,8 @@ pub(crate) struct Plan<'s> {
     /// The typed client the command methods are generated on (`Qmp`; see
     /// [`Options::client_type`](super::Options::client_type)).
     pub(crate) client: String,
+    /// Types users send: reachable from a command's arguments.
+    sent_to_qemu: HashSet<&'s str>,
 }
 
 /// The Rust names of one command's items.
@@ -180,6 +182,11 @@ pub(crate) const CLIENT_METHODS: &[&str] = &[
     "execute",
     "events",
     "events_named",
+    "events_named_unchecked",
+    "subscribe",
+    "builder",
+    "connect_tcp",
+    "accept",
     "close",
     "closed",
     "greeting",
@@ -203,6 +210,7 @@ pub(crate) const ROOT_ITEMS: &[&str] = &[
     "OobCommand",
     "FdCommand",
     "Event",
+    "EventKind",
     "EventStream",
     "Received",
     "WaitError",
@@ -221,6 +229,10 @@ pub(crate) const ROOT_ITEMS: &[&str] = &[
     "QmpError",
     "Timestamp",
     "Version",
+    "json",
+    "tls",
+    "QmpBuilder",
+    "UnknownEventName",
     "qmp_core",
     "types",
     "commands",
@@ -268,8 +280,8 @@ impl<'s> Plan<'s> {
     pub(crate) fn new(schema: &'s Schema, oldest_qemu: (u32, u32)) -> Result<Plan<'s>, EmitError> {
         let mut ns = Namespace::new();
         for item in ROOT_ITEMS {
-            let identity = if *item == "Event" {
-                "events::Event".to_string()
+            let identity = if *item == "Event" || *item == "EventKind" {
+                format!("events::{item}")
             } else {
                 format!("crate::{item}")
             };
@@ -289,6 +301,7 @@ impl<'s> Plan<'s> {
             schema,
             oldest_qemu: (oldest_qemu.0, oldest_qemu.1, 0),
             sent_by_qemu: sent_by_qemu(schema),
+            sent_to_qemu: sent_to_qemu(schema),
             type_names,
             variant_types,
             boxed: recursive_edges(schema),
@@ -548,6 +561,12 @@ impl<'s> Plan<'s> {
         self.sent_by_qemu.contains(qapi)
     }
 
+    /// Whether users send values of type `qapi` to QEMU (it is reachable from a command's
+    /// arguments): such types get the conveniences for building values (setters, `From`).
+    pub(crate) fn sent_to_qemu(&self, qapi: &str) -> bool {
+        self.sent_to_qemu.contains(qapi)
+    }
+
     /// Whether a member appeared after both its type and the oldest QEMU targeted.
     fn added_later(&self, owner: Option<&str>, member: Option<&str>) -> bool {
         let Some(m) = member.and_then(parse_version) else {
@@ -714,7 +733,6 @@ fn sent_by_qemu(schema: &Schema) -> HashSet<&str> {
     fn members(ms: &[Member]) -> impl Iterator<Item = &str> {
         ms.iter().filter_map(|m| m.ty.named())
     }
-    let mut seen: HashSet<&str> = HashSet::new();
     let mut todo: Vec<&str> = Vec::new();
     for c in schema.commands() {
         todo.extend(c.returns.as_ref().and_then(|r| r.named()));
@@ -726,6 +744,29 @@ fn sent_by_qemu(schema: &Schema) -> HashSet<&str> {
             Arguments::Type(t) => todo.push(t),
         }
     }
+    reachable(schema, todo)
+}
+
+/// The named types reachable from command arguments, the same way as [`sent_by_qemu`].
+fn sent_to_qemu(schema: &Schema) -> HashSet<&str> {
+    let mut todo: Vec<&str> = Vec::new();
+    for c in schema.commands() {
+        match &c.arguments {
+            Arguments::None => {}
+            Arguments::Members(ms) => todo.extend(ms.iter().filter_map(|m| m.ty.named())),
+            Arguments::Type(t) => todo.push(t),
+        }
+    }
+    reachable(schema, todo)
+}
+
+/// The types in `todo` and those reachable from them through members, union bases and
+/// branches, and alternate branches.
+fn reachable<'s>(schema: &'s Schema, mut todo: Vec<&'s str>) -> HashSet<&'s str> {
+    fn members(ms: &[Member]) -> impl Iterator<Item = &str> {
+        ms.iter().filter_map(|m| m.ty.named())
+    }
+    let mut seen: HashSet<&str> = HashSet::new();
     while let Some(name) = todo.pop() {
         if !seen.insert(name) {
             continue;

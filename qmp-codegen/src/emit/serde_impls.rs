@@ -12,6 +12,7 @@ use proc_macro2::{Ident, TokenStream};
 use quote::quote;
 
 use super::plan::Field;
+use crate::model::{Builtin, TypeRef};
 
 /// `impl Serialize`: a map of the members that are present, then `extra` members (a map
 /// field holding arguments the schema does not list). An `extra` entry replaces a member of
@@ -95,7 +96,11 @@ fn visit_map_body(name: &Ident, fields: &[Field<'_>]) -> TokenStream {
     let arms = fields.iter().map(|f| {
         let id = &f.ident;
         let wire = &f.member.name;
-        if f.optional {
+        if f.optional && f.member.ty == TypeRef::Builtin(Builtin::Any) && !f.boxed {
+            // An `any` member keeps a present `null` (`Some(Value::Null)`), which differs from
+            // an absent one (introspection's `"default": null` marks an optional member).
+            quote!(#wire => #id = Some(__map.next_value()?),)
+        } else if f.optional {
             // `null` counts as absent.
             quote!(#wire => #id = __map.next_value()?,)
         } else {

@@ -12,6 +12,7 @@
 use proc_macro2::{Ident, TokenStream};
 use quote::quote;
 
+use super::conversions;
 use super::docs::{alias, deprecated, Docs};
 use super::fields::{field_decls, params_and_inits, struct_derives};
 use super::plan::{branch_key, Field, Module, Plan};
@@ -272,7 +273,13 @@ fn struct_type(plan: &Plan<'_>, opts: &Options, s: &Struct) -> Result<TokenStrea
     let url = plan.reference(&def);
     let decls = field_decls(plan, opts, &fields, M, (&s.name, url.as_deref()));
     let derives = struct_derives(&fields);
-    let ctor = constructor(plan, &name, &fields, None);
+    // Conveniences for building values, on the types users send (arguments).
+    let built = plan.sent_to_qemu(&s.name);
+    let ctor_name = conversions::constructor_name(&fields, built);
+    let ctor = constructor(plan, &name, &fields, None, &ctor_name);
+    let setters =
+        built.then(|| conversions::setters(plan, &name, &fields, &[ctor_name.as_str()], M));
+    let from = built.then(|| conversions::single_member_from(plan, &name, &fields));
     let ser = serde_impls::serialize(&name, &fields, None);
     let de = serde_impls::deserialize(&name, &fields);
     Ok(quote! {
@@ -283,6 +290,8 @@ fn struct_type(plan: &Plan<'_>, opts: &Options, s: &Struct) -> Result<TokenStrea
         pub struct #name { #decls }
 
         #ctor
+        #setters
+        #from
         #ser
         #de
     })
@@ -296,22 +305,30 @@ fn constructor(
     name: &Ident,
     fields: &[Field<'_>],
     variant: Option<(&Ident, &Ident)>,
+    ctor_name: &str,
 ) -> TokenStream {
     if variant.is_none() && fields.iter().all(|f| f.optional) {
         return TokenStream::new();
     }
     let (mut params, mut inits) = params_and_inits(plan, fields, M);
     if let Some((field, ty)) = variant {
-        params.push(quote!(#field: #ty));
-        inits.push(quote!(#field,));
+        params.push(quote!(#field: impl Into<#ty>));
+        inits.push(quote!(#field: #field.into(),));
     }
     let many = (params.len() > 7).then(|| quote!(#[allow(clippy::too_many_arguments)]));
+    let doc = if ctor_name == "new" {
+        " A value with the given required members; optional members start as `None`."
+    } else {
+        " A value with the given required members; optional members start as `None`. The \
+         name lists the string members in order, since strings are easy to swap by accident."
+    };
+    let ctor = ident::ident(ctor_name);
     quote! {
         #[allow(deprecated)]
         impl #name {
-            /// A value with the given required members; optional members start as `None`.
+            #[doc = #doc]
             #many
-            pub fn new(#(#params),*) -> Self {
+            pub fn #ctor(#(#params),*) -> Self {
                 #name { #(#inits)* }
             }
         }
@@ -389,7 +406,22 @@ fn union_type(plan: &Plan<'_>, opts: &Options, u: &Union) -> Result<TokenStream,
         u.discriminator
     );
     let branch_enum = branch_enum(plan, opts, &p, &variant_doc)?;
-    let ctor = constructor(plan, name, &p.fields, Some((disc_ident, variant_ty)));
+    let built = plan.sent_to_qemu(&u.name);
+    let ctor_name = conversions::constructor_name(&p.fields, built);
+    let ctor = constructor(
+        plan,
+        name,
+        &p.fields,
+        Some((disc_ident, variant_ty)),
+        &ctor_name,
+    );
+    let setters =
+        built.then(|| conversions::setters(plan, name, &p.fields, &[ctor_name.as_str()], M));
+    let conversions = if built {
+        union_conversions(plan, &p, &ctor_name)?
+    } else {
+        conversions::variant_display(&p.variant_ty)
+    };
     let ser = union_serialize(&p);
     let de = union_deserialize(plan, &p)?;
     Ok(quote! {
@@ -405,9 +437,40 @@ fn union_type(plan: &Plan<'_>, opts: &Options, u: &Union) -> Result<TokenStream,
 
         #branch_enum
         #ctor
+        #setters
+        #conversions
         #ser
         #de
     })
+}
+
+/// The union's `From` impls and its variant's `Display` (see [`conversions`]).
+fn union_conversions(
+    plan: &Plan<'_>,
+    p: &UnionParts<'_, '_>,
+    ctor_name: &str,
+) -> Result<TokenStream, EmitError> {
+    let enum_def = plan
+        .schema
+        .enum_type(&p.u.discriminator_enum)
+        .ok_or_else(|| {
+            EmitError::Model(format!("union {}: discriminator enum missing", p.u.name))
+        })?;
+    let tags = value_variants(enum_def)?;
+    let values: Vec<&str> = enum_def.values.iter().map(|v| v.name.as_str()).collect();
+    // Tag constructors must not take a setter's name.
+    let base_members: Vec<&str> = p.fields.iter().map(|f| f.member.name.as_str()).collect();
+    // `From` builds the union with `new(variant)`: only when that is the constructor.
+    let from_variant = ctor_name == "new" && conversions::all_optional(&p.fields);
+    Ok(conversions::union_conversions(
+        plan,
+        p.u,
+        &p.name,
+        &p.variant_ty,
+        from_variant,
+        &tags.into_iter().zip(values).collect::<Vec<_>>(),
+        &base_members,
+    ))
 }
 
 /// `<Union>Variant`: one variant per discriminator value, carrying the branch (if any), plus
@@ -481,8 +544,8 @@ fn branch_enum(
     })
 }
 
-/// `Serialize`: the base members, the discriminator, then the branch's members, as one
-/// object.
+/// `Serialize`: the discriminator, the other base members, then the branch's members, as one
+/// object (the order QEMU's documentation writes them in).
 fn union_serialize(p: &UnionParts<'_, '_>) -> TokenStream {
     let (name, variant_ty, disc_ident) = (&p.name, &p.variant_ty, &p.disc_ident);
     let disc_wire = &p.disc.name;
@@ -510,8 +573,8 @@ fn union_serialize(p: &UnionParts<'_, '_>) -> TokenStream {
         impl ::serde::Serialize for #name {
             fn serialize<S: ::serde::Serializer>(&self, __s: S) -> ::core::result::Result<S::Ok, S::Error> {
                 let mut __out = crate::__private::FlatObject::new();
-                #(#puts)*
                 #put_tag
+                #(#puts)*
                 self.#disc_ident.put_members(&mut __out);
                 __out.serialize(__s)
             }
@@ -664,7 +727,12 @@ fn alternate_type(
     }
     let expected = expected.join(" or ");
     let alt_name = &a.name;
+    let conversions = plan
+        .sent_to_qemu(&a.name)
+        .then(|| conversions::alternate_conversions(plan, a, &name));
     Ok(quote! {
+        #conversions
+
         #docs
         #alias
         #dep

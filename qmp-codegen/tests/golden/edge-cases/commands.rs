@@ -55,8 +55,8 @@ impl QueryThingsCall {
     ///
     /// only these
     #[inline]
-    pub fn filter(mut self, value: crate::types::Color) -> Self {
-        self.0.command.filter = Some(value);
+    pub fn filter(mut self, value: impl Into<crate::types::Color>) -> Self {
+        self.0.command.filter = Some(value.into());
         self
     }
     /// Sets the optional argument `limit`; QEMU reference: [`query-things`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#command-QMP-edge-cases.query-things).
@@ -128,8 +128,8 @@ impl SetThingCall {
     }
     /// Sets the optional argument `tree`; QEMU reference: [`set-thing`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#command-QMP-edge-cases.set-thing).
     #[inline]
-    pub fn tree(mut self, value: crate::types::Tree) -> Self {
-        self.0.command.tree = Some(value);
+    pub fn tree(mut self, value: impl Into<crate::types::Tree>) -> Self {
+        self.0.command.tree = Some(value.into());
         self
     }
 }
@@ -203,8 +203,8 @@ crate::__qmp_call_type!(AddTreeCall, AddTree);
 impl AddTreeCall {
     /// Sets the optional argument `left`; QEMU reference: [`add-tree`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#command-QMP-edge-cases.add-tree).
     #[inline]
-    pub fn left(mut self, value: crate::types::Tree) -> Self {
-        self.0.command.0.left = Some(Box::new(value));
+    pub fn left(mut self, value: impl Into<crate::types::Tree>) -> Self {
+        self.0.command.0.left = Some(Box::new(value.into()));
         self
     }
     /// Sets the optional argument `children`; QEMU reference: [`add-tree`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#command-QMP-edge-cases.add-tree).
@@ -555,14 +555,14 @@ impl crate::Qmp {
     pub fn set_thing(
         &self,
         name: impl Into<String>,
-        r#type: crate::types::Color,
+        r#type: impl Into<crate::types::Color>,
     ) -> crate::commands::SetThingCall {
         crate::commands::SetThingCall(
             crate::Call::new(
                 self,
                 SetThing {
                     name: name.into(),
-                    r#type,
+                    r#type: r#type.into(),
                     size: None,
                     tree: None,
                 },
@@ -576,8 +576,11 @@ impl crate::Qmp {
     /// QEMU reference: [`add-node`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#command-QMP-edge-cases.add-node).
     #[doc(alias = "add-node")]
     #[inline]
-    pub fn add_node(&self, node: crate::types::Node) -> crate::commands::AddNodeCall {
-        crate::commands::AddNodeCall(crate::Call::new(self, AddNode(node)))
+    pub fn add_node(
+        &self,
+        node: impl Into<crate::types::Node>,
+    ) -> crate::commands::AddNodeCall {
+        crate::commands::AddNodeCall(crate::Call::new(self, AddNode(node.into())))
     }
     /// Runs the QMP command `add-tree`; returns nothing.
     ///
@@ -657,8 +660,13 @@ impl crate::Qmp {
     /// QEMU reference: [`echo-any`](https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html#command-QMP-edge-cases.echo-any).
     #[doc(alias = "echo-any")]
     #[inline]
-    pub fn echo_any(&self, value: ::serde_json::Value) -> crate::commands::EchoAnyCall {
-        crate::commands::EchoAnyCall(crate::Call::new(self, EchoAny { value }))
+    pub fn echo_any(
+        &self,
+        value: impl Into<::serde_json::Value>,
+    ) -> crate::commands::EchoAnyCall {
+        crate::commands::EchoAnyCall(
+            crate::Call::new(self, EchoAny { value: value.into() }),
+        )
     }
     /// Runs the QMP command `count-things`; returns `int`.
     ///

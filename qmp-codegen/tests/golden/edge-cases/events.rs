@@ -208,3 +208,69 @@ impl Event {
         )
     }
 }
+
+/// Which event an [`Event`] is, without its data: subscribe by kind with
+/// [`Qmp::subscribe`](crate::Qmp::subscribe), where a misspelled kind does not compile.
+/// The wire name is [`as_str`](Self::as_str) (also its `Display`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum EventKind {
+    /// [`Event::ThingChanged`]: `THING_CHANGED`.
+    #[doc(alias = "THING_CHANGED")]
+    ThingChanged,
+    /// [`Event::Stopped`]: `STOPPED`.
+    Stopped,
+    /// [`Event::NodeAdded`]: `NODE_ADDED`.
+    #[doc(alias = "NODE_ADDED")]
+    NodeAdded,
+    /// [`Event::OldEvent`]: `OLD_EVENT`.
+    #[doc(alias = "OLD_EVENT")]
+    #[deprecated(note = "deprecated in the QEMU schema")]
+    OldEvent,
+    /// [`Event::SpeedSet`]: `SPEED_SET`.
+    #[doc(alias = "SPEED_SET")]
+    SpeedSet,
+}
+
+#[allow(deprecated)]
+impl EventKind {
+    /// Every kind, in schema order (the order of [`Event::NAMES`]).
+    pub const ALL: &'static [EventKind] = &[
+        EventKind::ThingChanged,
+        EventKind::Stopped,
+        EventKind::NodeAdded,
+        EventKind::OldEvent,
+        EventKind::SpeedSet,
+    ];
+    /// The event's QMP name, e.g. `BLOCK_JOB_COMPLETED`.
+    pub fn as_str(self) -> &'static str {
+        Event::NAMES[self as usize]
+    }
+    /// The kind of the event with QMP name `name`, if this schema knows it.
+    pub fn from_name(name: &str) -> ::core::option::Option<EventKind> {
+        Event::NAMES.iter().position(|n| *n == name).map(|i| EventKind::ALL[i])
+    }
+}
+
+impl ::core::fmt::Display for EventKind {
+    fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Event {
+    /// Which event this is; `None` for [`Event::Other`].
+    #[allow(deprecated)]
+    pub fn kind(&self) -> ::core::option::Option<EventKind> {
+        Some(
+            match self {
+                Event::ThingChanged(_) => EventKind::ThingChanged,
+                Event::Stopped => EventKind::Stopped,
+                Event::NodeAdded(_) => EventKind::NodeAdded,
+                Event::OldEvent => EventKind::OldEvent,
+                Event::SpeedSet(_) => EventKind::SpeedSet,
+                Event::Other(_) => return None,
+            },
+        )
+    }
+}

@@ -282,7 +282,7 @@ pub mod edge_cases {
                             "opt-list" => opt_list = __map.next_value()?,
                             "later" => later = __map.next_value()?,
                             "cond" => cond = __map.next_value()?,
-                            "dep" => dep = __map.next_value()?,
+                            "dep" => dep = Some(__map.next_value()?),
                             _ => {
                                 __map.next_value::<::serde::de::IgnoredAny>()?;
                             }
@@ -326,6 +326,21 @@ pub mod edge_cases {
                 left: None,
                 children: None,
             }
+        }
+    }
+    #[allow(deprecated)]
+    impl Tree {
+        /// Sets the optional member `left`.
+        #[inline]
+        pub fn left(mut self, value: impl Into<crate::types::Tree>) -> Self {
+            self.left = Some(Box::new(value.into()));
+            self
+        }
+        /// Sets the optional member `children`.
+        #[inline]
+        pub fn children(mut self, value: Vec<crate::types::Tree>) -> Self {
+            self.children = Some(value);
+            self
         }
     }
     impl ::serde::Serialize for Tree {
@@ -440,8 +455,11 @@ pub mod edge_cases {
     #[allow(deprecated)]
     impl ShapeBase {
         /// A value with the given required members; optional members start as `None`.
-        pub fn new(kind: crate::types::ShapeKind) -> Self {
-            ShapeBase { kind, label: None }
+        pub fn new(kind: impl Into<crate::types::ShapeKind>) -> Self {
+            ShapeBase {
+                kind: kind.into(),
+                label: None,
+            }
         }
     }
     impl ::serde::Serialize for ShapeBase {
@@ -679,8 +697,17 @@ pub mod edge_cases {
     #[allow(deprecated)]
     impl Shape {
         /// A value with the given required members; optional members start as `None`.
-        pub fn new(kind: ShapeVariant) -> Self {
-            Shape { label: None, kind }
+        pub fn new(kind: impl Into<ShapeVariant>) -> Self {
+            Shape {
+                label: None,
+                kind: kind.into(),
+            }
+        }
+    }
+    impl ::core::fmt::Display for ShapeVariant {
+        /// The tag (the discriminator's wire value), e.g. `null-co`.
+        fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+            ::core::fmt::Display::fmt(&self.tag(), f)
         }
     }
     impl ::serde::Serialize for Shape {
@@ -689,8 +716,8 @@ pub mod edge_cases {
             __s: S,
         ) -> ::core::result::Result<S::Ok, S::Error> {
             let mut __out = crate::__private::FlatObject::new();
-            __out.put_opt("label", &self.label);
             __out.put("kind", &self.kind.tag());
+            __out.put_opt("label", &self.label);
             self.kind.put_members(&mut __out);
             __out.serialize(__s)
         }
@@ -850,8 +877,17 @@ pub mod edge_cases {
     #[allow(deprecated)]
     impl Nested {
         /// A value with the given required members; optional members start as `None`.
-        pub fn new(outer: NestedVariant) -> Self {
-            Nested { id: None, outer }
+        pub fn new(outer: impl Into<NestedVariant>) -> Self {
+            Nested {
+                id: None,
+                outer: outer.into(),
+            }
+        }
+    }
+    impl ::core::fmt::Display for NestedVariant {
+        /// The tag (the discriminator's wire value), e.g. `null-co`.
+        fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+            ::core::fmt::Display::fmt(&self.tag(), f)
         }
     }
     impl ::serde::Serialize for Nested {
@@ -860,8 +896,8 @@ pub mod edge_cases {
             __s: S,
         ) -> ::core::result::Result<S::Ok, S::Error> {
             let mut __out = crate::__private::FlatObject::new();
-            __out.put_opt("id", &self.id);
             __out.put("outer", &self.outer.tag());
+            __out.put_opt("id", &self.id);
             self.outer.put_members(&mut __out);
             __out.serialize(__s)
         }
@@ -1007,6 +1043,26 @@ pub mod edge_cases {
                     )
                 }
             }
+        }
+    }
+    #[allow(deprecated)]
+    impl ::core::convert::From<crate::types::Node> for Ref {
+        #[inline]
+        fn from(value: crate::types::Node) -> Self {
+            Ref::Definition(Box::new(value))
+        }
+    }
+    #[allow(deprecated)]
+    impl ::core::convert::From<String> for Ref {
+        #[inline]
+        fn from(value: String) -> Self {
+            Ref::Reference(value)
+        }
+    }
+    impl ::core::convert::From<&str> for Ref {
+        #[inline]
+        fn from(value: &str) -> Self {
+            Ref::Reference(value.into())
         }
     }
     /// An alternate making a recursive type through a union.
@@ -1178,8 +1234,15 @@ pub mod edge_cases {
     #[allow(deprecated)]
     impl NodeLayer {
         /// A value with the given required members; optional members start as `None`.
-        pub fn new(below: crate::types::Ref) -> Self {
-            NodeLayer { below }
+        pub fn new(below: impl Into<crate::types::Ref>) -> Self {
+            NodeLayer { below: below.into() }
+        }
+    }
+    #[allow(deprecated)]
+    impl ::core::convert::From<crate::types::Ref> for NodeLayer {
+        #[inline]
+        fn from(value: crate::types::Ref) -> Self {
+            NodeLayer { below: value }
         }
     }
     impl ::serde::Serialize for NodeLayer {
@@ -1274,8 +1337,88 @@ pub mod edge_cases {
     #[allow(deprecated)]
     impl Node {
         /// A value with the given required members; optional members start as `None`.
-        pub fn new(driver: NodeVariant) -> Self {
-            Node { node_name: None, driver }
+        pub fn new(driver: impl Into<NodeVariant>) -> Self {
+            Node {
+                node_name: None,
+                driver: driver.into(),
+            }
+        }
+    }
+    #[allow(deprecated)]
+    impl Node {
+        /// Sets the optional member `node-name`.
+        #[inline]
+        pub fn node_name(mut self, value: impl Into<String>) -> Self {
+            self.node_name = Some(value.into());
+            self
+        }
+    }
+    impl ::core::fmt::Display for NodeVariant {
+        /// The tag (the discriminator's wire value), e.g. `null-co`.
+        fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+            ::core::fmt::Display::fmt(&self.tag(), f)
+        }
+    }
+    #[allow(deprecated)]
+    impl ::core::convert::From<NodeVariant> for Node {
+        #[inline]
+        fn from(value: NodeVariant) -> Self {
+            Node::new(value)
+        }
+    }
+    #[allow(deprecated)]
+    impl ::core::convert::From<crate::types::NodeFile> for NodeVariant {
+        #[inline]
+        fn from(value: crate::types::NodeFile) -> Self {
+            NodeVariant::File(value)
+        }
+    }
+    #[allow(deprecated)]
+    impl ::core::convert::From<crate::types::NodeFile> for Node {
+        #[inline]
+        fn from(value: crate::types::NodeFile) -> Self {
+            Node::new(NodeVariant::from(value))
+        }
+    }
+    #[allow(deprecated)]
+    impl ::core::convert::From<crate::types::NodeLayer> for NodeVariant {
+        #[inline]
+        fn from(value: crate::types::NodeLayer) -> Self {
+            NodeVariant::Layer(value)
+        }
+    }
+    #[allow(deprecated)]
+    impl ::core::convert::From<crate::types::NodeLayer> for Node {
+        #[inline]
+        fn from(value: crate::types::NodeLayer) -> Self {
+            Node::new(NodeVariant::from(value))
+        }
+    }
+    #[allow(deprecated)]
+    impl ::core::convert::From<crate::types::Ref> for NodeVariant {
+        #[inline]
+        fn from(value: crate::types::Ref) -> Self {
+            NodeVariant::Layer(crate::types::NodeLayer::from(value))
+        }
+    }
+    #[allow(deprecated)]
+    impl ::core::convert::From<crate::types::Ref> for Node {
+        #[inline]
+        fn from(value: crate::types::Ref) -> Self {
+            Node::new(NodeVariant::from(value))
+        }
+    }
+    #[allow(deprecated)]
+    impl Node {
+        /// A `file` value (other members `None`).
+        #[inline]
+        pub fn file(branch: impl Into<crate::types::NodeFile>) -> Self {
+            Node::new(NodeVariant::File(branch.into()))
+        }
+        /// A `layer` value (other members `None`).
+        #[inline]
+        pub fn layer(branch: impl Into<crate::types::NodeLayer>) -> Self {
+            Node::new(NodeVariant::Layer(branch.into()))
         }
     }
     impl ::serde::Serialize for Node {
@@ -1284,11 +1427,11 @@ pub mod edge_cases {
             __s: S,
         ) -> ::core::result::Result<S::Ok, S::Error> {
             let mut __out = crate::__private::FlatObject::new();
-            __out.put_opt("node-name", &self.node_name);
             match &self.driver {
                 NodeVariant::Other(v) if v.is_untagged() => {}
                 branch => __out.put("driver", &branch.tag()),
             }
+            __out.put_opt("node-name", &self.node_name);
             self.driver.put_members(&mut __out);
             __out.serialize(__s)
         }
@@ -1416,6 +1559,21 @@ pub mod edge_cases_control {
                 speed: None,
                 timeout: None,
             }
+        }
+    }
+    #[allow(deprecated)]
+    impl SetSpeed {
+        /// Sets the optional member `speed`.
+        #[inline]
+        pub fn speed(mut self, value: i64) -> Self {
+            self.speed = Some(value);
+            self
+        }
+        /// Sets the optional member `timeout`.
+        #[inline]
+        pub fn timeout(mut self, value: i64) -> Self {
+            self.timeout = Some(value);
+            self
         }
     }
     impl ::serde::Serialize for SetSpeed {
