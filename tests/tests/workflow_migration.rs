@@ -289,7 +289,9 @@ async fn cancel_and_timeout(kind: Kind) {
     );
     eprintln!("{kind:?}: destination after the source cancelled: {err}");
 
-    // A timeout cancels as well (no destination listening is needed: exec to a slow sink).
+    // A timeout cancels as well. The destination is a plain socket that drains what it gets:
+    // no QEMU needed, and unlike an `exec:` pipe (whose writes QEMU cannot interrupt; a
+    // cancel once waited more than 30 s under load), a socket is shut down by the cancel.
     // On a fresh source: a migration started right after a cancel in the same QEMU 10.0.2
     // once ran unthrottled and completed in 0.5 s (seen under load, 1 run in 5).
     drop(src);
@@ -297,23 +299,35 @@ async fn cancel_and_timeout(kind: Kind) {
         return;
     };
     throttle(&src).await;
-    let sink = format!("exec:cat > {}", dir.join("slow.state").display());
+    let sink_path = dir.join("sink.sock");
+    let sink = tokio::net::UnixListener::bind(&sink_path).expect("bind the sink");
+    let drain = tokio::spawn(async move {
+        if let Ok((mut conn, _)) = sink.accept().await {
+            let _ = tokio::io::copy(&mut conn, &mut tokio::io::sink()).await;
+        }
+    });
     let err = within(
-        30,
+        45,
         Migration::new(&src)
             .timeout(Duration::from_millis(500))
-            .run(sink),
+            .run(format!("unix:{}", sink_path.display())),
     )
     .await
     .expect_err("must time out");
-    match &err {
-        MigrationError::Timeout { cancelled, .. } => assert!(cancelled, "{kind:?}: {err}"),
+    drain.abort();
+    let cancelled = match &err {
+        MigrationError::Timeout { cancelled, .. } => *cancelled,
         other => panic!("{kind:?}: expected Timeout, got {other}"),
-    }
-    assert_eq!(
-        src.query_migrate().await.expect("query-migrate").status,
-        Some(MigrationStatus::Cancelled)
-    );
+    };
+    // The report says what happened: cancelled, or (a race seen under load, the timeout
+    // firing in the final `device` phase) completed before the cancel took effect.
+    let end = src.query_migrate().await.expect("query-migrate").status;
+    let expected = if cancelled {
+        MigrationStatus::Cancelled
+    } else {
+        MigrationStatus::Completed
+    };
+    assert_eq!(end, Some(expected), "{kind:?}: {err}");
 }
 
 /// A destination cannot cancel its incoming migration; it says so at once, and the incoming
