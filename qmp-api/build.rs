@@ -106,9 +106,21 @@ const EVENTS: &[(&str, &[Use])] = &[
     ),
     (
         "BLOCK_JOB_COMPLETED",
-        &[("device", REQUIRED), ("error", OPTIONAL)],
+        &[
+            ("device", REQUIRED),
+            ("error", OPTIONAL),
+            ("offset", REQUIRED),
+            ("len", REQUIRED),
+        ],
     ),
-    ("BLOCK_JOB_CANCELLED", &[("device", REQUIRED)]),
+    (
+        "BLOCK_JOB_CANCELLED",
+        &[
+            ("device", REQUIRED),
+            ("offset", REQUIRED),
+            ("len", REQUIRED),
+        ],
+    ),
     ("MIGRATION", &[("status", REQUIRED)]),
     ("MIGRATION_PASS", &[("pass", REQUIRED)]),
 ];

@@ -487,14 +487,16 @@ fn connect_hint(error: &io::Error) -> &'static str {
              retry later, or let ClientBuilder::wait_for_server(true) retry until the timeout"
         }
         io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused => {
-            "is QEMU running with -qmp pointing there? For a QEMU that is still starting, \
-             ClientBuilder::wait_for_server(true) retries until the socket accepts, and accept \
-             mode (Listener, QEMU connecting to you) avoids the race altogether"
+            "is QEMU running with -qmp pointing there (or, for a guest agent, qemu-ga with \
+             -m unix-listen -p, or QEMU's chardev for the agent)? For a server that is still \
+             starting, ClientBuilder::wait_for_server(true) retries until the socket accepts, \
+             and for QMP accept mode (Listener, QEMU connecting to you) avoids the race \
+             altogether"
         }
         io::ErrorKind::PermissionDenied => {
             "check the socket's permissions (QEMU creates it with the mode its umask allows)"
         }
-        _ => "is QEMU running with -qmp pointing there?",
+        _ => "is QEMU running with -qmp pointing there (or qemu-ga, for a guest agent)?",
     }
 }
 

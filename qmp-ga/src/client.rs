@@ -27,6 +27,8 @@ use crate::{Call, Command, ConnectError, ExecuteError, Version};
 ///
 /// let agent: GuestAgent = GuestAgent::builder()
 ///     .command_timeout(Some(Duration::from_secs(5)))
+///     // For an agent just started: retry until its socket accepts (within the timeout).
+///     .wait_for_server(true)
 ///     .connect_unix("/run/vm0/qga.sock")
 ///     .await?
 ///     .into();

@@ -191,6 +191,10 @@ async fn backup_with_and_without_auto_finalize_and_dismiss() {
         .await
         .unwrap_or_else(|e| panic!("{kind:?}: {e}"));
         assert_eq!(auto.progress.status, JobStatus::Null);
+        // Auto-dismissed (QEMU forgets the job at once) and never polled: the final numbers
+        // come from BLOCK_JOB_COMPLETED (a new user's trial saw 0 of 0 here).
+        assert_eq!(auto.progress.total, 4 << 20, "{kind:?}");
+        assert_eq!(auto.progress.current, 4 << 20, "{kind:?}");
 
         let job = Job::new(&vm.qmp, "b2").progress_interval(Duration::from_millis(10));
         let mut progress = job.progress();

@@ -87,7 +87,9 @@ pub struct JobReport {
     /// True when the job was cancelled on request ([`ReadyJob::cancel`]); false when it
     /// completed.
     pub cancelled: bool,
-    /// The last progress seen (from `query-jobs` at `concluded`, when QEMU still had the job).
+    /// The last progress seen: for block jobs the final numbers of `BLOCK_JOB_COMPLETED` or
+    /// `BLOCK_JOB_CANCELLED`, else `query-jobs` at `concluded` (when QEMU still had the job; an
+    /// auto-dismissed job of another kind keeps the numbers of the last poll).
     pub progress: JobProgress,
     /// From starting the job-creating command to the end.
     pub elapsed: Duration,
@@ -263,7 +265,9 @@ impl Job {
         self
     }
 
-    /// A receiver of the job's progress: updated at each state change and at each poll.
+    /// A receiver of the job's progress: updated at each state change and at each poll. It is a
+    /// `tokio::sync::watch` receiver, so it holds the latest value: a reader that is slower
+    /// than the job sees only the state it is in when it looks, not every state it passed.
     /// The sender is dropped when the run ends, so `changed()` then returns an error.
     pub fn progress(&self) -> watch::Receiver<JobProgress> {
         self.progress.subscribe()
@@ -516,11 +520,15 @@ impl Follower {
                     let status = match item {
                         Some(Ok(received)) => match received.event {
                             Event::JobStatusChange(change) if change.id == self.id => change.status,
+                            // A block job's last numbers: with auto-dismiss (the default)
+                            // `query-jobs` no longer knows the job once it concluded.
                             Event::BlockJobCompleted(done) if done.device == self.id => {
+                                self.set_numbers(done.offset, done.len);
                                 self.completed_error = done.error;
                                 continue;
                             }
                             Event::BlockJobCancelled(c) if c.device == self.id => {
+                                self.set_numbers(c.offset, c.len);
                                 self.cancelled_event = true;
                                 continue;
                             }
@@ -553,14 +561,19 @@ impl Follower {
                 _ = ticker.tick(), if watched => {
                     if let Some(info) = self.query().await? {
                         // Only the numbers: transitions come from events, in order.
-                        self.progress.send_modify(|p| {
-                            p.current = info.current_progress.max(0) as u64;
-                            p.total = info.total_progress.max(0) as u64;
-                        });
+                        self.set_numbers(info.current_progress, info.total_progress);
                     }
                 }
             }
         }
+    }
+
+    /// Records the job's progress numbers (bytes for block jobs; negative values read as 0).
+    fn set_numbers(&self, current: i64, total: i64) {
+        self.progress.send_modify(|p| {
+            p.current = current.max(0) as u64;
+            p.total = total.max(0) as u64;
+        });
     }
 
     /// Acts on a state the job entered; `Some` when following stops here.
