@@ -18,6 +18,7 @@ fuzz_target!(|data: &[u8]| {
         &Options {
             prose: false,
             oldest_qemu: (99, 0),
+            ..Options::default()
         },
     );
 });
