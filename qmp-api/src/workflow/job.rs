@@ -616,10 +616,7 @@ impl Follower {
     async fn conclude(&mut self) -> Result<Step, JobError> {
         let error = match self.query().await? {
             Some(info) => {
-                self.progress.send_modify(|p| {
-                    p.current = info.current_progress.max(0) as u64;
-                    p.total = info.total_progress.max(0) as u64;
-                });
+                self.set_numbers(info.current_progress, info.total_progress);
                 if info.status == JobStatus::Concluded {
                     if let Err(error) = self.qmp.job_dismiss(&self.id).await {
                         self.tolerate(error, &JobStatus::Concluded).await?;
