@@ -211,9 +211,11 @@ impl Qmp {
     /// reply of about 240 KB).
     ///
     /// Fetching it is the opt-in to support checks: from then on, a typed call of a command
-    /// the server lacks, or with an argument it does not know, fails before anything is sent
-    /// with [`ExecuteError::Unsupported`] naming the command (and argument) and the server's
-    /// version. Until then nothing is checked and nothing extra goes over the wire.
+    /// the server lacks, or with an argument or enum value it does not know (nested ones too,
+    /// named with dots: `capabilities.capability`), fails before anything is sent with
+    /// [`ExecuteError::Unsupported`] naming the command (and argument, and value) and the
+    /// server's version. Arguments of `gen: false` commands that the schema does not list
+    /// (`device_add`'s device properties) are left to the server. Until then nothing is checked and nothing extra goes over the wire.
     ///
     /// # Errors
     ///

@@ -55,6 +55,10 @@ pub trait Command: Serialize + Send + Sync + Unpin + 'static {
     /// Whether QEMU replies on success (`false` for `success-response: false` commands, which
     /// complete once sent).
     const SUCCESS_REPLY: bool = true;
+    /// Whether the command takes arguments its schema does not list (`gen: false` commands
+    /// such as `device_add`, whose device properties are arguments too): checks against the
+    /// server's schema then leave its arguments alone.
+    const UNLISTED_ARGUMENTS: bool = false;
     /// What a successful reply decodes into (`()` for commands that return nothing).
     type Output: Send + 'static;
     /// Decodes the `return` value.
@@ -219,25 +223,29 @@ impl<C: Command> Future for Call<C> {
     }
 }
 
-/// [`ExecuteError::Unsupported`] if the server lacks command `name` or a top-level argument
-/// that `command` sets.
-fn check_support<C: Serialize>(
+/// [`ExecuteError::Unsupported`] if the server lacks command `name`, or an argument `command`
+/// sets (nested ones and enum values too; see [`ServerSchema::find_unsupported`]).
+fn check_support<C: Command>(
     server: &ServerSchema,
     name: &str,
     command: &C,
 ) -> Result<(), ExecuteError> {
-    let unsupported = |argument: Option<&str>| ExecuteError::Unsupported {
+    let unsupported = |argument: Option<String>, value: Option<String>| ExecuteError::Unsupported {
         command: name.to_string(),
-        argument: argument.map(str::to_string),
+        argument,
+        value,
         server: server.version().to_string(),
     };
     if !server.has_command(name) {
-        return Err(unsupported(None));
+        return Err(unsupported(None, None));
+    }
+    if C::UNLISTED_ARGUMENTS {
+        return Ok(());
     }
     // Serializing fails only for arguments the request would refuse too: leave that to it.
     if let Ok(serde_json::Value::Object(arguments)) = serde_json::to_value(command) {
-        if let Some(a) = arguments.keys().find(|a| !server.has_argument(name, a)) {
-            return Err(unsupported(Some(a)));
+        if let Some(found) = server.find_unsupported(name, &arguments) {
+            return Err(unsupported(Some(found.argument), found.value));
         }
     }
     Ok(())

@@ -47,7 +47,22 @@ struct Object {
     members: HashMap<String, String>,
     /// The types of the union branches.
     variants: Vec<String>,
+    /// The discriminator member of a union, and each branch's tag value → branch type.
+    tag: Option<(String, HashMap<String, String>)>,
 }
+
+/// What [`ServerSchema::find_unsupported`] found in a command's arguments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Unsupported {
+    /// The argument, dotted for nested members (`target.copy-mode`, `disks[0].driver` is
+    /// written `disks.driver`).
+    pub argument: String,
+    /// The enum value the server lacks, when the argument itself is known.
+    pub value: Option<String>,
+}
+
+/// How deep [`ServerSchema::find_unsupported`] looks into nested arguments.
+const MAX_ARGUMENT_DEPTH: usize = 32;
 
 /// What a server supports: its `query-qmp-schema` reply, reduced to what
 /// [`supports`](Self::supports) answers, with its version from the greeting.
@@ -156,7 +171,22 @@ impl ServerSchema {
                     let variants = list("variants")
                         .filter_map(|v| text(v, "type").map(str::to_string))
                         .collect();
-                    s.objects.insert(name, Object { members, variants });
+                    let tag = text(e, "tag").map(|tag| {
+                        let cases = list("variants")
+                            .filter_map(|v| {
+                                Some((text(v, "case")?.into(), text(v, "type")?.into()))
+                            })
+                            .collect();
+                        (tag.to_string(), cases)
+                    });
+                    s.objects.insert(
+                        name,
+                        Object {
+                            members,
+                            variants,
+                            tag,
+                        },
+                    );
                 }
                 "enum" => {
                     // `values` in every QEMU; `members` (with features) from 6.2 on.
@@ -237,6 +267,119 @@ impl ServerSchema {
     /// The events the server may send, in no particular order.
     pub fn events(&self) -> impl Iterator<Item = &str> + '_ {
         self.events.keys().map(String::as_str)
+    }
+
+    /// The first argument (or enum value of an argument) in `arguments` that command
+    /// `command` does not take on this server, looking into nested objects, union branches
+    /// (chosen by their discriminator), arrays and alternates. Values of `any` type and
+    /// members of types the server leaves open are not looked into; `None` also when the
+    /// server lacks the command (ask [`has_command`](Self::has_command) first).
+    pub(crate) fn find_unsupported(
+        &self,
+        command: &str,
+        arguments: &serde_json::Map<String, Value>,
+    ) -> Option<Unsupported> {
+        let ty = self.commands.get(command)?;
+        self.unsupported_in_object(ty, arguments, "", 0)
+    }
+
+    fn unsupported_in_object(
+        &self,
+        ty: &str,
+        value: &serde_json::Map<String, Value>,
+        path: &str,
+        depth: usize,
+    ) -> Option<Unsupported> {
+        let object = self.objects.get(ty)?;
+        // The branch the discriminator selects; with an unknown tag value the tag member's
+        // own enum check reports it.
+        let branch = object.tag.as_ref().and_then(|(tag, cases)| {
+            let case = value.get(tag)?.as_str()?;
+            cases.get(case).and_then(|t| self.objects.get(t))
+        });
+        for (key, member_value) in value {
+            let dotted = if path.is_empty() {
+                key.clone()
+            } else {
+                format!("{path}.{key}")
+            };
+            let member_type = object
+                .members
+                .get(key)
+                .or_else(|| branch.and_then(|b| b.members.get(key)));
+            let Some(member_type) = member_type else {
+                // Without a selected branch, a member of any branch may be meant.
+                if branch.is_none() && self.has_member(ty, key, &mut Vec::new()) {
+                    continue;
+                }
+                return Some(Unsupported {
+                    argument: dotted,
+                    value: None,
+                });
+            };
+            if let Some(found) =
+                self.unsupported_in_value(member_type, member_value, &dotted, depth + 1)
+            {
+                return Some(found);
+            }
+        }
+        None
+    }
+
+    fn unsupported_in_value(
+        &self,
+        ty: &str,
+        value: &Value,
+        path: &str,
+        depth: usize,
+    ) -> Option<Unsupported> {
+        if depth > MAX_ARGUMENT_DEPTH {
+            return None;
+        }
+        if let Some(element) = self.arrays.get(ty) {
+            let items = value.as_array()?;
+            return items
+                .iter()
+                .find_map(|item| self.unsupported_in_value(element, item, path, depth + 1));
+        }
+        if let Some(branches) = self.alternates.get(ty) {
+            // Unsupported only if every branch that fits the value's JSON type says so.
+            let mut first = None;
+            for b in branches {
+                if !self.fits(b, value) {
+                    continue;
+                }
+                match self.unsupported_in_value(b, value, path, depth + 1) {
+                    None => return None,
+                    Some(found) => {
+                        first.get_or_insert(found);
+                    }
+                }
+            }
+            return first;
+        }
+        match value {
+            Value::Object(map) => self.unsupported_in_object(ty, map, path, depth),
+            Value::String(s) => {
+                let values = self.enums.get(ty)?;
+                (!values.contains(s)).then(|| Unsupported {
+                    argument: path.to_string(),
+                    value: Some(s.clone()),
+                })
+            }
+            _ => None,
+        }
+    }
+
+    /// Whether a value of JSON type `value` can be of (alternate branch) type `ty`.
+    fn fits(&self, ty: &str, value: &Value) -> bool {
+        match value {
+            Value::Object(_) => self.objects.contains_key(ty) || ty == "any",
+            Value::String(_) => self.enums.contains_key(ty) || ty == "str" || ty == "any",
+            Value::Array(_) => self.arrays.contains_key(ty) || ty == "any",
+            // Scalars other than strings are never checked further.
+            _ => true,
+        }
     }
 
     /// Whether object type `ty` (or one of its branches) has member `member`.
@@ -325,5 +468,101 @@ impl ServerSchema {
         self.alternates
             .get(ty)
             .is_some_and(|bs| bs.iter().any(|b| self.enum_has(b, value, depth + 1)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // a failure is a test failure
+
+    use super::*;
+    use serde_json::json;
+
+    /// A small server schema: `add` takes a flat union on `driver` (branches `a`, `b`), a
+    /// list of enum values, an alternate of an object and a string, and an `any`.
+    fn schema() -> ServerSchema {
+        let reply = json!([
+            {"name": "add", "meta-type": "command", "arg-type": "0", "ret-type": "9"},
+            {"name": "0", "meta-type": "object", "tag": "driver",
+             "members": [{"name": "driver", "type": "1"}, {"name": "modes", "type": "[2]"},
+                         {"name": "ref", "type": "3"}, {"name": "opaque", "type": "any"}],
+             "variants": [{"case": "a", "type": "4"}, {"case": "b", "type": "5"}]},
+            {"name": "1", "meta-type": "enum", "values": ["a", "b"]},
+            {"name": "2", "meta-type": "enum", "values": ["fast", "slow"]},
+            {"name": "[2]", "meta-type": "array", "element-type": "2"},
+            {"name": "3", "meta-type": "alternate", "members": [{"type": "6"}, {"type": "str"}]},
+            {"name": "4", "meta-type": "object", "members": [{"name": "size", "type": "int"}]},
+            {"name": "5", "meta-type": "object", "members": [{"name": "path", "type": "str"}]},
+            {"name": "6", "meta-type": "object", "members": [{"name": "node", "type": "str"}]},
+            {"name": "9", "meta-type": "object", "members": []},
+        ]);
+        ServerSchema::from_introspection(Version::new(9, 0, 0), &reply).unwrap()
+    }
+
+    fn find(arguments: Value) -> Option<(String, Option<String>)> {
+        let Value::Object(map) = arguments else {
+            panic!("arguments must be an object")
+        };
+        schema()
+            .find_unsupported("add", &map)
+            .map(|u| (u.argument, u.value))
+    }
+
+    #[test]
+    fn known_arguments_pass() {
+        assert_eq!(
+            find(json!({"driver": "a", "size": 1, "modes": ["fast"]})),
+            None
+        );
+        assert_eq!(
+            find(json!({"driver": "b", "path": "/x", "ref": "node0"})),
+            None
+        );
+        assert_eq!(find(json!({"driver": "b", "ref": {"node": "n"}})), None);
+        // `any` is never looked into.
+        assert_eq!(
+            find(json!({"driver": "a", "opaque": {"whatever": [1]}})),
+            None
+        );
+        // Without the discriminator, a member of any branch may be meant.
+        assert_eq!(find(json!({"path": "/x"})), None);
+    }
+
+    #[test]
+    fn members_of_the_other_branch_are_unsupported() {
+        assert_eq!(
+            find(json!({"driver": "a", "path": "/x"})),
+            Some(("path".into(), None))
+        );
+        assert_eq!(
+            find(json!({"driver": "a", "nope": 1})),
+            Some(("nope".into(), None))
+        );
+    }
+
+    #[test]
+    fn unknown_enum_values_name_their_argument() {
+        assert_eq!(
+            find(json!({"driver": "c"})),
+            Some(("driver".into(), Some("c".into())))
+        );
+        assert_eq!(
+            find(json!({"driver": "a", "modes": ["fast", "warp"]})),
+            Some(("modes".into(), Some("warp".into())))
+        );
+    }
+
+    #[test]
+    fn nested_members_are_dotted() {
+        assert_eq!(
+            find(json!({"driver": "a", "ref": {"node": "n", "extra": true}})),
+            Some(("ref.extra".into(), None))
+        );
+    }
+
+    #[test]
+    fn unknown_commands_are_left_to_has_command() {
+        let map = serde_json::Map::new();
+        assert!(schema().find_unsupported("nope", &map).is_none());
     }
 }

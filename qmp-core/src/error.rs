@@ -344,19 +344,24 @@ pub enum ExecuteError {
         /// The underlying error.
         error: io::Error,
     },
-    /// The server does not have this command, or one of the arguments given, as its
-    /// `query-qmp-schema` says (checked only once the typed client has fetched it:
-    /// `qmp_api::Qmp::server_schema`). Nothing was sent.
+    /// The server does not have this command, one of the arguments given, or the enum value
+    /// given for one, as its `query-qmp-schema` says (checked only once the typed client has
+    /// fetched it: `qmp_api::Qmp::server_schema`). Nothing was sent.
     #[error(
-        "{}{command} is not supported by the server (QEMU {server}, per its query-qmp-schema); \
+        "{}{}{command} is not supported by the server (QEMU {server}, per its query-qmp-schema); \
          nothing was sent",
+        value.as_ref().map(|v| format!("value {v:?} of ")).unwrap_or_default(),
         argument.as_ref().map(|a| format!("argument `{a}` of ")).unwrap_or_default()
     )]
     Unsupported {
         /// The command.
         command: String,
-        /// The argument the server does not know; `None` when the command itself is missing.
+        /// The argument the server does not know, dotted for a nested member
+        /// (`target.copy-mode`); `None` when the command itself is missing.
         argument: Option<String>,
+        /// The enum value of `argument` the server does not know (`"bitmap"`), when the
+        /// argument itself is known.
+        value: Option<String>,
         /// The server's QEMU version, from its greeting (`7.2.0`).
         server: String,
     },

@@ -233,11 +233,17 @@ fn command_impl(plan: &Plan<'_>, c: &Command, names: &CommandNames) -> TokenStre
             const SUCCESS_REPLY: bool = false;
         )
     });
+    let unlisted = (!c.gen).then(|| {
+        quote!(
+            const UNLISTED_ARGUMENTS: bool = true;
+        )
+    });
     quote! {
         impl crate::Command for #ty {
             const NAME: &'static str = #wire;
             #oob
             #no_reply
+            #unlisted
             type Output = #output;
             #[inline]
             fn decode(#raw: &str) -> ::core::result::Result<Self::Output, crate::DecodeError> {

@@ -255,6 +255,7 @@ impl ::serde::Serialize for DeviceLike {
 
 impl crate::Command for DeviceLike {
     const NAME: &'static str = "device-like";
+    const UNLISTED_ARGUMENTS: bool = true;
     type Output = ();
     #[inline]
     fn decode(_raw: &str) -> ::core::result::Result<Self::Output, crate::DecodeError> {
