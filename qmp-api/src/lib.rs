@@ -180,6 +180,7 @@
 //! `schema/` (merged, like `qemu-storage-daemon.json`, or of one version), a QAPI root file of a QEMU source tree (its doc comments become these docs), or a
 //! `query-qmp-schema` dump of the QEMU you run.
 
+pub mod blocking;
 mod builder;
 mod client;
 mod command;
@@ -231,7 +232,7 @@ pub use qmp_core;
 #[cfg(feature = "tls")]
 pub use qmp_core::tls;
 pub use qmp_core::{
-    Capability, ConnectError, DecodeError, DisconnectReason, EventError, ExecuteError, Greeting,
+    BlockingError, Capability, ConnectError, DecodeError, DisconnectReason, EventError, ExecuteError, Greeting,
     Listener, QmpError, Timestamp, Version,
 };
 /// `serde_json`, as the generated code uses it: [`json::Value`] for `any` members

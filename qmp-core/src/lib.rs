@@ -107,7 +107,7 @@ mod transport;
 
 pub use client::{Client, ClientBuilder, Stats};
 pub use error::{
-    ConnectError, DecodeError, DisconnectReason, EventError, ExecuteError, JsonLimit, ListenError,
+    BlockingError, ConnectError, DecodeError, DisconnectReason, EventError, ExecuteError, JsonLimit, ListenError,
     ProtocolError, QmpError,
 };
 pub use event::{Event, EventStream, Timestamp};

@@ -184,6 +184,35 @@ impl Launcher {
         self
     }
 
+    /// [`launch`](Self::launch) for synchronous programs: starts the process and returns a
+    /// [`blocking::Qmp`](crate::blocking::Qmp) once it is connected. The process's
+    /// [`QemuProcess`] methods are async: end them with
+    /// [`.wait()`](crate::blocking::Wait::wait) (`qemu.quit_and_wait().wait()?`); dropping it
+    /// kills QEMU as usual.
+    ///
+    /// ```no_run
+    /// # fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::process::Command;
+    /// use qmp_api::blocking::Wait;
+    /// use qmp_api::workflow::Launcher;
+    ///
+    /// let mut cmd = Command::new("qemu-system-x86_64");
+    /// cmd.args(["-machine", "none", "-nodefaults", "-display", "none"]);
+    /// let (qmp, mut qemu) = Launcher::new(cmd).launch_blocking()?;
+    /// println!("{}", qmp.query_status().wait()?.status);
+    /// qemu.quit_and_wait().wait()?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`launch`](Self::launch); [`LaunchError::Blocking`] inside an async task.
+    pub fn launch_blocking(self) -> Result<(crate::blocking::Qmp, QemuProcess), LaunchError> {
+        use crate::blocking::Wait;
+        let (qmp, qemu) = self.launch().wait()?;
+        Ok((qmp.into(), qemu))
+    }
+
     /// Starts the process and waits until it is connected (see the type's documentation).
     ///
     /// # Errors
@@ -612,6 +641,9 @@ pub enum LaunchError {
         /// The end of its stderr.
         stderr_tail: String,
     },
+    /// [`Launcher::launch_blocking`] inside an async task: nothing was started.
+    #[error(transparent)]
+    Blocking(#[from] crate::BlockingError),
 }
 
 impl LaunchError {
@@ -693,6 +725,10 @@ pub enum QuitError {
         /// The underlying error.
         error: io::Error,
     },
+    /// A blocking wait (`quit_and_wait().wait()`, [`crate::blocking`]) inside an async task:
+    /// nothing was sent.
+    #[error(transparent)]
+    Blocking(#[from] crate::BlockingError),
 }
 
 /// A new directory only this user can enter (mode 0700), removed with its contents on drop.
