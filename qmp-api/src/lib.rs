@@ -232,8 +232,8 @@ pub use qmp_core;
 #[cfg(feature = "tls")]
 pub use qmp_core::tls;
 pub use qmp_core::{
-    BlockingError, Capability, ConnectError, DecodeError, DisconnectReason, EventError, ExecuteError, Greeting,
-    Listener, QmpError, Timestamp, Version,
+    BlockingError, Capability, ConnectError, DecodeError, DisconnectReason, EventError,
+    ExecuteError, Greeting, Listener, QmpError, Timestamp, Version,
 };
 /// `serde_json`, as the generated code uses it: [`json::Value`] for `any` members
 /// (`qom-get`'s reply, `qom-set`'s value) and `.arg(..)`, and the [`json!`](json::json)

@@ -58,7 +58,9 @@ fn typed_calls_and_errors() {
             .wait()
             .unwrap();
         let nodes = qmp.query_named_block_nodes().flat(true).wait().unwrap();
-        assert!(nodes.iter().any(|n| n.node_name.as_deref() == Some("null0")));
+        assert!(nodes
+            .iter()
+            .any(|n| n.node_name.as_deref() == Some("null0")));
 
         // QEMU's error, typed as in the async API.
         let err = qmp.blockdev_del("no-such-node").wait().unwrap_err();
@@ -193,10 +195,7 @@ async fn works_in_spawn_blocking_and_refuses_async_tasks() {
     // From a runtime's blocking thread: works, connect included.
     let qmp = tokio::task::spawn_blocking(move || {
         let qmp = Qmp::connect_unix(&socket).unwrap();
-        assert_eq!(
-            qmp.query_status().wait().unwrap().status,
-            RunState::Running
-        );
+        assert_eq!(qmp.query_status().wait().unwrap().status, RunState::Running);
         qmp
     })
     .await
@@ -294,10 +293,7 @@ fn launcher_blocking_and_quit() {
         let (qmp, mut qemu) = Launcher::new(cmd).launch_blocking().unwrap();
         let pid = qemu.pid();
         assert!(std::path::Path::new(&format!("/proc/{pid}")).exists());
-        assert_eq!(
-            qmp.query_status().wait().unwrap().status,
-            RunState::Running
-        );
+        assert_eq!(qmp.query_status().wait().unwrap().status, RunState::Running);
         let status = qemu.quit_and_wait().wait().unwrap();
         assert!(status.success(), "{status}");
         assert!(qmp.query_status().wait().unwrap_err().is_disconnected());
@@ -312,7 +308,10 @@ fn launcher_blocking_and_quit() {
         while std::path::Path::new(&format!("/proc/{pid}/cmdline")).exists()
             && std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| !c.is_empty())
         {
-            assert!(Instant::now() < deadline, "QEMU {pid} still runs after drop");
+            assert!(
+                Instant::now() < deadline,
+                "QEMU {pid} still runs after drop"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
         assert!(qmp.closed().is_ok());
