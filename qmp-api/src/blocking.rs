@@ -46,8 +46,8 @@
 //!
 //! Dropping the last handle (and its event streams) closes the connection;
 //! [`Qmp::close`] does it gracefully, waiting for replies to commands already sent. A
-//! `QemuProcess` from [`Launcher::launch_blocking`](crate::workflow::Launcher::launch_blocking)
-//! kills QEMU when dropped; `qemu.quit_and_wait().wait()` ends it in order.
+//! `QemuProcess` from `workflow::Launcher::launch_blocking` kills QEMU when dropped;
+//! `qemu.quit_and_wait().wait()` ends it in order.
 
 use std::future::{Future, IntoFuture};
 use std::path::Path;
@@ -392,9 +392,8 @@ impl QmpBuilder {
     }
 
     /// Accepts one connection from QEMU (accept mode) and returns a blocking client (see
-    /// [`accept`](Self::accept)). Bind the [`Listener`](crate::Listener) on a thread that
-    /// is inside a runtime context, or let [`Launcher::launch_blocking`]
-    /// (crate::workflow::Launcher::launch_blocking) do it all.
+    /// [`accept`](Self::accept)). Bind the [`Listener`](crate::Listener) inside a runtime
+    /// context (or let `workflow::Launcher::launch_blocking` start QEMU and accept it).
     ///
     /// # Errors
     ///

@@ -317,3 +317,53 @@ fn launcher_blocking_and_quit() {
         assert!(qmp.closed().is_ok());
     });
 }
+
+#[test]
+fn accept_mode_blocking() {
+    let dir = qmp_tests::TempDir::new();
+    let path = dir.join("accept.sock");
+    let listener = qmp_api::Listener::bind_unix(&path).unwrap();
+    let Some(_qemu) = Qemu::start_connecting(Kind::System10, &listener.qemu_qmp_arg(), &path)
+    else {
+        return;
+    };
+    within_sync(60, move || {
+        let qmp = qmp_api::Qmp::builder()
+            .timeout(Some(Duration::from_secs(10)))
+            .accept_blocking(&listener)
+            .unwrap();
+        assert_eq!(qmp.query_status().wait().unwrap().status, RunState::Running);
+    });
+}
+
+/// Workflows wait too: a `blockdev-create` job on qemu-storage-daemon run by `Job`, then a
+/// job that fails, with QEMU's reason.
+#[test]
+fn job_workflow_blocking() {
+    use qmp_api::types::{BlockdevCreateOptions, BlockdevCreateOptionsFile};
+    use qmp_api::workflow::{Job, JobError};
+    let Some(qemu) = Qemu::start(Kind::StorageDaemon) else {
+        return;
+    };
+    let socket = qemu.socket.clone();
+    let image = qemu.dir.join("new.img").to_str().unwrap().to_string();
+    within_sync(60, move || {
+        let qmp = Qmp::connect_unix(&socket).unwrap();
+        let options = BlockdevCreateOptions::file(BlockdevCreateOptionsFile::new(&image, 1 << 20));
+        let report = Job::new(&qmp, "c0")
+            .run(qmp.blockdev_create("c0", options))
+            .wait()
+            .unwrap();
+        assert_eq!(report.id, "c0");
+        assert_eq!(std::fs::metadata(&image).unwrap().len(), 1 << 20);
+        let bad = BlockdevCreateOptionsFile::new("/nonexistent/dir/x.img", 1 << 20);
+        let err = Job::new(&qmp, "c1")
+            .run(qmp.blockdev_create("c1", BlockdevCreateOptions::file(bad)))
+            .wait()
+            .unwrap_err();
+        match err {
+            JobError::Failed { error, .. } => assert!(error.contains("No such file"), "{error}"),
+            other => panic!("expected a failed job, got {other}"),
+        }
+    });
+}

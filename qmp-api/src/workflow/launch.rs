@@ -156,10 +156,23 @@ impl Launcher {
         self
     }
 
-    /// Client settings (command timeout, event buffer, capabilities...). Its connect timeout
-    /// is replaced by [`connect_timeout`](Self::connect_timeout).
-    pub fn client(mut self, builder: ClientBuilder) -> Self {
-        self.builder = builder;
+    /// Client settings (command timeout, event buffer, capabilities...): a
+    /// [`QmpBuilder`](crate::QmpBuilder) (`Qmp::builder()`) or the transport's
+    /// [`ClientBuilder`]. Its connect timeout is replaced by
+    /// [`connect_timeout`](Self::connect_timeout).
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), qmp_api::workflow::LaunchError> {
+    /// use std::time::Duration;
+    /// use qmp_api::{Capability, Qmp};
+    /// use qmp_api::workflow::Launcher;
+    ///
+    /// let client = Qmp::builder().capabilities([Capability::Oob]).command_timeout(Some(Duration::from_secs(30)));
+    /// let (qmp, qemu) = Launcher::new(std::process::Command::new("qemu-storage-daemon")).client(client).launch().await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn client(mut self, builder: impl Into<ClientBuilder>) -> Self {
+        self.builder = builder.into();
         self
     }
 
