@@ -441,7 +441,8 @@ impl EventStream {
         EventStream { inner }
     }
 
-    /// The next event, waiting at most `timeout` for it.
+    /// The next event, waiting at most `timeout` for it. `Duration::ZERO` takes an event
+    /// already received, without waiting.
     ///
     /// # Errors
     ///

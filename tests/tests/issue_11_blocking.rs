@@ -132,6 +132,18 @@ fn events_with_timeouts() {
             Err(WaitError::Timeout(_))
         ));
 
+        // A zero timeout takes an event already received, and waits for nothing.
+        qmp.stop().wait().unwrap();
+        runstate
+            .wait_for_kind(EventKind::Stop, Duration::from_secs(10))
+            .unwrap();
+        let stop = all.next_timeout(Duration::ZERO).unwrap();
+        assert_eq!(stop.event.kind(), Some(EventKind::Stop));
+        assert!(matches!(
+            all.next_timeout(Duration::ZERO),
+            Err(WaitError::Timeout(_))
+        ));
+
         // A checked name; a typo is refused at once.
         assert_eq!(
             qmp.events_named(["Stop"]).unwrap_err().suggestion(),
