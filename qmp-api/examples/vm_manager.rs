@@ -11,9 +11,9 @@
 use std::process::Command;
 use std::time::Duration;
 
-use qmp_api::json::json;
+use qmp_api::json;
 use qmp_api::types::{
-    BlockdevOptions, BlockdevOptionsNull, ObjectOptions, ThrottleGroupProperties,
+    BlockdevOptions, BlockdevOptionsNull, ObjectOptions, ThrottleGroupProperties, ThrottleLimits,
 };
 use qmp_api::workflow::Launcher;
 use qmp_api::{EventKind, Qmp};
@@ -56,10 +56,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let group = ObjectOptions::new("tg0", ThrottleGroupProperties::default());
     qmp.object_add(group).await?;
-    let limits = json!({"iops-total": 1000, "bps-read": 1 << 20});
-    qmp.qom_set("/objects/tg0", "limits", limits).await?;
-    let limits = qmp.qom_get("/objects/tg0", "limits").await?;
-    println!("tg0: iops-total {}", limits["iops-total"]);
+    let limits = ThrottleLimits::default().iops_total(1000).bps_read(1 << 20);
+    qmp.qom_set("/objects/tg0", "limits", json::to_value(limits)?)
+        .await?;
+    let limits: ThrottleLimits = json::from_value(qmp.qom_get("/objects/tg0", "limits").await?)?;
+    println!("tg0: iops-total {}", limits.iops_total.unwrap_or_default());
 
     let mut events = qmp.subscribe([EventKind::Resume, EventKind::Stop]);
     qmp.cont().await?;
