@@ -37,8 +37,8 @@
 //! blocking threads of a tokio runtime (`tokio::task::spawn_blocking`). Inside an async task
 //! (`#[tokio::main]`, `tokio::spawn`, `Runtime::block_on`) waiting would stall the runtime, so
 //! there every blocking call fails at once, before sending anything, with
-//! [`BlockingError::InAsyncContext`](crate::BlockingError::InAsyncContext) (inside
-//! [`ExecuteError::Blocking`](crate::ExecuteError::Blocking), [`WaitError::Blocking`], ...):
+//! [`BlockingError::InAsyncContext`] (inside
+//! [`ExecuteError::Blocking`], [`WaitError::Blocking`], ...):
 //! `.await` the call there instead. (The check also refuses a thread that merely holds a
 //! runtime's `Handle::enter` guard, and `tokio::task::block_in_place`: use `spawn_blocking`.)
 //!

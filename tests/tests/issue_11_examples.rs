@@ -194,13 +194,23 @@ fn vm_manager_on_a_given_socket() {
 /// without comments and blank lines), as `scripts/count-lines` counts them.
 #[test]
 fn rust_within_1_25x_of_python() {
+    // `--check`: the Python must be black'd, when black is installed (the Rust is checked by
+    // `cargo fmt --check`).
     let out = Command::new("python3")
         .arg(root().join("scripts/count-lines"))
+        .arg("--check")
         .output();
     let out = match out {
-        Ok(out) if out.status.success() => String::from_utf8(out.stdout).unwrap(),
-        other => {
-            skip_or_fail(&format!("scripts/count-lines did not run: {other:?}"));
+        Ok(out) => {
+            assert!(
+                out.status.success(),
+                "scripts/count-lines --check failed:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8(out.stdout).unwrap()
+        }
+        Err(e) => {
+            skip_or_fail(&format!("scripts/count-lines did not run (python3: {e})"));
             return;
         }
     };
