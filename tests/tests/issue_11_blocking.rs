@@ -379,3 +379,38 @@ fn job_workflow_blocking() {
         }
     });
 }
+
+/// The guest agent's typed calls and helpers wait too (`qmp_api::blocking::Wait`), on a real
+/// qemu-ga 10.0.2 (host-changing commands blocked; only a temp file is touched).
+#[test]
+fn guest_agent_blocking() {
+    use qmp_ga::GuestAgent;
+    let Some(ga) = qmp_tests::qga::QemuGa::start() else {
+        return;
+    };
+    let socket = ga.socket.clone();
+    let file = ga.dir.join("blocking.txt").to_str().unwrap().to_string();
+    within_sync(60, move || {
+        let agent: GuestAgent = GuestAgent::builder()
+            .wait_for_server(true)
+            .timeout(Some(Duration::from_secs(10)))
+            .connect_unix(&socket)
+            .wait()
+            .unwrap()
+            .into();
+        agent.guest_ping().wait().unwrap();
+        let info = agent.guest_info().wait().unwrap();
+        assert!(info.version.starts_with("10.0"), "{}", info.version);
+        agent
+            .write_file(&file, b"written by a blocking program")
+            .wait()
+            .unwrap();
+        assert_eq!(
+            agent.read_file(&file).wait().unwrap(),
+            b"written by a blocking program"
+        );
+        // A disabled command (guest-exec, of a harmless program): the agent's error, typed.
+        let err = agent.guest_exec("/bin/true").wait().unwrap_err();
+        assert!(err.qmp_error().is_some(), "{err}");
+    });
+}
