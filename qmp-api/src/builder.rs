@@ -144,3 +144,10 @@ impl From<ClientBuilder> for QmpBuilder {
         QmpBuilder { inner }
     }
 }
+
+impl From<QmpBuilder> for ClientBuilder {
+    /// The transport's builder with these settings (as [`QmpBuilder::into_client_builder`]).
+    fn from(builder: QmpBuilder) -> Self {
+        builder.inner
+    }
+}

@@ -131,6 +131,27 @@
 //! release, an introspection dump) builds the typed API without it. The default schema's API
 //! drives older QEMU and the storage daemon all the same.
 //!
+//! # Synchronous programs
+//!
+//! [`blocking`] has the same typed commands and events for programs that are not async, with
+//! no runtime to create: [`blocking::Qmp`] dereferences to [`Qmp`], a call ends in
+//! [`.wait()`](blocking::Wait::wait) instead of `.await`, and events are an iterator with
+//! timeouts. It works from `main`, your own threads and `tokio::task::spawn_blocking`; inside
+//! an async task it returns [`BlockingError::InAsyncContext`] instead of stalling the runtime.
+//!
+//! ```no_run
+//! use qmp_api::blocking::{Qmp, Wait};
+//!
+//! fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     let qmp = Qmp::connect_unix("/run/vm0/qmp.sock")?;
+//!     println!("{}", qmp.query_status().wait()?.status);
+//!     Ok(())
+//! }
+//! ```
+//!
+//! The examples `vm_manager` and `block_tool` (in `qmp-api/examples`) are two complete small
+//! programs, each beside its twin written with Python's qemu.qmp.
+//!
 //! # Newer and older QEMU
 //!
 //! Values the schema does not know are kept, not errors: enum values as
@@ -180,6 +201,7 @@
 //! `schema/` (merged, like `qemu-storage-daemon.json`, or of one version), a QAPI root file of a QEMU source tree (its doc comments become these docs), or a
 //! `query-qmp-schema` dump of the QEMU you run.
 
+pub mod blocking;
 mod builder;
 mod client;
 mod command;
@@ -231,8 +253,8 @@ pub use qmp_core;
 #[cfg(feature = "tls")]
 pub use qmp_core::tls;
 pub use qmp_core::{
-    Capability, ConnectError, DecodeError, DisconnectReason, EventError, ExecuteError, Greeting,
-    Listener, QmpError, Timestamp, Version,
+    BlockingError, Capability, ConnectError, DecodeError, DisconnectReason, EventError,
+    ExecuteError, Greeting, Listener, QmpError, Timestamp, Version,
 };
 /// `serde_json`, as the generated code uses it: [`json::Value`] for `any` members
 /// (`qom-get`'s reply, `qom-set`'s value) and `.arg(..)`, and the [`json!`](json::json)

@@ -37,6 +37,9 @@ pub enum WaitError {
     /// The stream had already ended before this call.
     #[error("the event stream had already ended")]
     Ended,
+    /// A blocking wait ([`crate::blocking`]) inside an async task: `.await` there instead.
+    #[error(transparent)]
+    Blocking(#[from] crate::BlockingError),
 }
 
 /// A subscription yielding typed events, from [`Qmp::events`](crate::Qmp::events).

@@ -39,6 +39,8 @@ const _: Option<&EventKind> = None;
 const _: Option<&QmpBuilder> = None;
 const _: Option<&UnknownEventName> = None;
 const _: Option<&json::Value> = None;
+const _: Option<&BlockingError> = None;
+const _: Option<&blocking::Qmp> = None;
 const _: &str = SCHEMA;
 
 fn _traits<C: Command + OobCommand + FdCommand>() {}

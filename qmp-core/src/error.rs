@@ -227,6 +227,9 @@ pub enum ConnectError {
     /// The server sent unreadable data during the handshake.
     #[error("protocol error during the QMP handshake: {0}")]
     Protocol(ProtocolError),
+    /// A blocking connect (`qmp_api::blocking`) could not wait here; nothing was opened.
+    #[error(transparent)]
+    Blocking(#[from] BlockingError),
 }
 
 /// Errors from [`Client::execute`](crate::Client::execute) and its siblings.
@@ -365,6 +368,9 @@ pub enum ExecuteError {
         /// The server's QEMU version, from its greeting (`7.2.0`).
         server: String,
     },
+    /// A blocking call (`qmp_api::blocking`) could not wait here; nothing was sent.
+    #[error(transparent)]
+    Blocking(#[from] BlockingError),
 }
 
 impl ExecuteError {
@@ -414,6 +420,7 @@ impl ExecuteError {
             | ExecuteError::FdPassingUnsupported { .. }
             | ExecuteError::Fd { .. }
             | ExecuteError::Unsupported { .. }
+            | ExecuteError::Blocking(_)
             | ExecuteError::NotGuestAgent { .. } => false,
         }
     }
@@ -660,6 +667,28 @@ pub enum EventError {
     /// qmp-api's; the raw JSON is in the error). The stream goes on.
     #[error(transparent)]
     Decode(DecodeError),
+}
+
+/// Why a blocking call (the synchronous facade `qmp_api::blocking`) did not wait for its
+/// result. Nothing was sent.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum BlockingError {
+    /// The call was made on a thread that runs async tasks (inside `#[tokio::main]`, a
+    /// `tokio::spawn`ed task, a runtime's `block_on`), where waiting would stall every task of
+    /// that thread, possibly the very one that would deliver the reply. In async code, `.await`
+    /// the call; to keep blocking code, run it in `tokio::task::spawn_blocking` or a thread of
+    /// its own.
+    #[error(
+        "a blocking QMP call was made inside an async task, where waiting would stall the \
+         runtime; .await it there instead, or run the blocking code in \
+         tokio::task::spawn_blocking or on a thread of its own"
+    )]
+    InAsyncContext,
+    /// The background runtime that blocking calls run on could not be started (no thread or
+    /// no event loop could be created: the process is out of resources).
+    #[error("cannot start the background runtime for blocking QMP calls: {0}")]
+    Runtime(Arc<io::Error>),
 }
 
 /// Errors from binding a [`Listener`](crate::Listener).

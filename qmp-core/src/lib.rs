@@ -107,8 +107,8 @@ mod transport;
 
 pub use client::{Client, ClientBuilder, Stats};
 pub use error::{
-    ConnectError, DecodeError, DisconnectReason, EventError, ExecuteError, JsonLimit, ListenError,
-    ProtocolError, QmpError,
+    BlockingError, ConnectError, DecodeError, DisconnectReason, EventError, ExecuteError,
+    JsonLimit, ListenError, ProtocolError, QmpError,
 };
 pub use event::{Event, EventStream, Timestamp};
 pub use greeting::{Capability, Greeting, Version};

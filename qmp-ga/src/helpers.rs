@@ -43,6 +43,14 @@ pub enum Error {
     },
 }
 
+impl From<qmp_core::BlockingError> for Error {
+    /// A blocking wait (`qmp_api::blocking::Wait`, e.g. `agent.read_file(p).wait()`) inside
+    /// an async task: [`ExecuteError::Blocking`], nothing sent.
+    fn from(e: qmp_core::BlockingError) -> Self {
+        Error::Execute(ExecuteError::Blocking(e))
+    }
+}
+
 /// What [`GuestAgent::exec`] returns: how the program ended and what it wrote.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]

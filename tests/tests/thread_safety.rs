@@ -30,6 +30,10 @@ async fn futures_and_handles_are_send() {
     send_sync::<Listener>();
     send_sync::<qmp_core::EventStream>();
     send_sync::<qmp_api::EventStream>();
+    // The blocking facade: handles move into threads and spawn_blocking.
+    send_sync::<qmp_api::blocking::Qmp>();
+    send_sync::<qmp_api::blocking::EventStream>();
+    send_sync::<qmp_api::BlockingError>();
     send_sync::<qmp_core::ConnectError>();
     send_sync::<qmp_core::ExecuteError>();
 

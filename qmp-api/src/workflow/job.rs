@@ -178,6 +178,10 @@ pub enum JobError {
         /// How it ended.
         report: Box<JobReport>,
     },
+    /// A blocking wait (`Job::run(..).wait()`, [`crate::blocking`]) inside an async task:
+    /// nothing was sent.
+    #[error(transparent)]
+    Blocking(#[from] crate::BlockingError),
 }
 
 /// Runs a job-creating command and follows the job to its end.

@@ -156,10 +156,23 @@ impl Launcher {
         self
     }
 
-    /// Client settings (command timeout, event buffer, capabilities...). Its connect timeout
-    /// is replaced by [`connect_timeout`](Self::connect_timeout).
-    pub fn client(mut self, builder: ClientBuilder) -> Self {
-        self.builder = builder;
+    /// Client settings (command timeout, event buffer, capabilities...): a
+    /// [`QmpBuilder`](crate::QmpBuilder) (`Qmp::builder()`) or the transport's
+    /// [`ClientBuilder`]. Its connect timeout is replaced by
+    /// [`connect_timeout`](Self::connect_timeout).
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), qmp_api::workflow::LaunchError> {
+    /// use std::time::Duration;
+    /// use qmp_api::{Capability, Qmp};
+    /// use qmp_api::workflow::Launcher;
+    ///
+    /// let client = Qmp::builder().capabilities([Capability::Oob]).command_timeout(Some(Duration::from_secs(30)));
+    /// let (qmp, qemu) = Launcher::new(std::process::Command::new("qemu-storage-daemon")).client(client).launch().await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn client(mut self, builder: impl Into<ClientBuilder>) -> Self {
+        self.builder = builder.into();
         self
     }
 
@@ -182,6 +195,35 @@ impl Launcher {
     pub fn socket_dir(mut self, parent: impl Into<PathBuf>) -> Self {
         self.socket_parent = Some(parent.into());
         self
+    }
+
+    /// [`launch`](Self::launch) for synchronous programs: starts the process and returns a
+    /// [`blocking::Qmp`](crate::blocking::Qmp) once it is connected. The process's
+    /// [`QemuProcess`] methods are async: end them with
+    /// [`.wait()`](crate::blocking::Wait::wait) (`qemu.quit_and_wait().wait()?`); dropping it
+    /// kills QEMU as usual.
+    ///
+    /// ```no_run
+    /// # fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::process::Command;
+    /// use qmp_api::blocking::Wait;
+    /// use qmp_api::workflow::Launcher;
+    ///
+    /// let mut cmd = Command::new("qemu-system-x86_64");
+    /// cmd.args(["-machine", "none", "-nodefaults", "-display", "none"]);
+    /// let (qmp, mut qemu) = Launcher::new(cmd).launch_blocking()?;
+    /// println!("{}", qmp.query_status().wait()?.status);
+    /// qemu.quit_and_wait().wait()?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`launch`](Self::launch); [`LaunchError::Blocking`] inside an async task.
+    pub fn launch_blocking(self) -> Result<(crate::blocking::Qmp, QemuProcess), LaunchError> {
+        use crate::blocking::Wait;
+        let (qmp, qemu) = self.launch().wait()?;
+        Ok((qmp.into(), qemu))
     }
 
     /// Starts the process and waits until it is connected (see the type's documentation).
@@ -612,6 +654,9 @@ pub enum LaunchError {
         /// The end of its stderr.
         stderr_tail: String,
     },
+    /// [`Launcher::launch_blocking`] inside an async task: nothing was started.
+    #[error(transparent)]
+    Blocking(#[from] crate::BlockingError),
 }
 
 impl LaunchError {
@@ -693,6 +738,10 @@ pub enum QuitError {
         /// The underlying error.
         error: io::Error,
     },
+    /// A blocking wait (`quit_and_wait().wait()`, [`crate::blocking`]) inside an async task:
+    /// nothing was sent.
+    #[error(transparent)]
+    Blocking(#[from] crate::BlockingError),
 }
 
 /// A new directory only this user can enter (mode 0700), removed with its contents on drop.

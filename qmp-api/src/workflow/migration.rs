@@ -189,6 +189,9 @@ pub enum MigrationError {
     /// The connection ended while the migration was followed (QEMU exited or was killed).
     #[error("the connection ended while following the migration ({0}); its outcome is unknown")]
     Disconnected(Arc<DisconnectReason>),
+    /// A blocking wait ([`crate::blocking`]) inside an async task: nothing was sent.
+    #[error(transparent)]
+    Blocking(#[from] crate::BlockingError),
 }
 
 /// Runs a migration, outgoing ([`run`](Self::run), [`start`](Self::start)) or incoming
