@@ -198,7 +198,15 @@ pub(crate) const CLIENT_METHODS: &[&str] = &[
 
 /// Methods every call type has besides its setters (a setter by one of these names gets an
 /// `_arg` suffix).
-const CALL_METHODS: &[&str] = &["timeout", "command", "into_call", "poll", "into_future"];
+const CALL_METHODS: &[&str] = &[
+    "timeout",
+    "command",
+    "into_call",
+    "poll",
+    "into_future",
+    // `blocking::Wait::wait`, which a setter would shadow.
+    "wait",
+];
 
 /// The items of `qmp_api`'s crate root. `types`, `commands`, `events` and the crate root are
 /// meant to be glob-imported together, so no generated name may repeat one of these (unless it
@@ -233,6 +241,12 @@ pub(crate) const ROOT_ITEMS: &[&str] = &[
     "tls",
     "QmpBuilder",
     "UnknownEventName",
+    "BlockingError",
+    "CallTarget",
+    "SchemaItem",
+    "ServerSchema",
+    "blocking",
+    "workflow",
     "qmp_core",
     "types",
     "commands",
