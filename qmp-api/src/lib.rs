@@ -183,6 +183,10 @@
 mod builder;
 mod client;
 mod command;
+#[cfg(feature = "mock")]
+pub mod mock;
+#[cfg(feature = "schema")]
+pub mod schema;
 mod server_schema;
 mod stream;
 mod unknown;
