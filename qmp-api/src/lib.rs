@@ -185,6 +185,8 @@ mod client;
 mod command;
 #[cfg(feature = "mock")]
 pub mod mock;
+#[cfg(feature = "mock")]
+pub mod replay;
 #[cfg(feature = "schema")]
 pub mod schema;
 mod server_schema;
