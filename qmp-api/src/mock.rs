@@ -41,7 +41,7 @@
 //! assert!(qmp.query_status().await?.running);
 //! let mut stops = qmp.subscribe([EventKind::Stop]);
 //! qmp.stop().await?;
-//! assert!(matches!(stops.next().await, Some(Ok(qmp_api::Event::Stop))));
+//! assert!(matches!(stops.next().await, Some(Ok(qmp_api::Received { event: qmp_api::Event::Stop, .. }))));
 //!
 //! // Bad arguments get QEMU's own error.
 //! let err = qmp.raw().execute("qom-list", serde_json::json!({"pth": "/"})).await.unwrap_err();
@@ -177,7 +177,7 @@ impl<C: Command> Args<C> {
     ///
     /// ```
     /// # fn demo(args: qmp_api::mock::Args<qmp_api::commands::QomList>) {
-    /// let root = args.is(&qmp_api::commands::QomList::new("/"));
+    /// let root = args.is(&qmp_api::commands::QomList { path: "/".into() });
     /// # }
     /// ```
     pub fn is(&self, command: &C) -> bool {
@@ -672,7 +672,7 @@ impl MockQemu {
     ///
     /// ```
     /// # fn demo(mock: &qmp_api::mock::MockQemu) {
-    /// assert!(mock.sent_command(&qmp_api::commands::QomList::new("/machine")));
+    /// assert!(mock.sent_command(&qmp_api::commands::QomList { path: "/machine".into() }));
     /// # }
     /// ```
     pub fn sent_command<C: Command>(&self, command: &C) -> bool {

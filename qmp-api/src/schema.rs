@@ -23,6 +23,7 @@ use std::sync::OnceLock;
 
 pub use qmp_codegen::model::Schema;
 pub use qmp_codegen::validate;
+pub use qmp_codegen::SchemaError;
 
 /// The normalized JSON the build wrote (see the module docs).
 const NORMALIZED: &str = include_str!(concat!(env!("OUT_DIR"), "/schema.json"));
@@ -37,8 +38,24 @@ const NORMALIZED: &str = include_str!(concat!(env!("OUT_DIR"), "/schema.json"));
 /// schema error).
 pub fn builtin() -> &'static Schema {
     static MODEL: OnceLock<Schema> = OnceLock::new();
-    MODEL.get_or_init(|| match qmp_codegen::normalized::from_str(crate::SCHEMA, NORMALIZED) {
+    MODEL.get_or_init(|| match load_builtin() {
         Ok(schema) => schema,
         Err(e) => panic!("qmp-api: the built-in schema does not load back: {e}"),
     })
+}
+
+/// Loads a fresh copy of the model [`builtin`] shares (to change it, e.g. to remove
+/// commands a test's QEMU lacks, before giving it to a mock).
+///
+/// # Errors
+///
+/// None for a build of this crate (see [`builtin`]).
+///
+/// ```
+/// let mut model = qmp_api::schema::load_builtin()?;
+/// assert_eq!(model.counts(), qmp_api::schema::builtin().counts());
+/// # Ok::<(), qmp_api::schema::SchemaError>(())
+/// ```
+pub fn load_builtin() -> Result<Schema, qmp_codegen::SchemaError> {
+    qmp_codegen::normalized::from_str(crate::SCHEMA, NORMALIZED)
 }

@@ -778,9 +778,24 @@ impl MergedSchema {
             }
             out
         };
+        // A union's discriminator stays required (the check insists), in its base too.
+        let discriminators: Vec<(String, String)> = self
+            .schema
+            .unions()
+            .flat_map(|u| {
+                let mut owners = chain(&u.name);
+                owners.push(u.name.clone());
+                owners
+                    .into_iter()
+                    .map(move |o| (o, u.discriminator.clone()))
+            })
+            .collect();
         let relax = |owners: &[String], members: &mut [crate::model::Member]| {
             for m in members {
-                if owners.iter().any(|o| is_relaxed(o, &m.name)) {
+                let discriminator = owners
+                    .iter()
+                    .any(|o| discriminators.iter().any(|(d, n)| d == o && *n == m.name));
+                if !discriminator && owners.iter().any(|o| is_relaxed(o, &m.name)) {
                     m.optional = true;
                 }
             }
