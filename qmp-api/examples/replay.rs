@@ -11,7 +11,9 @@ use qmp_api::replay::{Capture, Replay};
 async fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [capture, socket] = args.as_slice() else {
-        eprintln!("usage: replay CAPTURE SOCKET   (serves CAPTURE's sessions on the unix socket SOCKET)");
+        eprintln!(
+            "usage: replay CAPTURE SOCKET   (serves CAPTURE's sessions on the unix socket SOCKET)"
+        );
         std::process::exit(2);
     };
     let loaded = match Capture::load(capture) {

@@ -640,7 +640,8 @@ impl MockQemu {
                 })
             }
         };
-        if let Err(error) = validate::validate_event(self.shared.schema.get(), name, data.as_ref()) {
+        if let Err(error) = validate::validate_event(self.shared.schema.get(), name, data.as_ref())
+        {
             let fault = MockError::NotInSchema {
                 what: format!("event {name}"),
                 error: error.clone(),

@@ -20,10 +20,12 @@
 //! | `{"t": 0.0, "greeting": {"QMP": {...}}}` | QEMU's greeting; starts a session |
 //! | `{"t": 0.0021, "execute": "query-status", "arguments": {...}, "return": {...}}` | an exchange and its success |
 //! | `{"t": 0.0032, "execute": "eject", "arguments": {...}, "error": {"class": "...", "desc": "..."}}` | an exchange that failed |
-//! | `{"t": 0.0040, "event": "STOP", "data": {...}, "timestamp": {"seconds": ..., "microseconds": ...}}` | an event |
+//! | `{"t": 0.0040, "event": "RESET", "data": {...}, "timestamp": {"seconds": ..., "microseconds": ...}}` | an event while no command ran |
+//! | `{"t": 0.0040, "event": "STOP", "in": "stop", "timestamp": {...}}` | an event while command `stop` ran (QEMU sent it before that command's reply) |
 //!
 //! `t` is seconds since the session's connection, when the line's message arrived from
-//! QEMU (for an exchange, its reply). `arguments` and `data` are left out when absent;
+//! QEMU (for an exchange, its reply), so an event sent while a command ran comes before
+//! that command's line. `arguments` and `data` are left out when absent;
 //! `qmp_capabilities` is recorded like any command. Ids are not recorded: the replay echoes
 //! the client's.
 //!
@@ -31,7 +33,9 @@
 //!
 //! The greeting comes from the session's recorded greeting, else from its `query-version`
 //! reply, else QEMU 10.0.2's. `qmp_capabilities` is answered by the server itself (and its
-//! recorded exchange skipped). Events are sent with the current time as timestamp. Events
+//! recorded exchange skipped). Events recorded while a command ran are sent before its
+//! reply, the others after the reply before them, all with the current time as timestamp.
+//! Events
 //! recorded before the session's first command after negotiation follow that command's
 //! reply.
 //!
@@ -105,6 +109,9 @@ pub struct Exchange {
     pub arguments: Option<Value>,
     /// The `return` value, or the error.
     pub reply: Result<Value, QmpError>,
+    /// Events QEMU sent while this command was running, before its reply (QEMU sends
+    /// `STOP` before `stop`'s reply): recorded with `"in"`.
+    pub events_before: Vec<(String, Option<Value>)>,
     /// Events recorded after the reply (name, data), until the next exchange.
     pub events: Vec<(String, Option<Value>)>,
 }
@@ -147,6 +154,8 @@ impl Session {
 pub struct Capture {
     /// The sessions, in order.
     pub sessions: Vec<Session>,
+    /// Events recorded while a command ran, waiting for that command's exchange line.
+    held: Vec<(String, Option<Value>)>,
 }
 
 impl Capture {
@@ -177,7 +186,8 @@ impl Capture {
                     ..Session::default()
                 });
             } else if obj.contains_key("execute") {
-                let exchange = exchange_from(&obj, &obj).map_err(bad)?;
+                let mut exchange = exchange_from(&obj, &obj).map_err(bad)?;
+                exchange.events_before = std::mem::take(&mut capture.held);
                 capture.current().exchanges.push(exchange);
             } else if obj.contains_key("event") {
                 capture.push_event(&obj).map_err(bad)?;
@@ -186,6 +196,11 @@ impl Capture {
                     "expected a greeting, an exchange (`execute`) or an event".into(),
                 ));
             }
+        }
+        // Events of a command whose reply never came (the session ended): after the last.
+        let held = std::mem::take(&mut capture.held);
+        if let Some(last) = capture.current().exchanges.last_mut() {
+            last.events.extend(held);
         }
         Ok(capture)
     }
@@ -277,6 +292,10 @@ impl Capture {
             .ok_or("`event` is not a string")?
             .to_string();
         let event = (name, obj.get("data").cloned());
+        if obj.contains_key("in") {
+            self.held.push(event);
+            return Ok(());
+        }
         let session = self.current();
         match session.exchanges.last_mut() {
             Some(e) => e.events.push(event),
@@ -286,7 +305,10 @@ impl Capture {
     }
 }
 
-fn exchange_from(request: &Map<String, Value>, reply: &Map<String, Value>) -> Result<Exchange, String> {
+fn exchange_from(
+    request: &Map<String, Value>,
+    reply: &Map<String, Value>,
+) -> Result<Exchange, String> {
     let command = request
         .get("execute")
         .and_then(Value::as_str)
@@ -298,12 +320,15 @@ fn exchange_from(request: &Map<String, Value>, reply: &Map<String, Value>) -> Re
         let s = |k: &str| e.get(k).and_then(Value::as_str).unwrap_or("").to_string();
         Err(QmpError::new(s("class"), s("desc")))
     } else {
-        return Err(format!("the exchange of `{command}` has neither `return` nor `error`"));
+        return Err(format!(
+            "the exchange of `{command}` has neither `return` nor `error`"
+        ));
     };
     Ok(Exchange {
         command,
         arguments: request.get("arguments").cloned(),
         reply,
+        events_before: Vec::new(),
         events: Vec::new(),
     })
 }
@@ -360,8 +385,16 @@ impl Replay {
         let server = Server::builder()
             .version(version, package)
             .fallback(move |call: Call| {
-                let result = answer(&handler_state, &call);
-                async move { result }
+                let answer = answer(&handler_state, &call);
+                async move {
+                    for (name, data) in answer.before {
+                        let _ = call.emit(&name, data).await;
+                    }
+                    for (name, data) in answer.after {
+                        call.emit_after_reply(&name, data);
+                    }
+                    answer.reply
+                }
             })
             .bind_unix(path)?;
         Ok(Replay { server, state })
@@ -399,7 +432,24 @@ fn remaining(session: &Session, index: usize) -> usize {
         .count()
 }
 
-fn answer(state: &Mutex<ReplayState>, call: &Call) -> Result<Value, QmpError> {
+/// What a command gets: events before the reply, the reply, events after it.
+struct Answer {
+    before: Vec<(String, Option<Value>)>,
+    reply: Result<Value, QmpError>,
+    after: Vec<(String, Option<Value>)>,
+}
+
+impl From<QmpError> for Answer {
+    fn from(e: QmpError) -> Answer {
+        Answer {
+            before: Vec::new(),
+            reply: Err(e),
+            after: Vec::new(),
+        }
+    }
+}
+
+fn answer(state: &Mutex<ReplayState>, call: &Call) -> Answer {
     let mut st = lock(state);
     let sid = call.session().id();
     let (s, mut i) = match st.positions.get(&sid) {
@@ -419,7 +469,7 @@ fn answer(state: &Mutex<ReplayState>, call: &Call) -> Result<Value, QmpError> {
             st.capture.sessions.len(),
             call.name()
         );
-        return Err(mismatch(&mut st, s, None, None, call.name(), message));
+        return mismatch(&mut st, s, None, None, call.name(), message).into();
     };
     let first = i == 0;
     while session
@@ -437,7 +487,7 @@ fn answer(state: &Mutex<ReplayState>, call: &Call) -> Result<Value, QmpError> {
             call.name(),
             Value::Object(arrived_args.clone())
         );
-        return Err(mismatch(&mut st, s, None, None, call.name(), message));
+        return mismatch(&mut st, s, None, None, call.name(), message).into();
     };
     let empty = Map::new();
     let expected_args = expected
@@ -457,24 +507,37 @@ fn answer(state: &Mutex<ReplayState>, call: &Call) -> Result<Value, QmpError> {
         );
         if expected.command == call.name() {
             let mut diffs = Vec::new();
-            diff("", &Value::Object(expected_args.clone()), &Value::Object(arrived_args.clone()), &mut diffs);
+            diff(
+                "",
+                &Value::Object(expected_args.clone()),
+                &Value::Object(arrived_args.clone()),
+                &mut diffs,
+            );
             message.push_str(&format!("; arguments differ: {}", diffs.join("; ")));
         }
         let expected_name = expected.command.clone();
-        return Err(mismatch(&mut st, s, Some(i), Some(expected_name), call.name(), message));
+        return mismatch(
+            &mut st,
+            s,
+            Some(i),
+            Some(expected_name),
+            call.name(),
+            message,
+        )
+        .into();
     }
-    let mut events = Vec::new();
+    let mut after = Vec::new();
     if first {
-        events.extend(session.leading_events.iter().cloned());
+        after.extend(session.leading_events.iter().cloned());
     }
-    events.extend(expected.events.iter().cloned());
-    let reply = expected.reply.clone();
+    after.extend(expected.events.iter().cloned());
+    let answer = Answer {
+        before: expected.events_before.clone(),
+        reply: expected.reply.clone(),
+        after,
+    };
     st.positions.insert(sid, (s, i + 1));
-    drop(st);
-    for (name, data) in events {
-        call.emit_after_reply(&name, data);
-    }
-    reply
+    answer
 }
 
 fn mismatch(
@@ -497,12 +560,22 @@ fn mismatch(
 
 /// The differences between two JSON values, as `path: expected X, got Y` items.
 fn diff(path: &str, expected: &Value, got: &Value, out: &mut Vec<String>) {
-    let shown = |p: &str| if p.is_empty() { "arguments".to_string() } else { format!("`{p}`") };
+    let shown = |p: &str| {
+        if p.is_empty() {
+            "arguments".to_string()
+        } else {
+            format!("`{p}`")
+        }
+    };
     match (expected, got) {
         (Value::Object(a), Value::Object(b)) => {
             let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
             for k in keys {
-                let p = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
+                let p = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
                 match (a.get(k), b.get(k)) {
                     (Some(x), Some(y)) => diff(&p, x, y, out),
                     (Some(x), None) => out.push(format!("`{p}`: expected {x}, missing")),
@@ -550,9 +623,10 @@ impl Recorder {
         let qemu = qemu.as_ref().to_path_buf();
         let capture = capture.as_ref().to_path_buf();
         let io = |what: String| move |error| CaptureError::Io { what, error };
-        let listener =
-            UnixListener::bind(&listen).map_err(io(format!("cannot listen on {}", listen.display())))?;
-        std::fs::write(&capture, b"").map_err(io(format!("cannot create {}", capture.display())))?;
+        let listener = UnixListener::bind(&listen)
+            .map_err(io(format!("cannot listen on {}", listen.display())))?;
+        std::fs::write(&capture, b"")
+            .map_err(io(format!("cannot create {}", capture.display())))?;
         let task = tokio::spawn(async move {
             let (client, _) = listener
                 .accept()
@@ -585,7 +659,11 @@ impl Recorder {
     }
 }
 
-async fn relay(client: UnixStream, upstream: UnixStream, capture: &PathBuf) -> Result<(), CaptureError> {
+async fn relay(
+    client: UnixStream,
+    upstream: UnixStream,
+    capture: &PathBuf,
+) -> Result<(), CaptureError> {
     let start = Instant::now();
     let lines: Arc<Mutex<Vec<String>>> = Arc::new(Mutex::new(Vec::new()));
     // Requests waiting for their reply: by id (as JSON text), and those without an id.
@@ -603,9 +681,7 @@ async fn relay(client: UnixStream, upstream: UnixStream, capture: &PathBuf) -> R
                 if reader.read_until(b'\n', &mut line).await.unwrap_or(0) == 0 {
                     break;
                 }
-                if up_write.write_all(&line).await.is_err() {
-                    break;
-                }
+                // Noted before it is sent: the reply may come back at once.
                 if let Ok(Value::Object(req)) = serde_json::from_slice::<Value>(&line) {
                     let req = Value::Object(req);
                     let mut p = lock(&pending);
@@ -615,6 +691,9 @@ async fn relay(client: UnixStream, upstream: UnixStream, capture: &PathBuf) -> R
                         }
                         None => p.1.push_back(req),
                     }
+                }
+                if up_write.write_all(&line).await.is_err() {
+                    break;
                 }
             }
             let _ = up_write.shutdown().await;
@@ -646,6 +725,16 @@ async fn relay(client: UnixStream, upstream: UnixStream, capture: &PathBuf) -> R
                         if let Some(v) = msg.get(k) {
                             e.insert(k.into(), v.clone());
                         }
+                    }
+                    // Sent while a command ran (the oldest one still waiting, with several).
+                    let running = {
+                        let p = lock(&pending);
+                        p.1.front()
+                            .or_else(|| p.0.values().next())
+                            .and_then(|r| r.get("execute").or_else(|| r.get("exec-oob")).cloned())
+                    };
+                    if let Some(name) = running {
+                        e.insert("in".into(), name);
                     }
                     Some(Value::Object(e))
                 } else {
@@ -690,12 +779,15 @@ async fn relay(client: UnixStream, upstream: UnixStream, capture: &PathBuf) -> R
             what: format!("cannot open {}", capture.display()),
             error,
         })?;
-    file.write_all(text.as_bytes())
-        .await
-        .map_err(|error| CaptureError::Io {
-            what: format!("cannot write {}", capture.display()),
-            error,
-        })?;
+    // tokio's File writes in the background: flush, so the file is complete on return.
+    let written = match file.write_all(text.as_bytes()).await {
+        Ok(()) => file.flush().await,
+        Err(e) => Err(e),
+    };
+    written.map_err(|error| CaptureError::Io {
+        what: format!("cannot write {}", capture.display()),
+        error,
+    })?;
     Ok(())
 }
 

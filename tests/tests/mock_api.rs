@@ -18,10 +18,7 @@ async fn typed_handler_answers_typed_call() {
         });
         mock.on::<commands::QomList, _, _>(|args| async move {
             match args.get::<String>("path")?.as_deref() {
-                Some("/machine") => Ok(vec![types::ObjectPropertyInfo::new(
-                    "type",
-                    "string",
-                )]),
+                Some("/machine") => Ok(vec![types::ObjectPropertyInfo::new("type", "string")]),
                 other => Err(QmpError::new(
                     "GenericError",
                     format!("Device '{}' not found", other.unwrap_or("")),
@@ -36,7 +33,9 @@ async fn typed_handler_answers_typed_call() {
         assert_eq!(list[0].name, "type");
         let err = qmp.qom_list("/nope").await.unwrap_err();
         assert_eq!(err.qmp_error().unwrap().desc, "Device '/nope' not found");
-        assert!(mock.sent_command(&commands::QomList { path: "/machine".into() }));
+        assert!(mock.sent_command(&commands::QomList {
+            path: "/machine".into()
+        }));
         qmp.close().await;
         mock.verify().unwrap();
     })
@@ -51,18 +50,51 @@ async fn bad_arguments_get_qemus_errors() {
         let qmp = mock.connect().await.unwrap();
         let raw = qmp.raw();
         let cases = [
-            ("query-stauts", json!({}), "CommandNotFound", "The command query-stauts has not been found"),
-            ("qom-list", json!({}), "GenericError", "Parameter 'path' is missing"),
-            ("qom-list", json!({"path": 1}), "GenericError", "Invalid parameter type for 'path', expected: string"),
-            ("qom-list", json!({"path": "/", "x": 1}), "GenericError", "Parameter 'x' is unexpected"),
-            ("migrate-set-parameters", json!({"max-cpu-throttle": 300}), "GenericError", "Parameter 'max-cpu-throttle' expects uint8_t"),
-            ("blockdev-add", json!({"driver": "qcow2", "node-name": "n", "file": {"driver": "file"}}),
-             "GenericError", "Parameter 'file.filename' is missing"),
+            (
+                "query-stauts",
+                json!({}),
+                "CommandNotFound",
+                "The command query-stauts has not been found",
+            ),
+            (
+                "qom-list",
+                json!({}),
+                "GenericError",
+                "Parameter 'path' is missing",
+            ),
+            (
+                "qom-list",
+                json!({"path": 1}),
+                "GenericError",
+                "Invalid parameter type for 'path', expected: string",
+            ),
+            (
+                "qom-list",
+                json!({"path": "/", "x": 1}),
+                "GenericError",
+                "Parameter 'x' is unexpected",
+            ),
+            (
+                "migrate-set-parameters",
+                json!({"max-cpu-throttle": 300}),
+                "GenericError",
+                "Parameter 'max-cpu-throttle' expects uint8_t",
+            ),
+            (
+                "blockdev-add",
+                json!({"driver": "qcow2", "node-name": "n", "file": {"driver": "file"}}),
+                "GenericError",
+                "Parameter 'file.filename' is missing",
+            ),
         ];
         for (command, args, class, desc) in cases {
             let err = raw.execute(command, &args).await.unwrap_err();
             let e = err.qmp_error().unwrap();
-            assert_eq!((e.class.as_str(), e.desc.as_str()), (class, desc), "{command} {args}");
+            assert_eq!(
+                (e.class.as_str(), e.desc.as_str()),
+                (class, desc),
+                "{command} {args}"
+            );
         }
         // A known command without a handler: CommandNotFound, as a QEMU without it.
         let err = qmp.query_name().await.unwrap_err();
@@ -76,7 +108,10 @@ async fn bad_arguments_get_qemus_errors() {
         let sent: Vec<String> = mock.sent().into_iter().map(|s| s.command).collect();
         assert_eq!(sent.len(), 9);
         assert_eq!(sent[0], "query-stauts");
-        assert_eq!(&sent[6..], ["query-name", "query-version", "query-commands"]);
+        assert_eq!(
+            &sent[6..],
+            ["query-name", "query-version", "query-commands"]
+        );
         assert_eq!(mock.sent_arguments::<commands::QomList>().len(), 3);
         // `{"path": "/", "x": 1}` is not `{"path": "/"}`.
         assert!(!mock.sent_command(&commands::QomList { path: "/".into() }));
@@ -100,7 +135,10 @@ async fn impossible_replies_are_refused() {
         let err = qmp.query_status().await.unwrap_err();
         let desc = &err.qmp_error().unwrap().desc;
         assert!(desc.starts_with("mock: "), "{desc}");
-        assert!(desc.contains("reply to query-status") && desc.contains("sleeping"), "{desc}");
+        assert!(
+            desc.contains("reply to query-status") && desc.contains("sleeping"),
+            "{desc}"
+        );
         let fault = mock.verify().unwrap_err();
         match &fault {
             MockError::NotInSchema { what, error } => {
@@ -114,7 +152,10 @@ async fn impossible_replies_are_refused() {
             .emit(EventKind::Shutdown, json!({"reason": "host-qmp-quit"}))
             .await
             .unwrap_err();
-        assert!(err.to_string().contains("Parameter 'guest' is missing"), "{err}");
+        assert!(
+            err.to_string().contains("Parameter 'guest' is missing"),
+            "{err}"
+        );
         mock.verify().unwrap_err();
         qmp.close().await;
     })
@@ -146,14 +187,32 @@ async fn scripted_sequence_and_events() {
         )]);
         let qmp = mock.connect().await.unwrap();
         let mut stream = qmp.events();
-        assert_eq!(qmp.cont().await.unwrap_err().qmp_error().unwrap().desc, "not yet");
+        assert_eq!(
+            qmp.cont().await.unwrap_err().qmp_error().unwrap().desc,
+            "not yet"
+        );
         qmp.cont().await.unwrap();
-        assert!(matches!(stream.next().await, Some(Ok(qmp_api::Received { event: Event::Resume, .. }))));
+        assert!(matches!(
+            stream.next().await,
+            Some(Ok(qmp_api::Received {
+                event: Event::Resume,
+                ..
+            }))
+        ));
         // Used up: unhandled again.
-        assert!(qmp.cont().await.unwrap_err().qmp_error().unwrap().is_command_not_found());
+        assert!(qmp
+            .cont()
+            .await
+            .unwrap_err()
+            .qmp_error()
+            .unwrap()
+            .is_command_not_found());
         qmp.quit().await.unwrap();
         match stream.next().await {
-            Some(Ok(qmp_api::Received { event: Event::Shutdown(s), .. })) => {
+            Some(Ok(qmp_api::Received {
+                event: Event::Shutdown(s),
+                ..
+            })) => {
                 assert!(!s.guest);
                 assert_eq!(s.reason, Some(types::ShutdownCause::HostQmpQuit));
             }
@@ -161,7 +220,13 @@ async fn scripted_sequence_and_events() {
         }
         // Events from the test, typed, to every client.
         assert_eq!(mock.emit(EventKind::Stop, ()).await.unwrap(), 1);
-        assert!(matches!(stream.next().await, Some(Ok(qmp_api::Received { event: Event::Stop, .. }))));
+        assert!(matches!(
+            stream.next().await,
+            Some(Ok(qmp_api::Received {
+                event: Event::Stop,
+                ..
+            }))
+        ));
         qmp.close().await;
         mock.verify().unwrap();
     })
@@ -179,7 +244,13 @@ async fn handler_events_follow_the_reply() {
         let qmp = mock.connect().await.unwrap();
         let mut stops = qmp.subscribe([EventKind::Stop]);
         qmp.stop().await.unwrap();
-        assert!(matches!(stops.next().await, Some(Ok(qmp_api::Received { event: Event::Stop, .. }))));
+        assert!(matches!(
+            stops.next().await,
+            Some(Ok(qmp_api::Received {
+                event: Event::Stop,
+                ..
+            }))
+        ));
         assert!(mock.sent_command(&commands::Stop));
         qmp.close().await;
     })
@@ -199,7 +270,13 @@ async fn builder_settings_and_unix_socket() {
         assert_eq!(qmp.server_version(), Version::new(9, 2, 0));
         // Returns nothing: answered `{}`; returns something: cannot be made up.
         qmp.stop().await.unwrap();
-        assert!(qmp.query_status().await.unwrap_err().qmp_error().unwrap().is_command_not_found());
+        assert!(qmp
+            .query_status()
+            .await
+            .unwrap_err()
+            .qmp_error()
+            .unwrap()
+            .is_command_not_found());
         qmp.close().await;
     })
     .await;
