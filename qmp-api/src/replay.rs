@@ -31,7 +31,7 @@
 //!
 //! # Replay details
 //!
-//! The greeting comes from the session's recorded greeting, else from its `query-version`
+//! The greeting comes from the first session's recorded greeting, else from its `query-version`
 //! reply, else QEMU 10.0.2's. `qmp_capabilities` is answered by the server itself (and its
 //! recorded exchange skipped). Events recorded while a command ran are sent before its
 //! reply, the others after the reply before them, all with the current time as timestamp.
@@ -375,6 +375,20 @@ impl Replay {
             .first()
             .and_then(Session::version)
             .unwrap_or((Version::new(10, 0, 2), String::new()));
+        // The recorded greeting's capabilities (libvirt captures have none: QEMU's `oob`).
+        let capabilities: Vec<qmp_core::Capability> = capture
+            .sessions
+            .first()
+            .and_then(|s| s.greeting.as_ref())
+            .and_then(|g| g.get("capabilities"))
+            .and_then(Value::as_array)
+            .map(|caps| {
+                caps.iter()
+                    .filter_map(Value::as_str)
+                    .map(qmp_core::Capability::from_name)
+                    .collect()
+            })
+            .unwrap_or_else(|| vec![qmp_core::Capability::Oob]);
         let state = Arc::new(Mutex::new(ReplayState {
             capture,
             positions: HashMap::new(),
@@ -384,6 +398,7 @@ impl Replay {
         let handler_state = state.clone();
         let server = Server::builder()
             .version(version, package)
+            .capabilities(capabilities)
             .fallback(move |call: Call| {
                 let answer = answer(&handler_state, &call);
                 async move {
