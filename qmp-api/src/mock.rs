@@ -34,8 +34,8 @@
 //! mock.on::<commands::QueryStatus, _, _>(|_args| async {
 //!     Ok(types::StatusInfo::new(true, types::RunState::Running))
 //! });
-//! // `stop` replies, then sends STOP, as QEMU does.
-//! mock.replies::<commands::Stop>([Reply::ok(()).then_event(EventKind::Stop, ())]);
+//! // `stop` sends STOP, then replies, as QEMU does.
+//! mock.replies::<commands::Stop>([Reply::ok(()).event_before(EventKind::Stop, ())]);
 //!
 //! let qmp = mock.connect().await?;
 //! assert!(qmp.query_status().await?.running);
@@ -121,6 +121,7 @@ pub enum MockError {
 /// `args.decode::<types::BlockdevOptions>()`).
 pub struct Args<C> {
     call: Arc<Call>,
+    shared: std::sync::Weak<Shared>,
     after: Arc<Mutex<Vec<(String, Option<Value>)>>>,
     _command: PhantomData<fn() -> C>,
 }
@@ -185,6 +186,33 @@ impl<C: Command> Args<C> {
             .is_ok_and(|v| same_arguments(&v, &Value::Object(self.json().clone())))
     }
 
+    /// Sends event `kind` with `data` (`()` for none) now, before this command's reply (QEMU
+    /// sends `STOP` before `stop`'s reply, `DEVICE_DELETED` may come before `device_del`'s).
+    ///
+    /// # Errors
+    ///
+    /// A `GenericError` (`mock: ...`, also kept for [`MockQemu::verify`]) when the data does
+    /// not match the event's definition; returned from a handler with `?`, the client gets it.
+    ///
+    /// ```
+    /// # async fn demo(mock: &qmp_api::mock::MockQemu) {
+    /// use qmp_api::{commands, EventKind};
+    /// mock.on::<commands::Stop, _, _>(|args| async move {
+    ///     args.emit(EventKind::Stop, ()).await?;
+    ///     Ok(())
+    /// });
+    /// # }
+    /// ```
+    pub async fn emit(&self, kind: EventKind, data: impl Serialize) -> Result<(), QmpError> {
+        let data = encode_event_data(&data);
+        if let Some(shared) = self.shared.upgrade() {
+            shared.check_event(kind.as_str(), data.as_ref())?;
+        }
+        // A client that left is no fault of the test's.
+        let _ = self.call.emit(kind.as_str(), data).await;
+        Ok(())
+    }
+
     /// Sends event `kind` with `data` (`()` for none) right after this command's reply; the
     /// data is checked against the schema like a reply.
     pub fn emit_after_reply(&self, kind: EventKind, data: impl Serialize) {
@@ -197,6 +225,7 @@ impl<C: Command> Args<C> {
 pub struct Reply<C: Command> {
     result: Result<Value, QmpError>,
     encode_error: Option<String>,
+    before: Vec<(String, Option<Value>)>,
     events: Vec<(String, Option<Value>)>,
     _command: PhantomData<fn() -> C>,
 }
@@ -219,6 +248,7 @@ where
         Reply {
             result,
             encode_error,
+            before: Vec::new(),
             events: Vec::new(),
             _command: PhantomData,
         }
@@ -236,9 +266,23 @@ impl<C: Command> Reply<C> {
         Reply {
             result: Err(error),
             encode_error: None,
+            before: Vec::new(),
             events: Vec::new(),
             _command: PhantomData,
         }
+    }
+
+    /// Adds event `kind` with `data` (`()` for none) before the reply, in order (QEMU sends
+    /// `STOP` before `stop`'s reply).
+    ///
+    /// ```
+    /// use qmp_api::{commands, mock::Reply, EventKind};
+    /// let reply = Reply::<commands::Stop>::ok(()).event_before(EventKind::Stop, ());
+    /// ```
+    pub fn event_before(mut self, kind: EventKind, data: impl Serialize) -> Self {
+        self.before
+            .push((kind.as_str().to_string(), encode_event_data(&data)));
+        self
     }
 
     /// Adds event `kind` with `data` (`()` for none) after the reply, in order.
@@ -557,6 +601,7 @@ impl MockQemu {
                 let call = Arc::new(call);
                 let args = Args {
                     call: call.clone(),
+                    shared: shared.clone(),
                     after: after.clone(),
                     _command: PhantomData,
                 };
@@ -604,6 +649,12 @@ impl MockQemu {
                         what: format!("reply to {}", C::NAME),
                         error,
                     }));
+                }
+                for (name, data) in &reply.before {
+                    shared.check_event(name, data.as_ref())?;
+                }
+                for (name, data) in reply.before {
+                    let _ = call.emit(&name, data).await;
                 }
                 finish::<C>(&shared, &call, reply.result, reply.events)
             })

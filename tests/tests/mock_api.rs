@@ -241,7 +241,27 @@ async fn handler_events_follow_the_reply() {
             args.emit_after_reply(EventKind::Stop, ());
             Ok(())
         });
+        // Before the reply, as QEMU sends STOP; data checked like a reply.
+        mock.on::<commands::Cont, _, _>(|args| async move {
+            args.emit(EventKind::Resume, ()).await?;
+            args.emit(EventKind::Reset, json!({"guest": "yes"})).await?;
+            Ok(())
+        });
         let qmp = mock.connect().await.unwrap();
+        let mut resumes = qmp.subscribe([EventKind::Resume]);
+        let err = qmp.cont().await.unwrap_err();
+        assert!(
+            err.qmp_error().unwrap().desc.contains("event RESET"),
+            "{err}"
+        );
+        assert!(matches!(
+            resumes.next().await,
+            Some(Ok(qmp_api::Received {
+                event: Event::Resume,
+                ..
+            }))
+        ));
+        assert!(mock.verify().is_err());
         let mut stops = qmp.subscribe([EventKind::Stop]);
         qmp.stop().await.unwrap();
         assert!(matches!(
