@@ -1,11 +1,11 @@
 //! Serves a capture file on a unix socket until interrupted:
 //! `cargo run -p qmp-api --features mock --example replay -- CAPTURE SOCKET`.
 //!
-//! CAPTURE is our JSON-lines capture (written by `qmp_api::replay::Recorder`) or a libvirt
+//! CAPTURE is our JSON-lines capture (written by `qmp_api::capture::Recorder`) or a libvirt
 //! `.replies` file; each connection gets the capture's next session. Mismatches are printed
 //! as they happen.
 
-use qmp_api::replay::{Capture, Replay};
+use qmp_api::capture::{Capture, Replay};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {

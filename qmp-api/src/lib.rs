@@ -181,12 +181,12 @@
 //! `query-qmp-schema` dump of the QEMU you run.
 
 mod builder;
+#[cfg(feature = "mock")]
+pub mod capture;
 mod client;
 mod command;
 #[cfg(feature = "mock")]
 pub mod mock;
-#[cfg(feature = "mock")]
-pub mod replay;
 #[cfg(feature = "schema")]
 pub mod schema;
 mod server_schema;

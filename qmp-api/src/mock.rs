@@ -73,6 +73,8 @@ use crate::{Command, ConnectError, EventKind, Qmp, QmpError, Version};
 
 type BoxFuture = Pin<Box<dyn Future<Output = Result<Value, QmpError>> + Send>>;
 type Dispatch = Arc<dyn Fn(Call) -> BoxFuture + Send + Sync>;
+/// Events (name, data) in the order they are to be sent.
+type EventList = Vec<(String, Option<Value>)>;
 
 /// A command the client sent, as received (refused ones included).
 #[derive(Debug, Clone, PartialEq)]
@@ -102,7 +104,7 @@ pub enum MockError {
         /// What was checked (`reply to query-status`, `event STOP`).
         what: String,
         /// The fault.
-        error: ValidationError,
+        error: Box<ValidationError>,
     },
     /// A typed value could not be encoded as JSON.
     #[error("mock QEMU: cannot encode the test's {what}: {error}")]
@@ -122,7 +124,7 @@ pub enum MockError {
 pub struct Args<C> {
     call: Arc<Call>,
     shared: std::sync::Weak<Shared>,
-    after: Arc<Mutex<Vec<(String, Option<Value>)>>>,
+    after: Arc<Mutex<EventList>>,
     _command: PhantomData<fn() -> C>,
 }
 
@@ -487,7 +489,7 @@ impl Shared {
             Ok(()) => Ok(value),
             Err(error) => Err(self.fault(MockError::NotInSchema {
                 what: format!("reply to {command}"),
-                error,
+                error: Box::new(error),
             })),
         }
     }
@@ -496,7 +498,7 @@ impl Shared {
         validate::validate_event(self.schema.get(), name, data).map_err(|error| {
             self.fault(MockError::NotInSchema {
                 what: format!("event {name}"),
-                error,
+                error: Box::new(error),
             })
         })
     }
@@ -695,12 +697,12 @@ impl MockQemu {
         {
             let fault = MockError::NotInSchema {
                 what: format!("event {name}"),
-                error: error.clone(),
+                error: Box::new(error.clone()),
             };
             lock(&self.shared.faults).push(fault);
             return Err(MockError::NotInSchema {
                 what: format!("event {name}"),
-                error,
+                error: Box::new(error),
             });
         }
         Ok(self.server.broadcast(name, data).await)

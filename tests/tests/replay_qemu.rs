@@ -1,11 +1,11 @@
-//! Issue 15: record a session against real QEMU 10.0.2 through `qmp_api::replay::Recorder`,
+//! Issue 15: record a session against real QEMU 10.0.2 through `qmp_api::capture::Recorder`,
 //! replay it with `Replay`, and check that the same client code gets exactly the same
 //! results; libvirt's capture format with two sessions; mismatch reports.
 
 // Test code: unwrapping our own fixtures' results is fine.
 #![allow(clippy::unwrap_used)]
 
-use qmp_api::replay::{Capture, CaptureError, Recorder, Replay};
+use qmp_api::capture::{Capture, CaptureError, Recorder, Replay};
 use qmp_api::{EventKind, Qmp};
 use qmp_tests::qemu::{Kind, Qemu};
 use qmp_tests::{within, TempDir};

@@ -1,5 +1,6 @@
 //! Record a real QMP session, then replay it as a server (cargo feature `mock`): the VCR
-//! pattern for code that drives QEMU.
+//! pattern for code that drives QEMU. (Not called `replay`: that name belongs to QEMU's own
+//! record/replay QAPI module, [`types::replay`](crate::types::replay).)
 //!
 //! - [`Recorder`] is a transparent proxy: your code connects to its socket, it connects to
 //!   QEMU, passes every byte through unchanged, and writes what went by to a capture file.
@@ -42,7 +43,7 @@
 //! # Example
 //!
 //! ```
-//! use qmp_api::replay::{Capture, Replay};
+//! use qmp_api::capture::{Capture, Replay};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -610,7 +611,7 @@ fn diff(path: &str, expected: &Value, got: &Value, out: &mut Vec<String>) {
 /// ```no_run
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// use qmp_api::replay::Recorder;
+/// use qmp_api::capture::Recorder;
 /// let recorder = Recorder::start("/tmp/proxy.sock", "/run/qemu/vm0.qmp", "session.qmpcap")?;
 /// let qmp = qmp_api::Qmp::connect_unix("/tmp/proxy.sock").await?;
 /// qmp.query_status().await?;
@@ -674,6 +675,13 @@ impl Recorder {
     }
 }
 
+/// Requests waiting for their reply: by id (as JSON text), and those without an id, in order.
+#[derive(Default)]
+struct Pending {
+    by_id: BTreeMap<String, Value>,
+    without_id: VecDeque<Value>,
+}
+
 async fn relay(
     client: UnixStream,
     upstream: UnixStream,
@@ -681,8 +689,7 @@ async fn relay(
 ) -> Result<(), CaptureError> {
     let start = Instant::now();
     let lines: Arc<Mutex<Vec<String>>> = Arc::new(Mutex::new(Vec::new()));
-    // Requests waiting for their reply: by id (as JSON text), and those without an id.
-    let pending: Arc<Mutex<(BTreeMap<String, Value>, VecDeque<Value>)>> = Arc::default();
+    let pending: Arc<Mutex<Pending>> = Arc::default();
     let (client_read, mut client_write) = client.into_split();
     let (up_read, mut up_write) = upstream.into_split();
 
@@ -702,9 +709,9 @@ async fn relay(
                     let mut p = lock(&pending);
                     match req.get("id") {
                         Some(id) => {
-                            p.0.insert(id.to_string(), req);
+                            p.by_id.insert(id.to_string(), req);
                         }
-                        None => p.1.push_back(req),
+                        None => p.without_id.push_back(req),
                     }
                 }
                 if up_write.write_all(&line).await.is_err() {
@@ -744,8 +751,9 @@ async fn relay(
                     // Sent while a command ran (the oldest one still waiting, with several).
                     let running = {
                         let p = lock(&pending);
-                        p.1.front()
-                            .or_else(|| p.0.values().next())
+                        p.without_id
+                            .front()
+                            .or_else(|| p.by_id.values().next())
                             .and_then(|r| r.get("execute").or_else(|| r.get("exec-oob")).cloned())
                     };
                     if let Some(name) = running {
@@ -756,8 +764,8 @@ async fn relay(
                     let request = {
                         let mut p = lock(&pending);
                         match msg.get("id") {
-                            Some(id) => p.0.remove(&id.to_string()),
-                            None => p.1.pop_front(),
+                            Some(id) => p.by_id.remove(&id.to_string()),
+                            None => p.without_id.pop_front(),
                         }
                     };
                     request.map(|req| {
