@@ -130,6 +130,13 @@ pub struct Session {
 
 impl Session {
     /// The QEMU version: from the greeting, else from a `query-version` reply.
+    ///
+    /// ```
+    /// use qmp_api::capture::Capture;
+    /// let c = Capture::parse(r#"{"t": 0.1, "execute": "query-version", "return": {"qemu": {"major": 9, "minor": 2, "micro": 0}, "package": ""}}"#)?;
+    /// assert_eq!(c.sessions[0].version(), Some((qmp_api::Version::new(9, 2, 0), String::new())));
+    /// # Ok::<(), qmp_api::capture::CaptureError>(())
+    /// ```
     pub fn version(&self) -> Option<(Version, String)> {
         let from = |v: &Value| -> Option<(Version, String)> {
             let q = v.get("qemu")?;
@@ -165,6 +172,15 @@ impl Capture {
     /// # Errors
     ///
     /// [`CaptureError::Format`] naming the line.
+    ///
+    /// ```
+    /// let c = qmp_api::capture::Capture::parse(concat!(
+    ///     r#"{"t": 0.001, "execute": "stop", "return": {}}"#, "\n",
+    ///     r#"{"t": 0.002, "event": "STOP", "timestamp": {"seconds": 1, "microseconds": 2}}"#, "\n",
+    /// ))?;
+    /// assert_eq!(c.sessions[0].exchanges[0].events[0].0, "STOP");
+    /// # Ok::<(), qmp_api::capture::CaptureError>(())
+    /// ```
     pub fn parse(text: &str) -> Result<Capture, CaptureError> {
         let mut capture = Capture::default();
         for (i, line) in text.lines().enumerate() {
@@ -214,6 +230,14 @@ impl Capture {
     /// # Errors
     ///
     /// [`CaptureError::Format`] naming the line where an object starts.
+    ///
+    /// ```
+    /// let text = "{\n  \"execute\": \"qmp_capabilities\",\n  \"id\": \"libvirt-1\"\n}\n\n\
+    ///             {\n  \"return\": {\n  },\n  \"id\": \"libvirt-1\"\n}\n";
+    /// let c = qmp_api::capture::Capture::parse_libvirt(text)?;
+    /// assert_eq!(c.sessions.len(), 1);
+    /// # Ok::<(), qmp_api::capture::CaptureError>(())
+    /// ```
     pub fn parse_libvirt(text: &str) -> Result<Capture, CaptureError> {
         let mut capture = Capture::default();
         let mut stream = serde_json::Deserializer::from_str(text).into_iter::<Value>();
@@ -264,6 +288,12 @@ impl Capture {
     /// # Errors
     ///
     /// [`CaptureError::Io`] or what the parser reports.
+    ///
+    /// ```no_run
+    /// let c = qmp_api::capture::Capture::load("tests/data/caps_8.2.0_x86_64.replies")?;
+    /// println!("{} sessions", c.sessions.len());
+    /// # Ok::<(), qmp_api::capture::CaptureError>(())
+    /// ```
     pub fn load(path: impl AsRef<Path>) -> Result<Capture, CaptureError> {
         let path = path.as_ref();
         let text = std::fs::read_to_string(path).map_err(|error| CaptureError::Io {
@@ -370,6 +400,13 @@ impl Replay {
     /// # Errors
     ///
     /// [`CaptureError::Listen`] when the socket cannot be created.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), qmp_api::capture::CaptureError> {
+    /// use qmp_api::capture::{Capture, Replay};
+    /// let replay = Replay::bind_unix(Capture::load("session.qmpcap")?, "/tmp/vm0.sock")?;
+    /// # Ok(()) }
+    /// ```
     pub fn bind_unix(capture: Capture, path: impl AsRef<Path>) -> Result<Replay, CaptureError> {
         let (version, package) = capture
             .sessions
@@ -417,11 +454,25 @@ impl Replay {
     }
 
     /// Every mismatch so far.
+    ///
+    /// ```no_run
+    /// # fn demo(replay: qmp_api::capture::Replay) {
+    /// for m in replay.mismatches() {
+    ///     eprintln!("{}", m.message);
+    /// }
+    /// # }
+    /// ```
     pub fn mismatches(&self) -> Vec<Mismatch> {
         lock(&self.state).mismatches.clone()
     }
 
     /// Whether every session that was served was replayed to its end.
+    ///
+    /// ```no_run
+    /// # fn demo(replay: qmp_api::capture::Replay) {
+    /// assert!(replay.finished(), "the code under test stopped early");
+    /// # }
+    /// ```
     pub fn finished(&self) -> bool {
         let st = lock(&self.state);
         st.positions
@@ -430,11 +481,23 @@ impl Replay {
     }
 
     /// The underlying server.
+    ///
+    /// ```no_run
+    /// # fn demo(replay: qmp_api::capture::Replay) {
+    /// let sessions = replay.server().sessions().len();
+    /// # }
+    /// ```
     pub fn server(&self) -> &Server {
         &self.server
     }
 
     /// Stops serving.
+    ///
+    /// ```no_run
+    /// # async fn demo(replay: qmp_api::capture::Replay) {
+    /// replay.shutdown().await;
+    /// # }
+    /// ```
     pub async fn shutdown(&self) {
         self.server.shutdown().await;
     }
@@ -664,6 +727,12 @@ impl Recorder {
     /// # Errors
     ///
     /// What failed while relaying or writing.
+    ///
+    /// ```no_run
+    /// # async fn demo(recorder: qmp_api::capture::Recorder) -> Result<(), qmp_api::capture::CaptureError> {
+    /// recorder.finish().await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn finish(self) -> Result<(), CaptureError> {
         match self.task.await {
             Ok(r) => r,

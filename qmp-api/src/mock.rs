@@ -77,6 +77,13 @@ type Dispatch = Arc<dyn Fn(Call) -> BoxFuture + Send + Sync>;
 type EventList = Vec<(String, Option<Value>)>;
 
 /// A command the client sent, as received (refused ones included).
+///
+/// ```no_run
+/// # fn demo(mock: qmp_api::mock::MockQemu) {
+/// let first = &mock.sent()[0];
+/// assert_eq!((first.command.as_str(), &first.arguments), ("qom-list", &serde_json::json!({"path": "/"})));
+/// # }
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sent {
     /// The command name.
@@ -86,6 +93,16 @@ pub struct Sent {
 }
 
 /// Why a mock could not start or found a fault in what a test supplied.
+///
+/// ```no_run
+/// # async fn demo(mock: qmp_api::mock::MockQemu) {
+/// use qmp_api::{mock::MockError, EventKind};
+/// match mock.emit(EventKind::Stop, serde_json::json!({"x": 1})).await {
+///     Err(MockError::NotInSchema { error, .. }) => assert_eq!(error.path, "x"),
+///     other => panic!("{other:?}"),
+/// }
+/// # }
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum MockError {
@@ -121,6 +138,17 @@ pub enum MockError {
 /// The generated command types only encode, so arguments are read as JSON or decoded into
 /// any type that implements `Deserialize` (the generated `types::*` do: for `blockdev-add`,
 /// `args.decode::<types::BlockdevOptions>()`).
+///
+/// ```
+/// # async fn demo(mock: &qmp_api::mock::MockQemu) {
+/// use qmp_api::{commands, QmpError};
+/// mock.on::<commands::BlockdevDel, _, _>(|args| async move {
+///     let node: Option<String> = args.get("node-name")?;
+///     Err(QmpError::new("GenericError", format!("Failed to find node with node-name='{}'",
+///                                               node.unwrap_or_default())))
+/// });
+/// # }
+/// ```
 pub struct Args<C> {
     call: Arc<Call>,
     shared: std::sync::Weak<Shared>,
@@ -224,6 +252,13 @@ impl<C: Command> Args<C> {
 }
 
 /// One scripted answer for [`MockQemu::replies`]: a result, then events sent after it.
+///
+/// ```
+/// use qmp_api::{commands, mock::Reply, types, EventKind};
+/// let replies = [
+///     Reply::<commands::QueryStatus>::ok(types::StatusInfo::new(true, types::RunState::Running)),
+/// ];
+/// ```
 pub struct Reply<C: Command> {
     result: Result<Value, QmpError>,
     encode_error: Option<String>,
@@ -322,6 +357,10 @@ pub struct MockBuilder {
 }
 
 /// What a command the schema has but no handler answers gets.
+///
+/// ```
+/// assert_eq!(qmp_api::mock::Unhandled::default(), qmp_api::mock::Unhandled::CommandNotFound);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum Unhandled {
@@ -336,6 +375,10 @@ pub enum Unhandled {
 
 impl MockBuilder {
     /// The version in the greeting and in `query-version` (default 10.0.2).
+    ///
+    /// ```
+    /// let builder = qmp_api::mock::MockQemu::builder().version(qmp_api::Version::new(8, 2, 0));
+    /// ```
     pub fn version(mut self, version: Version) -> Self {
         self.version = version;
         self
@@ -343,12 +386,29 @@ impl MockBuilder {
 
     /// Checks commands and replies against `schema` instead of the built-in one (e.g. a
     /// server's `query-qmp-schema` read with `qmp_codegen::load_introspection`).
+    ///
+    /// ```no_run
+    /// # async fn demo(dump: &str) -> Result<(), Box<dyn std::error::Error>> {
+    /// // A mock that knows exactly what an older QEMU had (its `query-qmp-schema` reply).
+    /// let schema = qmp_codegen::load_introspection(dump)?;
+    /// let mock = qmp_api::mock::MockQemu::builder()
+    ///     .version(qmp_api::Version::new(7, 2, 0))
+    ///     .schema(std::sync::Arc::new(schema))
+    ///     .start()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
     pub fn schema(mut self, schema: Arc<Schema>) -> Self {
         self.schema = Some(schema);
         self
     }
 
     /// What unhandled commands get (default [`Unhandled::CommandNotFound`]).
+    ///
+    /// ```
+    /// use qmp_api::mock::{MockQemu, Unhandled};
+    /// let builder = MockQemu::builder().unhandled(Unhandled::EmptyReturn);
+    /// ```
     pub fn unhandled(mut self, unhandled: Unhandled) -> Self {
         self.unhandled = unhandled;
         self
@@ -359,6 +419,14 @@ impl MockBuilder {
     /// # Errors
     ///
     /// [`MockError::Listen`] when the socket cannot be created.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), qmp_api::mock::MockError> {
+    /// let mock = qmp_api::mock::MockQemu::builder().start().await?;
+    /// assert!(mock.path().exists());
+    /// # Ok(()) }
+    /// ```
     pub async fn start(self) -> Result<MockQemu, MockError> {
         static N: AtomicU64 = AtomicU64::new(0);
         let dir = std::env::temp_dir().join(format!(
@@ -542,6 +610,10 @@ impl MockQemu {
     }
 
     /// A builder for a mock with other settings.
+    ///
+    /// ```
+    /// let builder = qmp_api::mock::MockQemu::builder();
+    /// ```
     pub fn builder() -> MockBuilder {
         MockBuilder {
             version: Version::new(10, 0, 2),
@@ -551,11 +623,24 @@ impl MockQemu {
     }
 
     /// The unix socket path, for code under test that connects by itself.
+    ///
+    /// ```no_run
+    /// # async fn demo(mock: qmp_api::mock::MockQemu) -> Result<(), qmp_api::ConnectError> {
+    /// let qmp = qmp_api::Qmp::connect_unix(mock.path()).await?;
+    /// # Ok(()) }
+    /// ```
     pub fn path(&self) -> &Path {
         &self.path
     }
 
     /// The underlying server (to emit untyped events, look at sessions, close them).
+    ///
+    /// ```no_run
+    /// # async fn demo(mock: qmp_api::mock::MockQemu) {
+    /// // An event outside the schema (the typed `emit` would refuse it).
+    /// mock.server().broadcast("X_VENDOR_EVENT", None).await;
+    /// # }
+    /// ```
     pub fn server(&self) -> &Server {
         &self.server
     }
@@ -565,6 +650,15 @@ impl MockQemu {
     /// # Errors
     ///
     /// As [`QmpBuilder::connect_stream`](crate::QmpBuilder::connect_stream).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let mock = qmp_api::mock::MockQemu::start().await?;
+    /// let qmp = mock.connect().await?;
+    /// assert_eq!(qmp.server_version(), qmp_api::Version::new(10, 0, 2));
+    /// # Ok(()) }
+    /// ```
     pub async fn connect(&self) -> Result<Qmp, ConnectError> {
         let (ours, theirs) = tokio::io::duplex(256 * 1024);
         self.server.serve_stream(theirs);
@@ -709,11 +803,26 @@ impl MockQemu {
     }
 
     /// Every command the clients sent so far, in order (refused ones included).
+    ///
+    /// ```no_run
+    /// # fn demo(mock: qmp_api::mock::MockQemu) {
+    /// let names: Vec<String> = mock.sent().into_iter().map(|s| s.command).collect();
+    /// assert_eq!(names, ["query-status", "stop"]);
+    /// # }
+    /// ```
     pub fn sent(&self) -> Vec<Sent> {
         lock(&self.shared.sent).clone()
     }
 
     /// The arguments of every `C` sent so far, in order.
+    ///
+    /// ```no_run
+    /// # fn demo(mock: qmp_api::mock::MockQemu) {
+    /// use qmp_api::commands;
+    /// let args = mock.sent_arguments::<commands::BlockdevDel>();
+    /// assert_eq!(args, [serde_json::json!({"node-name": "disk0"})]);
+    /// # }
+    /// ```
     pub fn sent_arguments<C: Command>(&self) -> Vec<Value> {
         lock(&self.shared.sent)
             .iter()
@@ -744,6 +853,14 @@ impl MockQemu {
     /// # Errors
     ///
     /// The first fault, if any.
+    ///
+    /// ```no_run
+    /// # fn demo(mock: qmp_api::mock::MockQemu) {
+    /// if let Err(fault) = mock.verify() {
+    ///     panic!("{fault}"); // names the reply or event and the member at fault
+    /// }
+    /// # }
+    /// ```
     pub fn verify(&self) -> Result<(), MockError> {
         let mut faults = std::mem::take(&mut *lock(&self.shared.faults));
         if faults.is_empty() {
@@ -754,6 +871,12 @@ impl MockQemu {
     }
 
     /// Stops serving: clients are disconnected.
+    ///
+    /// ```no_run
+    /// # async fn demo(mock: qmp_api::mock::MockQemu) {
+    /// mock.shutdown().await; // the code under test now sees QEMU go away
+    /// # }
+    /// ```
     pub async fn shutdown(&self) {
         self.server.shutdown().await;
     }
