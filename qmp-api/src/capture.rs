@@ -10,7 +10,8 @@
 //!   session; each command must be the one recorded next (same name, same arguments) and
 //!   gets the recorded reply, followed by the events recorded after it. Anything else gets a
 //!   `GenericError` naming the expected exchange and what arrived instead (with the
-//!   arguments' differences), kept in [`Replay::mismatches`].
+//!   arguments' differences), kept in [`Replay::mismatches`]; the replay stays where it was,
+//!   so the right command still gets its reply.
 //!
 //! # Capture format (`qmp-capture/1`, JSON lines)
 //!
@@ -162,8 +163,6 @@ impl Session {
 pub struct Capture {
     /// The sessions, in order.
     pub sessions: Vec<Session>,
-    /// Events recorded while a command ran, waiting for that command's exchange line.
-    held: Vec<(String, Option<Value>)>,
 }
 
 impl Capture {
@@ -183,6 +182,8 @@ impl Capture {
     /// ```
     pub fn parse(text: &str) -> Result<Capture, CaptureError> {
         let mut capture = Capture::default();
+        // Events recorded while a command ran, waiting for that command's exchange line.
+        let mut held = Vec::new();
         for (i, line) in text.lines().enumerate() {
             let line_no = i + 1;
             if line.trim().is_empty() {
@@ -204,10 +205,15 @@ impl Capture {
                 });
             } else if obj.contains_key("execute") {
                 let mut exchange = exchange_from(&obj, &obj).map_err(bad)?;
-                exchange.events_before = std::mem::take(&mut capture.held);
+                exchange.events_before = std::mem::take(&mut held);
                 capture.current().exchanges.push(exchange);
             } else if obj.contains_key("event") {
-                capture.push_event(&obj).map_err(bad)?;
+                let event = event_from(&obj).map_err(bad)?;
+                if obj.contains_key("in") {
+                    held.push(event);
+                } else {
+                    capture.push_event(event);
+                }
             } else {
                 return Err(bad(
                     "expected a greeting, an exchange (`execute`) or an event".into(),
@@ -215,7 +221,6 @@ impl Capture {
             }
         }
         // Events of a command whose reply never came (the session ended): after the last.
-        let held = std::mem::take(&mut capture.held);
         if let Some(last) = capture.current().exchanges.last_mut() {
             last.events.extend(held);
         }
@@ -262,7 +267,7 @@ impl Capture {
                 }
                 pending = Some((obj, line));
             } else if obj.contains_key("event") {
-                capture.push_event(&obj).map_err(bad)?;
+                capture.push_event(event_from(&obj).map_err(bad)?);
             } else if obj.contains_key("return") || obj.contains_key("error") {
                 let Some((request, _)) = pending.take() else {
                     return Err(bad("a reply without a request".into()));
@@ -316,24 +321,21 @@ impl Capture {
         &mut self.sessions[last]
     }
 
-    fn push_event(&mut self, obj: &Map<String, Value>) -> Result<(), String> {
-        let name = obj
-            .get("event")
-            .and_then(Value::as_str)
-            .ok_or("`event` is not a string")?
-            .to_string();
-        let event = (name, obj.get("data").cloned());
-        if obj.contains_key("in") {
-            self.held.push(event);
-            return Ok(());
-        }
+    fn push_event(&mut self, event: (String, Option<Value>)) {
         let session = self.current();
         match session.exchanges.last_mut() {
             Some(e) => e.events.push(event),
             None => session.leading_events.push(event),
         }
-        Ok(())
     }
+}
+
+fn event_from(obj: &Map<String, Value>) -> Result<(String, Option<Value>), String> {
+    let name = obj
+        .get("event")
+        .and_then(Value::as_str)
+        .ok_or("`event` is not a string")?;
+    Ok((name.to_string(), obj.get("data").cloned()))
 }
 
 fn exchange_from(
@@ -687,8 +689,9 @@ pub struct Recorder {
 }
 
 impl Recorder {
-    /// Listens on `listen` (a unix socket path); for each client (one at a time) connects to
-    /// QEMU's socket `qemu` and relays both ways, appending the session to `capture`.
+    /// Listens on `listen` (a unix socket path); the first client to connect is relayed to
+    /// QEMU's socket `qemu`, both ways, and its session written to `capture` (created or
+    /// truncated) when it ends. One session per recorder: start another for the next.
     ///
     /// # Errors
     ///

@@ -15,8 +15,10 @@
 //!   client then gets a `GenericError` starting with `mock:`, the fault is kept, and
 //!   [`MockQemu::verify`] (or dropping the mock) fails the test with it.
 //! - **Unhandled commands** answer `CommandNotFound`, as a QEMU without the command would,
-//!   except the defaults QEMU always has: `query-version` (the configured version) and
-//!   `query-commands` (every command of the schema). [`MockBuilder::unhandled`] changes that.
+//!   except the defaults QEMU always has: `query-version` (the configured version),
+//!   `query-commands` (every command of the schema) and `query-qmp-schema` (the schema as
+//!   QEMU's introspection, type names unmasked, so [`Qmp::supports`](crate::Qmp::supports)
+//!   works). [`MockBuilder::unhandled`] changes that; a handler replaces a default.
 //!
 //! Inspection: [`MockQemu::sent`] lists every command the client sent (name and arguments,
 //! in order, refused ones included); [`MockQemu::sent_command`] asks whether a typed command
@@ -60,7 +62,7 @@ use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use qmp_codegen::validate::{self, ValidationError};
 use qmp_core::server::{Call, Server};
@@ -70,6 +72,8 @@ use serde_json::{json, Map, Value};
 
 use crate::schema::Schema;
 use crate::{Command, ConnectError, EventKind, Qmp, QmpError, Version};
+
+mod introspection;
 
 type BoxFuture = Pin<Box<dyn Future<Output = Result<Value, QmpError>> + Send>>;
 type Dispatch = Arc<dyn Fn(Call) -> BoxFuture + Send + Sync>;
@@ -365,7 +369,7 @@ pub struct MockBuilder {
 #[non_exhaustive]
 pub enum Unhandled {
     /// `CommandNotFound`, as from a QEMU without the command (the default), except the
-    /// defaults every QEMU has (`query-version`, `query-commands`).
+    /// defaults every QEMU has (`query-version`, `query-commands`, `query-qmp-schema`).
     #[default]
     CommandNotFound,
     /// `{}` for commands that return nothing, `CommandNotFound` for the others (a reply
@@ -457,6 +461,7 @@ impl MockBuilder {
             handlers: Mutex::new(HashMap::new()),
             sent: Mutex::new(Vec::new()),
             faults: Mutex::new(Vec::new()),
+            introspection: OnceLock::new(),
         });
         let dispatch = shared.clone();
         let server = Server::builder()
@@ -498,6 +503,8 @@ struct Shared {
     handlers: Mutex<HashMap<String, Dispatch>>,
     sent: Mutex<Vec<Sent>>,
     faults: Mutex<Vec<MockError>>,
+    /// `query-qmp-schema`'s reply, made on first use.
+    introspection: OnceLock<Value>,
 }
 
 impl Shared {
@@ -524,12 +531,15 @@ impl Shared {
                 }));
             }
             "query-commands" => {
-                let names: Vec<Value> = schema
-                    .commands()
-                    .map(|c| json!({"name": c.name}))
-                    .chain(std::iter::once(json!({"name": "qmp_capabilities"})))
-                    .collect();
+                let names: Vec<Value> =
+                    schema.commands().map(|c| json!({"name": c.name})).collect();
                 return Ok(Value::Array(names));
+            }
+            "query-qmp-schema" => {
+                let reply = self
+                    .introspection
+                    .get_or_init(|| introspection::schema_info(schema));
+                return Ok(reply.clone());
             }
             _ => {}
         }

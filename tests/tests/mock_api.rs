@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 use qmp_api::mock::{MockError, MockQemu, Reply, Unhandled};
-use qmp_api::{commands, events, types, Event, EventKind, QmpError, Version};
+use qmp_api::{commands, events, types, Event, EventKind, QmpError, SchemaItem, Version};
 use qmp_tests::within;
 use serde_json::json;
 
@@ -319,6 +319,46 @@ async fn typed_arguments_decode() {
         let args = json!({"driver": "null-co", "node-name": "n0"});
         qmp.raw().execute("blockdev-add", &args).await.unwrap();
         assert_eq!(mock.sent_arguments::<commands::BlockdevAdd>(), [args]);
+        qmp.close().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn supports_works_against_the_mock() {
+    within(20, async {
+        let mock = MockQemu::start().await.unwrap();
+        let qmp = mock.connect().await.unwrap();
+        assert!(qmp
+            .supports(SchemaItem::Command("blockdev-add"))
+            .await
+            .unwrap());
+        assert!(!qmp.supports(SchemaItem::Command("no-such")).await.unwrap());
+        let copy_mode = SchemaItem::Argument {
+            command: "blockdev-mirror",
+            argument: "copy-mode",
+        };
+        assert!(qmp.supports(copy_mode).await.unwrap());
+        let nested = SchemaItem::Argument {
+            command: "blockdev-add",
+            argument: "file.filename",
+        };
+        assert!(qmp.supports(nested).await.unwrap());
+        let top = SchemaItem::Value {
+            command: "blockdev-mirror",
+            argument: "sync",
+            value: "top",
+        };
+        assert!(qmp.supports(top).await.unwrap());
+        // The reply reads back through the introspection loader with the same commands.
+        let reply = qmp.raw().execute("query-qmp-schema", ()).await.unwrap();
+        let model = qmp_codegen::load_introspection(&reply.to_string()).unwrap();
+        let names = |s: &qmp_codegen::Schema| -> Vec<String> {
+            let mut v: Vec<String> = s.commands().map(|c| c.name.clone()).collect();
+            v.sort();
+            v
+        };
+        assert_eq!(names(&model), names(qmp_api::schema::builtin()));
         qmp.close().await;
     })
     .await;
