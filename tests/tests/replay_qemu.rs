@@ -104,6 +104,54 @@ async fn replay_of_a_recorded_qemu_session_gives_the_same_results() {
     .await;
 }
 
+/// The same with qemu-storage-daemon 10.0.2: block nodes added, listed and removed.
+#[tokio::test]
+async fn replay_of_a_recorded_storage_daemon_session_gives_the_same_results() {
+    let Some(qemu) = Qemu::start(Kind::StorageDaemon) else {
+        return;
+    };
+    async fn storage(qmp: &Qmp) -> Vec<String> {
+        let raw = qmp.raw();
+        let node = json!({"driver": "null-co", "node-name": "n0", "size": 1048576});
+        vec![
+            show(raw.execute("blockdev-add", &node).await),
+            show(raw.execute("blockdev-add", &node).await),
+            show(qmp.query_named_block_nodes().await.map(|nodes| {
+                nodes
+                    .iter()
+                    .map(|n| (n.node_name.clone(), n.drv.clone(), n.image.virtual_size))
+                    .collect::<Vec<_>>()
+            })),
+            show(qmp.blockdev_del("n0").await),
+            show(qmp.blockdev_del("n0").await),
+        ]
+    }
+    within(60, async {
+        let dir = TempDir::new();
+        let capture = dir.join("qsd.qmpcap");
+        let proxy = dir.join("proxy.sock");
+        let recorder = Recorder::start(&proxy, &qemu.socket, &capture).unwrap();
+        let qmp = Qmp::connect_unix(&proxy).await.unwrap();
+        let live = storage(&qmp).await;
+        qmp.close().await;
+        recorder.finish().await.unwrap();
+        assert!(
+            live[0].starts_with("Ok") && live[1].starts_with("Err(GenericError"),
+            "{live:?}"
+        );
+
+        let socket = dir.join("replay.sock");
+        let replay = Replay::bind_unix(Capture::load(&capture).unwrap(), &socket).unwrap();
+        let qmp = Qmp::connect_unix(&socket).await.unwrap();
+        let replayed = storage(&qmp).await;
+        qmp.close().await;
+        assert_eq!(replayed, live);
+        assert!(replay.mismatches().is_empty(), "{:?}", replay.mismatches());
+        assert!(replay.finished());
+    })
+    .await;
+}
+
 async fn qemu_version(qemu: &Qemu) -> qmp_api::Version {
     let qmp = Qmp::from(qemu.connect().await);
     let v = qmp.server_version();
