@@ -1,6 +1,6 @@
 //! Record a real QMP session, then replay it as a server (cargo feature `mock`): the VCR
 //! pattern for code that drives QEMU. (Not called `replay`: that name belongs to QEMU's own
-//! record/replay QAPI module, [`types::replay`](crate::types::replay).)
+//! record/replay QAPI module, `types::replay` in the default schema.)
 //!
 //! - [`Recorder`] is a transparent proxy: your code connects to its socket, it connects to
 //!   QEMU, passes every byte through unchanged, and writes what went by to a capture file.
