@@ -1,5 +1,5 @@
 //! Serves a capture file on a unix socket until interrupted:
-//! `cargo run -p qmp-api --features mock --example replay -- CAPTURE SOCKET`.
+//! `cargo run -p qmp-api --example replay -- CAPTURE SOCKET`.
 //!
 //! CAPTURE is our JSON-lines capture (written by `qmp_api::capture::Recorder`) or a libvirt
 //! `.replies` file; each connection gets the capture's next session. Mismatches are printed
