@@ -28,6 +28,12 @@ fn main() {
             std::process::exit(1);
         }
     };
+    if std::env::var_os("CARGO_FEATURE_SCHEMA").is_some() {
+        if let Err(e) = write_schema(&report) {
+            eprintln!("error: qmp-api: cannot write the schema for `qmp_api::schema`: {e}");
+            std::process::exit(1);
+        }
+    }
     match workflow_support(&report.model) {
         Ok(()) => println!("cargo::rustc-cfg=qmp_workflow"),
         // Not an error: this schema's API is built without `workflow`.
@@ -215,4 +221,26 @@ fn returns(schema: &Schema, command: &str, ty: &str) -> bool {
         Some(TypeRef::Array(inner)) => matches!(&**inner, TypeRef::Named(n) if n == ty),
         _ => false,
     }
+}
+
+/// Feature `schema`: the model the API was generated from, as normalized JSON in
+/// `$OUT_DIR/schema.json`, for `qmp_api::schema::builtin`. A merged schema is written with its
+/// relaxed members optional (what some merged version leaves out may be left out).
+fn write_schema(report: &qmp_codegen::Report) -> Result<(), Box<dyn std::error::Error>> {
+    let text = std::fs::read_to_string(&report.schema).unwrap_or_default();
+    let model = if text.contains("\"history\"") {
+        match qmp_codegen::history::from_str(&report.schema.to_string_lossy(), &text) {
+            Ok(merged) => merged.lenient_schema(),
+            Err(_) => report.model.clone(),
+        }
+    } else {
+        report.model.clone()
+    };
+    let out = PathBuf::from(std::env::var_os("OUT_DIR").ok_or("OUT_DIR is not set")?);
+    let file = qmp_codegen::emit::GeneratedFile {
+        name: "schema.json".into(),
+        contents: qmp_codegen::normalized::to_string(&model),
+    };
+    qmp_codegen::write_if_changed(&out, &[file])?;
+    Ok(())
 }

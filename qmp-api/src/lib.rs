@@ -203,8 +203,14 @@
 
 pub mod blocking;
 mod builder;
+#[cfg(feature = "mock")]
+pub mod capture;
 mod client;
 mod command;
+#[cfg(feature = "mock")]
+pub mod mock;
+#[cfg(feature = "schema")]
+pub mod schema;
 mod server_schema;
 mod stream;
 mod unknown;

@@ -89,6 +89,34 @@ fn main() {
             std::hint::black_box(s);
         }),
     ));
+    // What `qmp_api::schema::builtin` loads: the merged schema, relaxed, without history.
+    let merged_path = root.join("schema/qemu.json");
+    if let Ok(merged) = qmp_codegen::history::load_path(&merged_path) {
+        let builtin = qmp_codegen::normalized::to_string(&merged.lenient_schema());
+        rows.push((
+            "load+check qmp_api::schema::builtin text".into(),
+            measure(|| {
+                let s = qmp_codegen::normalized::from_str("builtin", &builtin).expect("loads");
+                std::hint::black_box(s);
+            }),
+        ));
+        let model = merged.lenient_schema();
+        let args = serde_json::json!({"driver": "qcow2", "node-name": "n",
+            "file": {"driver": "file", "filename": "/x", "aio": "native"}});
+        rows.push((
+            "validate blockdev-add (nested), x1000".into(),
+            measure(|| {
+                for _ in 0..1000 {
+                    let r = qmp_codegen::validate::validate_command(
+                        &model,
+                        "blockdev-add",
+                        Some(&args),
+                    );
+                    std::hint::black_box(r).expect("valid");
+                }
+            }),
+        ));
+    }
     rows.push(("baseline: serde_json::Value of that file".into(), baseline));
 
     let base = rows.last().map(|r| r.1.median.as_secs_f64()).unwrap_or(1.0);

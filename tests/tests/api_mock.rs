@@ -1,14 +1,17 @@
-//! The typed API against the scripted mock server: wire form of arguments, decoding of
-//! replies the schema does not fully describe, typed events.
+//! The typed API against a mock QEMU: wire form of arguments and typed calls on the typed
+//! mock (`qmp_api::mock`, which also checks every argument against the schema); decoding of
+//! replies the schema does not describe, unknown events, timeouts and late replies on the
+//! scripted byte-level mock (a well-behaved server, and the typed mock, cannot send those).
 
 use std::time::Duration;
 
-use qmp_api::commands::QueryStatus;
+use qmp_api::commands::{self, QueryStatus};
+use qmp_api::mock::{MockQemu, Reply};
 use qmp_api::types::{
     BlockdevOptions, BlockdevOptionsFile, BlockdevOptionsVariant, BlockdevRef, MirrorSyncMode,
-    RunState, SchemaInfoVariant,
+    RunState, SchemaInfoVariant, StatusInfo,
 };
-use qmp_api::{Capability, Event, EventError, ExecuteError, Qmp, WaitError};
+use qmp_api::{Capability, Event, EventError, EventKind, ExecuteError, Qmp, WaitError};
 use qmp_tests::mock::{MockPeer, MockServer};
 use qmp_tests::within;
 use serde_json::json;
@@ -19,40 +22,44 @@ async fn connected() -> (Qmp, MockPeer<tokio::net::UnixStream>, MockServer) {
     (qmp.expect("connect"), peer, server)
 }
 
+/// On the typed mock (issue 15): every argument is also checked against the schema, as
+/// QEMU checks it.
 #[tokio::test]
 async fn arguments_go_on_the_wire_as_the_schema_says() {
     within(10, async {
-        let (qmp, mut peer, _s) = connected().await;
-        let calls = async {
-            qmp.block_resize(1 << 30).node_name("disk0").await.unwrap();
-            qmp.device_add("virtio-blk-pci").id("d0").arg("drive", "disk0").await.unwrap();
-            let mut file = BlockdevOptions::new(BlockdevOptionsVariant::File(BlockdevOptionsFile::new("/tmp/x.img")));
-            file.node_name = Some("n0".into());
-            file.read_only = Some(true);
-            qmp.blockdev_add(file).await.unwrap();
-            qmp.query_status().await.unwrap()
-        };
-        let serve = async {
-            let r = peer.expect("block_resize").await;
-            assert_eq!(r.arguments, json!({"size": 1073741824, "node-name": "disk0"}));
-            peer.reply(&r.id, json!({})).await;
-            let r = peer.expect("device_add").await;
-            assert_eq!(r.arguments, json!({"driver": "virtio-blk-pci", "id": "d0", "drive": "disk0"}));
-            peer.reply(&r.id, json!({})).await;
-            let r = peer.expect("blockdev-add").await;
-            assert_eq!(
-                r.arguments,
-                json!({"driver": "file", "filename": "/tmp/x.img", "node-name": "n0", "read-only": true})
-            );
-            peer.reply(&r.id, json!({})).await;
-            let r = peer.expect("query-status").await;
+        let mock = MockQemu::start().await.unwrap();
+        mock.on::<commands::BlockResize, _, _>(|_| async { Ok(()) });
+        mock.on::<commands::DeviceAdd, _, _>(|_| async { Ok(()) });
+        mock.on::<commands::BlockdevAdd, _, _>(|_| async { Ok(()) });
+        mock.on::<QueryStatus, _, _>(|args| async move {
             // No arguments at all for argument-less commands.
-            assert_eq!(r.arguments, serde_json::Value::Null);
-            peer.reply(&r.id, json!({"running": true, "status": "running"})).await;
-        };
-        let (status, ()) = tokio::join!(calls, serve);
+            assert!(args.json().is_empty());
+            Ok(StatusInfo::new(true, RunState::Running))
+        });
+        let qmp = mock.connect().await.unwrap();
+        qmp.block_resize(1 << 30).node_name("disk0").await.unwrap();
+        qmp.device_add("virtio-blk-pci").id("d0").arg("drive", "disk0").await.unwrap();
+        let mut file = BlockdevOptions::new(BlockdevOptionsVariant::File(BlockdevOptionsFile::new("/tmp/x.img")));
+        file.node_name = Some("n0".into());
+        file.read_only = Some(true);
+        qmp.blockdev_add(file).await.unwrap();
+        let status = qmp.query_status().await.unwrap();
         assert!(status.running);
         assert_eq!(status.status, RunState::Running);
+        let sent: Vec<(String, serde_json::Value)> =
+            mock.sent().into_iter().map(|s| (s.command, s.arguments)).collect();
+        assert_eq!(
+            sent,
+            [
+                ("block_resize".to_string(), json!({"size": 1073741824, "node-name": "disk0"})),
+                ("device_add".to_string(), json!({"driver": "virtio-blk-pci", "id": "d0", "drive": "disk0"})),
+                ("blockdev-add".to_string(),
+                 json!({"driver": "file", "filename": "/tmp/x.img", "node-name": "n0", "read-only": true})),
+                ("query-status".to_string(), json!({})),
+            ]
+        );
+        qmp.close().await;
+        mock.verify().unwrap();
     })
     .await;
 }
@@ -223,22 +230,19 @@ async fn typed_events_with_timestamps_fallback_and_errors() {
 #[tokio::test]
 async fn wait_for_is_race_free_with_the_command_that_triggers_it() {
     within(10, async {
-        let (qmp, mut peer, _s) = connected().await;
-        // The event arrives before the reply: a stream created before the command sees it.
+        let mock = MockQemu::start().await.unwrap();
+        // The event arrives before the reply, as from QEMU: a stream created before the
+        // command sees it.
+        mock.replies::<commands::Stop>([Reply::ok(()).event_before(EventKind::Stop, ())]);
+        let qmp = mock.connect().await.unwrap();
         let mut events = qmp.events_named(["STOP"]).unwrap();
-        let call = qmp.stop();
-        let serve = async {
-            let r = peer.expect("stop").await;
-            peer.event("STOP", None).await;
-            peer.reply(&r.id, json!({})).await;
-        };
-        let (res, ()) = tokio::join!(call, serve);
-        res.unwrap();
+        qmp.stop().await.unwrap();
         let got = events
             .wait_for(|e| matches!(e, Event::Stop), Duration::from_secs(1))
             .await
             .unwrap();
         assert_eq!(got.event, Event::Stop);
+        qmp.close().await;
     })
     .await;
 }
@@ -246,18 +250,17 @@ async fn wait_for_is_race_free_with_the_command_that_triggers_it() {
 #[tokio::test]
 async fn generic_execute_and_command_values() {
     within(10, async {
-        let (qmp, mut peer, _s) = connected().await;
-        let call = qmp.execute(QueryStatus);
-        let serve = async {
-            let r = peer.expect("query-status").await;
-            peer.reply(&r.id, json!({"running": true, "status": "paused"}))
-                .await;
-        };
-        let (res, ()) = tokio::join!(call, serve);
-        assert_eq!(res.unwrap().status, RunState::Paused);
+        let mock = MockQemu::start().await.unwrap();
+        mock.on::<QueryStatus, _, _>(|_| async { Ok(StatusInfo::new(true, RunState::Paused)) });
+        let qmp = mock.connect().await.unwrap();
+        assert_eq!(
+            qmp.execute(QueryStatus).await.unwrap().status,
+            RunState::Paused
+        );
         assert_eq!(<QueryStatus as qmp_api::Command>::NAME, "query-status");
         let call = qmp.block_resize(10).device("ide0");
         assert_eq!(call.command().device.as_deref(), Some("ide0"));
+        qmp.close().await;
     })
     .await;
 }
@@ -267,7 +270,9 @@ async fn generic_execute_and_command_values() {
 #[tokio::test]
 async fn issue_10_arg_and_typed_setters_last_call_wins() {
     within(10, async {
-        let (qmp, mut peer, _s) = connected().await;
+        let mock = MockQemu::start().await.unwrap();
+        mock.on::<commands::DeviceAdd, _, _>(|_| async { Ok(()) });
+        let qmp = mock.connect().await.unwrap();
         // The two orders from the issue.
         let typed_last = qmp
             .device_add("virtio-blk-pci")
@@ -286,26 +291,20 @@ async fn issue_10_arg_and_typed_setters_last_call_wins() {
             .arg("bus", "c");
         // A required argument given as a parameter is replaced by an `arg` of its name.
         let driver = qmp.device_add("e1000").arg("driver", "virtio-net-pci");
-        let calls = async {
-            typed_last.await.unwrap();
-            arg_last.await.unwrap();
-            twice.await.unwrap();
-            driver.await.unwrap();
-        };
-        let serve = async {
-            for expected in [
+        typed_last.await.unwrap();
+        arg_last.await.unwrap();
+        twice.await.unwrap();
+        driver.await.unwrap();
+        assert_eq!(
+            mock.sent_arguments::<commands::DeviceAdd>(),
+            [
                 json!({"driver": "virtio-blk-pci", "bus": "pcie.0"}),
                 json!({"driver": "virtio-blk-pci", "id": 5}),
                 json!({"driver": "e1000", "bus": "c"}),
                 json!({"driver": "virtio-net-pci"}),
-            ] {
-                let r = peer.expect("device_add").await;
-                assert_eq!(r.arguments, expected);
-                // One key per name (the mock rejects duplicate keys).
-                peer.reply(&r.id, json!({})).await;
-            }
-        };
-        tokio::join!(calls, serve);
+            ]
+        );
+        qmp.close().await;
     })
     .await;
 }
@@ -316,44 +315,38 @@ async fn issue_10_arg_and_typed_setters_last_call_wins() {
 #[allow(deprecated)] // drive-backup is deprecated in QEMU's schema
 async fn issue_10_boxed_and_unboxed_commands_have_one_shape() {
     within(10, async {
-        let (qmp, mut peer, _s) = connected().await;
-        let calls = async {
-            qmp.blockdev_backup("disk0", MirrorSyncMode::Full, "backup0")
-                .job_id("job0")
-                .speed(1 << 20)
-                .await
-                .unwrap();
-            qmp.blockdev_mirror("disk0", "mirror0", MirrorSyncMode::Full)
-                .job_id("job1")
-                .speed(1 << 20)
-                .await
-                .unwrap();
-            qmp.drive_backup("disk0", MirrorSyncMode::Top, "/tmp/b.qcow2")
-                .format("qcow2")
-                .await
-                .unwrap();
-        };
-        let serve = async {
-            let r = peer.expect("blockdev-backup").await;
-            assert_eq!(
-                r.arguments,
-                json!({"job-id": "job0", "device": "disk0", "sync": "full", "speed": 1048576, "target": "backup0"})
-            );
-            peer.reply(&r.id, json!({})).await;
-            let r = peer.expect("blockdev-mirror").await;
-            assert_eq!(
-                r.arguments,
-                json!({"job-id": "job1", "device": "disk0", "target": "mirror0", "sync": "full", "speed": 1048576})
-            );
-            peer.reply(&r.id, json!({})).await;
-            let r = peer.expect("drive-backup").await;
-            assert_eq!(
-                r.arguments,
-                json!({"device": "disk0", "sync": "top", "target": "/tmp/b.qcow2", "format": "qcow2"})
-            );
-            peer.reply(&r.id, json!({})).await;
-        };
-        tokio::join!(calls, serve);
+        let mock = MockQemu::start().await.unwrap();
+        mock.on::<commands::BlockdevBackup, _, _>(|_| async { Ok(()) });
+        mock.on::<commands::BlockdevMirror, _, _>(|_| async { Ok(()) });
+        mock.on::<commands::DriveBackup, _, _>(|_| async { Ok(()) });
+        let qmp = mock.connect().await.unwrap();
+        qmp.blockdev_backup("disk0", MirrorSyncMode::Full, "backup0")
+            .job_id("job0")
+            .speed(1 << 20)
+            .await
+            .unwrap();
+        qmp.blockdev_mirror("disk0", "mirror0", MirrorSyncMode::Full)
+            .job_id("job1")
+            .speed(1 << 20)
+            .await
+            .unwrap();
+        qmp.drive_backup("disk0", MirrorSyncMode::Top, "/tmp/b.qcow2")
+            .format("qcow2")
+            .await
+            .unwrap();
+        assert_eq!(
+            mock.sent_arguments::<commands::BlockdevBackup>(),
+            [json!({"job-id": "job0", "device": "disk0", "sync": "full", "speed": 1048576, "target": "backup0"})]
+        );
+        assert_eq!(
+            mock.sent_arguments::<commands::BlockdevMirror>(),
+            [json!({"job-id": "job1", "device": "disk0", "target": "mirror0", "sync": "full", "speed": 1048576})]
+        );
+        assert_eq!(
+            mock.sent_arguments::<commands::DriveBackup>(),
+            [json!({"device": "disk0", "sync": "top", "target": "/tmp/b.qcow2", "format": "qcow2"})]
+        );
+        qmp.close().await;
     })
     .await;
 }

@@ -747,6 +747,89 @@ pub struct MergedSchema {
 }
 
 impl MergedSchema {
+    /// The merged definitions with every relaxed member ([`History::relaxed`], in replies or
+    /// in arguments) made optional: the schema a check must use to accept what any merged
+    /// version sends or accepts (a test double's reply check, an argument check that must
+    /// not refuse what an older QEMU allows). A member relaxed in a base is relaxed in every
+    /// struct and union that inherits it.
+    ///
+    /// ```no_run
+    /// let merged = qmp_codegen::history::load_path("schema/qemu.json")?;
+    /// let lenient = merged.lenient_schema();
+    /// assert_eq!(lenient.counts(), merged.schema.counts());
+    /// # Ok::<(), qmp_codegen::SchemaError>(())
+    /// ```
+    pub fn lenient_schema(&self) -> Schema {
+        let relaxed = &self.history.relaxed;
+        let is_relaxed = |owner: &str, member: &str| {
+            relaxed.in_replies(owner, member) || relaxed.in_arguments(owner, member)
+        };
+        // The owners a definition's flattened members may come from: itself and its bases.
+        let chain = |name: &str| {
+            let mut out = vec![name.to_string()];
+            let mut next = match self.schema.get(name) {
+                Some(crate::model::Definition::Struct(s)) => s.base.clone(),
+                Some(crate::model::Definition::Union(u)) => u.base_name().map(str::to_string),
+                _ => None,
+            };
+            while let Some(b) = next {
+                next = self.schema.struct_type(&b).and_then(|s| s.base.clone());
+                out.push(b);
+            }
+            out
+        };
+        // A union's discriminator stays required (the check insists), in its base too.
+        let discriminators: Vec<(String, String)> = self
+            .schema
+            .unions()
+            .flat_map(|u| {
+                let mut owners = chain(&u.name);
+                owners.push(u.name.clone());
+                owners
+                    .into_iter()
+                    .map(move |o| (o, u.discriminator.clone()))
+            })
+            .collect();
+        let relax = |owners: &[String], members: &mut [crate::model::Member]| {
+            for m in members {
+                let discriminator = owners
+                    .iter()
+                    .any(|o| discriminators.iter().any(|(d, n)| d == o && *n == m.name));
+                if !discriminator && owners.iter().any(|o| is_relaxed(o, &m.name)) {
+                    m.optional = true;
+                }
+            }
+        };
+        let mut schema = self.schema.clone();
+        for d in &mut schema.definitions {
+            let owners = chain(d.name());
+            match d {
+                crate::model::Definition::Struct(s) => {
+                    relax(&owners, &mut s.members);
+                    relax(&owners, &mut s.own_members);
+                }
+                crate::model::Definition::Union(u) => {
+                    relax(&owners, &mut u.base_members);
+                    if let crate::model::UnionBase::Inline(m) = &mut u.base {
+                        relax(&owners, m);
+                    }
+                }
+                crate::model::Definition::Command(c) => {
+                    if let crate::model::Arguments::Members(m) = &mut c.arguments {
+                        relax(&owners, m);
+                    }
+                }
+                crate::model::Definition::Event(e) => {
+                    if let crate::model::Arguments::Members(m) = &mut e.data {
+                        relax(&owners, m);
+                    }
+                }
+                _ => {}
+            }
+        }
+        schema
+    }
+
     /// The normalized text: the schema's, plus the `history` key.
     pub fn to_normalized(&self) -> String {
         crate::normalized::to_string_with(
