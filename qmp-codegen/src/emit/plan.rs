@@ -247,6 +247,10 @@ pub(crate) const ROOT_ITEMS: &[&str] = &[
     "ServerSchema",
     "blocking",
     "workflow",
+    // Behind the `schema` and `mock` features.
+    "schema",
+    "mock",
+    "capture",
     "qmp_core",
     "types",
     "commands",
