@@ -1,0 +1,145 @@
+//! Following jobs to their end (`qmp job wait ID`, `--wait`), with a progress bar on a
+//! terminal (indicatif draws on stderr and hides itself elsewhere).
+
+use std::io::IsTerminal;
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use qmp_api::workflow::{Job, JobProgress, JobReport};
+use qmp_api::Qmp;
+use serde_json::{json, Value};
+use tokio::sync::watch;
+
+use crate::app::{print_value, Failure};
+use crate::args::Request;
+use crate::output::Style;
+
+fn bar() -> ProgressBar {
+    let target = if std::io::stderr().is_terminal() {
+        ProgressDrawTarget::stderr()
+    } else {
+        ProgressDrawTarget::hidden()
+    };
+    let bar = ProgressBar::with_draw_target(Some(0), target);
+    if let Ok(style) = ProgressStyle::with_template(
+        "{prefix} {msg:10} [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec}, {eta})",
+    ) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar
+}
+
+/// Mirrors a job's progress onto a bar until the sender goes away.
+fn follow(mut rx: watch::Receiver<JobProgress>, id: &str) -> tokio::task::JoinHandle<()> {
+    let bar = bar();
+    bar.set_prefix(id.to_string());
+    bar.enable_steady_tick(Duration::from_millis(200));
+    tokio::spawn(async move {
+        loop {
+            {
+                let p = rx.borrow_and_update();
+                bar.set_length(p.total);
+                bar.set_position(p.current);
+                bar.set_message(p.status.to_string());
+            }
+            if rx.changed().await.is_err() {
+                break;
+            }
+        }
+        bar.finish_and_clear();
+    })
+}
+
+fn report_json(r: &JobReport) -> Value {
+    json!({
+        "id": r.id,
+        "status": r.progress.status.to_string(),
+        "cancelled": r.cancelled,
+        "current-progress": r.progress.current,
+        "total-progress": r.progress.total,
+        "elapsed-ms": u64::try_from(r.elapsed.as_millis()).unwrap_or(u64::MAX),
+    })
+}
+
+/// Runs a job-creating command (its `job-id` argument names the job) and follows the job to
+/// its end; prints the job's report.
+///
+/// # Errors
+///
+/// A usage failure without `job-id`; the job's failure (status 1) otherwise.
+pub async fn run_job_command(qmp: &Qmp, request: &Request, style: Style) -> Result<(), Failure> {
+    let Some(id) = request
+        .arguments
+        .as_ref()
+        .and_then(|a| a.get("job-id"))
+        .and_then(Value::as_str)
+        .map(str::to_string)
+    else {
+        return Err(Failure::usage(format!(
+            "--wait follows the job named by the 'job-id' argument; {} has none (add job-id=NAME)",
+            request.command
+        )));
+    };
+    let job = Job::new(qmp, id.clone());
+    let bar = follow(job.progress(), &id);
+    let start = qmp
+        .raw()
+        .execute(&request.command, request.arguments_value());
+    let result = job.run(start).await;
+    let _ = bar.await;
+    finish(result, style)
+}
+
+fn finish(
+    result: Result<JobReport, qmp_api::workflow::JobError>,
+    style: Style,
+) -> Result<(), Failure> {
+    match result {
+        Ok(report) => {
+            print_value(style, &report_json(&report));
+            Ok(())
+        }
+        Err(e) => Err(Failure {
+            code: crate::app::EXIT_QMP_ERROR,
+            message: e.to_string(),
+        }),
+    }
+}
+
+/// Follows the existing job `id` to its end (completing it if it becomes ready); prints its
+/// report.
+///
+/// # Errors
+///
+/// A usage failure when no job has that id (naming the ones that exist); the job's failure
+/// (status 1) otherwise.
+pub async fn wait_existing(qmp: &Qmp, id: &str, style: Style) -> Result<(), Failure> {
+    let jobs = qmp
+        .raw()
+        .execute("query-jobs", None::<()>)
+        .await
+        .map_err(|e| Failure::execute("query-jobs", &e))?;
+    let ids: Vec<&str> = jobs
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|j| j.get("id").and_then(Value::as_str))
+        .collect();
+    if !ids.contains(&id) {
+        let known = if ids.is_empty() {
+            "there are no jobs".to_string()
+        } else {
+            format!("jobs: {}", ids.join(", "))
+        };
+        let hint = crate::schema::nearest(id, ids.iter().copied())
+            .map(|n| format!("; did you mean '{n}'?"))
+            .unwrap_or_default();
+        return Err(Failure::usage(format!("no job '{id}' ({known}){hint}")));
+    }
+    let job = Job::new(qmp, id);
+    let bar = follow(job.progress(), id);
+    // The job exists already: the "start" step has nothing to send.
+    let result = job.run(async { Ok::<(), qmp_api::ExecuteError>(()) }).await;
+    let _ = bar.await;
+    finish(result, style)
+}
