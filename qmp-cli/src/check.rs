@@ -4,6 +4,7 @@
 //! merged schema's history knows ("removed after QEMU 6.1").
 
 use std::fmt;
+use std::sync::Arc;
 
 use qmp_codegen::history::{Merged, MergedSchema, Path};
 use qmp_codegen::model::Schema;
@@ -39,11 +40,12 @@ impl fmt::Display for CheckError {
 }
 
 /// Checks requests against a server's schema or the built-in one.
+#[derive(Clone)]
 pub struct Checker {
     built_in: &'static MergedSchema,
     family: Family,
     /// The server's schema, and its version for messages.
-    server: Option<(String, Schema)>,
+    server: Option<(String, Arc<Schema>)>,
 }
 
 impl Checker {
@@ -61,7 +63,7 @@ impl Checker {
     pub fn set_server(&mut self, version: String, reply: &Value) {
         let name = format!("QEMU {version}");
         match qmp_codegen::introspect::from_value(&name, reply) {
-            Ok(s) => self.server = Some((name, s)),
+            Ok(s) => self.server = Some((name, Arc::new(s))),
             Err(e) => eprintln!("warning: the server's query-qmp-schema does not read as a schema ({e}); checking against the built-in schema"),
         }
     }

@@ -114,8 +114,13 @@ fn collect_members<'s>(
 /// The candidate members at a dotted argument prefix: for `["file"]` of `blockdev-add`, the
 /// members of `file`'s type. Empty when the path leads nowhere.
 pub fn members_at<'s>(schema: &'s Schema, command: &str, path: &[&str]) -> Vec<&'s Member> {
-    let Some(mut current) = arguments(schema, command).map(|m| m.iter().collect::<Vec<_>>()) else {
+    let Some(cmd) = schema.command(command) else {
         return Vec::new();
+    };
+    // Arguments of a union type (`blockdev-add`) include every branch's members.
+    let mut current = match &cmd.arguments {
+        Arguments::Type(t) => members_of(schema, &TypeRef::Named(t.clone())),
+        other => other.argument_members(schema).iter().collect(),
     };
     for part in path {
         let next: Vec<&Member> = current
@@ -135,10 +140,14 @@ pub fn enum_values(schema: &Schema, command: &str, dotted: &str) -> Vec<String> 
         return Vec::new();
     };
     let mut out = BTreeSet::new();
+    let mut seen = BTreeSet::new();
     for m in members_at(schema, command, prefix)
         .into_iter()
         .filter(|m| m.name == *last)
     {
+        if !seen.insert(type_name(&m.ty)) {
+            continue;
+        }
         collect_enum_values(schema, &m.ty, &mut out, 0);
     }
     out.into_iter().collect()
@@ -169,9 +178,11 @@ fn collect_enum_values(schema: &Schema, ty: &TypeRef, out: &mut BTreeSet<String>
 
 /// The nearest of `candidates` to `word` (Jaro-Winkler, above a threshold), for "did you mean".
 pub fn nearest<'c>(word: &str, candidates: impl IntoIterator<Item = &'c str>) -> Option<&'c str> {
+    // Case does not count: `Stop` finds `STOP`.
+    let word = word.to_lowercase();
     candidates
         .into_iter()
-        .map(|c| (strsim::jaro_winkler(word, c), c))
+        .map(|c| (strsim::jaro_winkler(&word, &c.to_lowercase()), c))
         .filter(|(score, _)| *score >= 0.8)
         .max_by(|a, b| a.0.total_cmp(&b.0))
         .map(|(_, c)| c)

@@ -25,6 +25,26 @@ use crate::schema::{self, Family};
 /// Words the shell itself understands.
 const SHELL_WORDS: &[&str] = &["help", "hmp", "quit", "exit", "transaction("];
 
+/// The completions of `line` (the text before the cursor): where the completed word starts,
+/// and the candidates that replace it. The first word completes to commands (and the shell's
+/// own words); later words to argument names (`path=`, `file.` for nested objects, dotted
+/// below them) and, after `=`, to enum values (and `true`/`false`).
+///
+/// ```
+/// use qmp_cli::{check::Checker, schema::{self, Family}, shell::completions};
+/// let checker = Checker::new(schema::built_in(Family::Qemu)?, Family::Qemu);
+/// let (start, words) = completions(&checker, "block-job-set-speed dev");
+/// assert_eq!((start, words), (20, vec!["device=".to_string()]));
+/// # Ok::<(), String>(())
+/// ```
+pub fn completions(checker: &Checker, line: &str) -> (usize, Vec<String>) {
+    let helper = ShellHelper {
+        checker: Arc::new(checker.clone()),
+    };
+    let (start, pairs) = helper.candidates(line);
+    (start, pairs.into_iter().map(|p| p.replacement).collect())
+}
+
 /// Completion from a schema.
 struct ShellHelper {
     checker: Arc<Checker>,
@@ -183,8 +203,14 @@ fn shell(
 ) -> Result<(), Failure> {
     let qmp = &session.qmp;
     let checker = Arc::new(rt.block_on(app::checker(cli, qmp))?);
-    let mut editor: Editor<ShellHelper, DefaultHistory> =
-        Editor::new().map_err(|e| Failure::usage(format!("cannot use the terminal: {e}")))?;
+    let config = rustyline::Config::builder()
+        .completion_type(rustyline::CompletionType::List)
+        .auto_add_history(false)
+        .max_history_size(10_000)
+        .map_err(|e| Failure::usage(format!("history size: {e}")))?
+        .build();
+    let mut editor: Editor<ShellHelper, DefaultHistory> = Editor::with_config(config)
+        .map_err(|e| Failure::usage(format!("cannot use the terminal: {e}")))?;
     editor.set_helper(Some(ShellHelper {
         checker: checker.clone(),
     }));
