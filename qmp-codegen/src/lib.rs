@@ -25,6 +25,7 @@
 //! | [`normalized`] | our normalized JSON: [`normalized::to_string`], [`normalized::from_str`] |
 //! | [`history`] | one schema merged from every version of a family with its version history ([`history::MergedSchema`]), on top of the model and the normalized format |
 //! | [`compat`] | compatibility report: a built-in schema against a server's introspection |
+//! | [`validate`] | a command's arguments (or a reply, an event) against the model, with QEMU's error classes and descriptions |
 //! | [`error`] | [`SchemaError`], [`Location`] |
 //!
 //! # Example
@@ -74,6 +75,7 @@ pub mod model;
 pub mod normalized;
 mod parse;
 mod raw;
+pub mod validate;
 
 pub use config::{write_if_changed, BuildError, Config, Report};
 pub use error::{Location, SchemaError};
