@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use qmp_codegen::history::{Merged, MergedSchema, Path};
 use qmp_codegen::model::Schema;
-use crate::validate_stub::{validate_command, ValidationError, ValidationErrorKind};
+use qmp_codegen::validate::{validate_command, ValidationError, ValidationErrorKind};
 use serde_json::{Map, Value};
 
 use crate::schema::{self, Family};
@@ -100,7 +100,7 @@ impl Checker {
         let (schema, against) = self.schema();
         let args = arguments.map(|a| Value::Object(a.clone()));
         validate_command(schema, command, args.as_ref())
-            .map_err(|e| self.error(command, e, against))
+            .map_err(|e| self.error(command, misspelt(e, arguments), against))
     }
 
     fn error(&self, command: &str, e: ValidationError, against: &str) -> CheckError {
@@ -160,4 +160,32 @@ impl Checker {
             },
         })
     }
+}
+
+/// QEMU reports a misspelt required member as missing (`drvier=` leaves `driver` missing):
+/// when a given member beside it is near the missing name, suggest that it is a typo.
+fn misspelt(mut e: ValidationError, arguments: Option<&Map<String, Value>>) -> ValidationError {
+    if e.kind != ValidationErrorKind::MissingArgument || e.suggestion.is_some() {
+        return e;
+    }
+    let mut parts: Vec<&str> = e.path.split('.').collect();
+    let Some(missing) = parts.pop() else {
+        return e;
+    };
+    let mut object = arguments;
+    for p in parts {
+        object = object.and_then(|o| o.get(p)).and_then(Value::as_object);
+    }
+    let Some(object) = object else {
+        return e;
+    };
+    let typo = object
+        .keys()
+        .filter(|k| k.as_str() != missing)
+        .find(|k| schema::nearest(k, [missing]).is_some());
+    if let Some(typo) = typo {
+        e.message = format!("{} ('{typo}' is given)", e.message);
+        e.suggestion = Some(missing.to_string());
+    }
+    e
 }

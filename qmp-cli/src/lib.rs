@@ -23,4 +23,3 @@ pub mod output;
 pub mod progress;
 pub mod schema;
 pub mod shell;
-mod validate_stub;

@@ -17,9 +17,9 @@ fn obj(v: Value) -> Map<String, Value> {
 fn unknown_commands_are_refused_with_the_nearest_name() {
     let c = checker();
     assert!(c.check("query-status", None).is_ok());
-    let e = c.check("query-statu", None).unwrap_err();
+    let e = c.check("qeury-status", None).unwrap_err();
     assert_eq!(e.suggestion.as_deref(), Some("query-status"));
-    assert!(e.message.contains("query-statu"), "{e}");
+    assert!(e.message.contains("qeury-status"), "{e}");
     assert!(e.to_string().contains("did you mean `query-status`"), "{e}");
     assert!(e.to_string().contains("the built-in schema"), "{e}");
     let e = c.check("blockdev-bakup", None).unwrap_err();
@@ -64,7 +64,17 @@ fn arguments_are_checked_with_suggestions() {
         )
         .unwrap_err();
     assert!(e.message.starts_with("blockdev-add: "), "{e}");
-    assert!(e.message.contains("drvier") || e.message.contains("driver"), "{e}");
+    assert!(e.message.contains("'drvier' is given"), "{e}");
+    assert_eq!(e.suggestion.as_deref(), Some("driver"), "{e}");
+    assert!(e.to_string().contains("did you mean `driver`?"), "{e}");
+    // An unknown optional argument, suggesting the nearest.
+    let e = c
+        .check(
+            "blockdev-add",
+            Some(&obj(json!({"driver": "null-co", "node-name": "n0", "sise": 1}))),
+        )
+        .unwrap_err();
+    assert_eq!(e.suggestion.as_deref(), Some("size"), "{e}");
     // Missing required argument.
     let e = c
         .check("block-job-set-speed", Some(&obj(json!({"speed": 1}))))
@@ -99,7 +109,8 @@ fn arguments_are_checked_with_suggestions() {
             Some(&obj(json!({"driver": "qcow2", "node-name": "q0", "file": {"driver": "file", "filenme": "/x"}}))),
         )
         .unwrap_err();
-    assert!(e.message.contains("file.filename") || e.message.contains("filenme"), "{e}");
+    assert!(e.message.contains("'file.filename' is missing ('filenme' is given)"), "{e}");
+    assert_eq!(e.suggestion.as_deref(), Some("filename"), "{e}");
     assert!(c.check("query-status", Some(&obj(json!({"x": 1})))).is_err());
 }
 
