@@ -331,7 +331,8 @@ async fn events(cli: &Cli, names: &[String]) -> Result<(), Failure> {
 
 async fn job_wait(cli: &Cli, id: &str) -> Result<(), Failure> {
     let session = connect(cli).await?;
-    let result = crate::progress::wait_existing(&session.qmp, id, Style::for_stdout(cli.json)).await;
+    let result =
+        crate::progress::wait_existing(&session.qmp, id, Style::for_stdout(cli.json)).await;
     session.close().await;
     result
 }

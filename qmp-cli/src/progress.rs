@@ -2,6 +2,7 @@
 //! terminal (indicatif draws on stderr and hides itself elsewhere).
 
 use std::io::IsTerminal;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -53,7 +54,8 @@ fn follow(mut rx: watch::Receiver<JobProgress>, id: &str) -> tokio::task::JoinHa
 fn report_json(r: &JobReport) -> Value {
     json!({
         "id": r.id,
-        "status": r.progress.status.to_string(),
+        // Ended as asked; QEMU has dismissed it since (its state is then `null`).
+        "status": "concluded",
         "cancelled": r.cancelled,
         "current-progress": r.progress.current,
         "total-progress": r.progress.total,
@@ -106,40 +108,89 @@ fn finish(
     }
 }
 
-/// Follows the existing job `id` to its end (completing it if it becomes ready); prints its
-/// report.
+/// Follows the existing job `id` to its end and prints its report: a `ready` job is
+/// completed, a `pending` one finalized, a `concluded` one reported (with its error) and
+/// dismissed, as [`Job`] does for the jobs it starts.
 ///
 /// # Errors
 ///
 /// A usage failure when no job has that id (naming the ones that exist); the job's failure
 /// (status 1) otherwise.
 pub async fn wait_existing(qmp: &Qmp, id: &str, style: Style) -> Result<(), Failure> {
-    let jobs = qmp
-        .raw()
-        .execute("query-jobs", None::<()>)
-        .await
-        .map_err(|e| Failure::execute("query-jobs", &e))?;
-    let ids: Vec<&str> = jobs
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|j| j.get("id").and_then(Value::as_str))
-        .collect();
-    if !ids.contains(&id) {
+    let job = Job::new(qmp, id);
+    let bar = follow(job.progress(), id);
+    // The runner subscribes to the job's events before running this step, so reading the
+    // job's state here misses no transition: later ones arrive as events.
+    let seen: Arc<Mutex<Option<(Value, Vec<String>)>>> = Arc::default();
+    let step = {
+        let seen = seen.clone();
+        let qmp = qmp.clone();
+        let id = id.to_string();
+        async move {
+            let jobs = qmp.raw().execute("query-jobs", None::<()>).await?;
+            let list = jobs.as_array().cloned().unwrap_or_default();
+            let ids = list
+                .iter()
+                .filter_map(|j| j.get("id").and_then(Value::as_str).map(str::to_string))
+                .collect();
+            let info = list
+                .into_iter()
+                .find(|j| j.get("id").and_then(Value::as_str) == Some(&id));
+            let status = info
+                .as_ref()
+                .and_then(|j| j.get("status"))
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
+            let args = json!({ "id": id });
+            match status.as_str() {
+                "ready" => qmp.raw().execute("job-complete", args).await.map(drop),
+                "pending" => qmp.raw().execute("job-finalize", args).await.map(drop),
+                "" | "concluded" | "null" => {
+                    // Nothing to follow: handled below, without the runner.
+                    *seen.lock().unwrap_or_else(|p| p.into_inner()) =
+                        Some((info.unwrap_or(Value::Null), ids));
+                    Err(qmp_api::ExecuteError::Qmp {
+                        command: "query-jobs".into(),
+                        error: qmp_api::QmpError::new("GenericError", "job not running"),
+                    })
+                }
+                _ => Ok(()),
+            }
+        }
+    };
+    let result = job.run(step).await;
+    let _ = bar.await;
+    let state = seen.lock().unwrap_or_else(|p| p.into_inner()).take();
+    let Some((info, ids)) = state else {
+        return finish(result, style);
+    };
+    if info.is_null() {
         let known = if ids.is_empty() {
             "there are no jobs".to_string()
         } else {
             format!("jobs: {}", ids.join(", "))
         };
-        let hint = crate::schema::nearest(id, ids.iter().copied())
+        let hint = crate::schema::nearest(id, ids.iter().map(String::as_str))
             .map(|n| format!("; did you mean '{n}'?"))
             .unwrap_or_default();
         return Err(Failure::usage(format!("no job '{id}' ({known}){hint}")));
     }
-    let job = Job::new(qmp, id);
-    let bar = follow(job.progress(), id);
-    // The job exists already: the "start" step has nothing to send.
-    let result = job.run(async { Ok::<(), qmp_api::ExecuteError>(()) }).await;
-    let _ = bar.await;
-    finish(result, style)
+    // Concluded before we came: its error (if any), then dismiss it.
+    let _ = qmp.raw().execute("job-dismiss", json!({ "id": id })).await;
+    if let Some(error) = info.get("error").and_then(Value::as_str) {
+        return Err(Failure {
+            code: crate::app::EXIT_QMP_ERROR,
+            message: format!("job {id} failed: {error}"),
+        });
+    }
+    let mut report = serde_json::Map::new();
+    report.insert("id".into(), json!(id));
+    report.insert("status".into(), json!("concluded"));
+    report.insert("cancelled".into(), json!(false));
+    for key in ["current-progress", "total-progress"] {
+        report.insert(key.into(), info.get(key).cloned().unwrap_or(json!(0)));
+    }
+    print_value(style, &Value::Object(report));
+    Ok(())
 }

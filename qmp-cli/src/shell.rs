@@ -306,7 +306,9 @@ fn shell(
             let hmp_line = if hmp_mode {
                 trimmed.strip_prefix("qmp ").is_none().then_some(trimmed)
             } else {
-                trimmed.strip_prefix("hmp ").or((trimmed == "hmp").then_some(""))
+                trimmed
+                    .strip_prefix("hmp ")
+                    .or((trimmed == "hmp").then_some(""))
             };
             if let Some(hmp) = hmp_line {
                 if trimmed == "hmp" {
@@ -365,7 +367,9 @@ fn print_command_list(checker: &Checker) {
     println!("Commands of {against} ({}):", names.len());
     println!("{}", names.join("  "));
     println!("\nShell: help COMMAND, hmp HMP-COMMAND (or start with -H), transaction( ... ), quit");
-    println!("Arguments: key=value, nested with dots (file.driver=file), values are JSON or strings.");
+    println!(
+        "Arguments: key=value, nested with dots (file.driver=file), values are JSON or strings."
+    );
 }
 
 fn run_hmp(rt: &tokio::runtime::Runtime, qmp: &qmp_api::Qmp, line: &str) {
@@ -374,6 +378,9 @@ fn run_hmp(rt: &tokio::runtime::Runtime, qmp: &qmp_api::Qmp, line: &str) {
     match rt.block_on(qmp.raw().execute("human-monitor-command", args)) {
         Ok(Value::String(s)) => print!("{s}"),
         Ok(other) => println!("{other}"),
-        Err(e) => eprintln!("error: {}", Failure::execute("human-monitor-command", &e).message),
+        Err(e) => eprintln!(
+            "error: {}",
+            Failure::execute("human-monitor-command", &e).message
+        ),
     }
 }

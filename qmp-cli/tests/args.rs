@@ -1,7 +1,7 @@
 //! qmp-shell's input language: values, dotted keys, `--args`, word splitting, transactions.
 
 use qmp_cli::args::{
-    parse_arguments, parse_args_json, parse_value, split_words, ArgError, Line, Transaction,
+    parse_args_json, parse_arguments, parse_value, split_words, ArgError, Line, Transaction,
 };
 use serde_json::{json, Map, Value};
 
@@ -76,10 +76,7 @@ fn bad_words_are_errors_naming_the_word() {
             word: "a..b=1".into()
         })
     );
-    assert_eq!(
-        args(&["=1"]),
-        Err(ArgError::EmptyKey { word: "=1".into() })
-    );
+    assert_eq!(args(&["=1"]), Err(ArgError::EmptyKey { word: "=1".into() }));
     assert_eq!(
         args(&["file.=1"]),
         Err(ArgError::EmptyKey {
@@ -102,9 +99,7 @@ fn bad_words_are_errors_naming_the_word() {
     );
     assert_eq!(
         args(&["file.driver=y", "file=x"]),
-        Err(ArgError::NotAnObject {
-            key: "file".into()
-        })
+        Err(ArgError::NotAnObject { key: "file".into() })
     );
     assert_eq!(
         args(&["a.b=1", "a.b.c=2"]),
@@ -141,12 +136,23 @@ fn args_json_is_the_base_that_key_values_extend() {
 fn words_split_at_spaces_outside_quotes_and_brackets() {
     let cases: [(&str, &[&str]); 6] = [
         ("query-status", &["query-status"]),
-        ("  eject   device=cd0  force=true ", &["eject", "device=cd0", "force=true"]),
+        (
+            "  eject   device=cd0  force=true ",
+            &["eject", "device=cd0", "force=true"],
+        ),
         (
             r#"qom-set path=/m property=p value={"a": [1, 2], "b": "x y"}"#,
-            &["qom-set", "path=/m", "property=p", r#"value={"a": [1, 2], "b": "x y"}"#],
+            &[
+                "qom-set",
+                "path=/m",
+                "property=p",
+                r#"value={"a": [1, 2], "b": "x y"}"#,
+            ],
         ),
-        (r#"x desc="two words" b='c d'"#, &["x", r#"desc="two words""#, "b='c d'"]),
+        (
+            r#"x desc="two words" b='c d'"#,
+            &["x", r#"desc="two words""#, "b='c d'"],
+        ),
         (r#"x a="quote \" inside""#, &["x", r#"a="quote \" inside""#]),
         ("", &[]),
     ];
@@ -217,10 +223,16 @@ fn transaction_mode_collects_actions_until_the_closing_parenthesis() {
     );
     // The last action's closing parenthesis may touch its last word.
     assert_eq!(t.line("transaction(").unwrap(), Line::Pending);
-    let Line::Send(r) = t.line("block-dirty-bitmap-clear node=d0 name=b0 )").unwrap() else {
+    let Line::Send(r) = t
+        .line("block-dirty-bitmap-clear node=d0 name=b0 )")
+        .unwrap()
+    else {
         panic!("not sent")
     };
-    assert_eq!(r.arguments_value().unwrap()["actions"][0]["data"]["name"], "b0");
+    assert_eq!(
+        r.arguments_value().unwrap()["actions"][0]["data"]["name"],
+        "b0"
+    );
     assert_eq!(t.line("transaction(").unwrap(), Line::Pending);
     let Line::Send(r) = t.line("abort)").unwrap() else {
         panic!("not sent")

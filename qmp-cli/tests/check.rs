@@ -6,7 +6,10 @@ use qmp_cli::shell::completions;
 use serde_json::{json, Map, Value};
 
 fn checker() -> Checker {
-    Checker::new(schema::built_in(Family::Qemu).expect("built-in schema"), Family::Qemu)
+    Checker::new(
+        schema::built_in(Family::Qemu).expect("built-in schema"),
+        Family::Qemu,
+    )
 }
 
 fn obj(v: Value) -> Map<String, Value> {
@@ -71,7 +74,9 @@ fn arguments_are_checked_with_suggestions() {
     let e = c
         .check(
             "blockdev-add",
-            Some(&obj(json!({"driver": "null-co", "node-name": "n0", "sise": 1}))),
+            Some(&obj(
+                json!({"driver": "null-co", "node-name": "n0", "sise": 1}),
+            )),
         )
         .unwrap_err();
     assert_eq!(e.suggestion.as_deref(), Some("size"), "{e}");
@@ -87,7 +92,10 @@ fn arguments_are_checked_with_suggestions() {
             Some(&obj(json!({"device": "j0", "speed": "fast"}))),
         )
         .unwrap_err();
-    assert!(e.message.contains("speed") && e.message.contains("integer"), "{e}");
+    assert!(
+        e.message.contains("speed") && e.message.contains("integer"),
+        "{e}"
+    );
     // A bad enum value, with the nearest value.
     let e = c
         .check(
@@ -100,7 +108,9 @@ fn arguments_are_checked_with_suggestions() {
     assert!(c
         .check(
             "blockdev-add",
-            Some(&obj(json!({"driver": "file", "node-name": "f0", "filename": "/tmp/x"})))
+            Some(&obj(
+                json!({"driver": "file", "node-name": "f0", "filename": "/tmp/x"})
+            ))
         )
         .is_ok());
     let e = c
@@ -109,9 +119,15 @@ fn arguments_are_checked_with_suggestions() {
             Some(&obj(json!({"driver": "qcow2", "node-name": "q0", "file": {"driver": "file", "filenme": "/x"}}))),
         )
         .unwrap_err();
-    assert!(e.message.contains("'file.filename' is missing ('filenme' is given)"), "{e}");
+    assert!(
+        e.message
+            .contains("'file.filename' is missing ('filenme' is given)"),
+        "{e}"
+    );
     assert_eq!(e.suggestion.as_deref(), Some("filename"), "{e}");
-    assert!(c.check("query-status", Some(&obj(json!({"x": 1})))).is_err());
+    assert!(c
+        .check("query-status", Some(&obj(json!({"x": 1}))))
+        .is_err());
 }
 
 #[test]
@@ -129,7 +145,10 @@ fn completion_offers_commands_arguments_nested_members_and_enum_values() {
     let c = checker();
     let (start, words) = completions(&c, "query-sta");
     assert_eq!(start, 0);
-    assert_eq!(words, ["query-stats", "query-stats-schemas", "query-status"]);
+    assert_eq!(
+        words,
+        ["query-stats", "query-stats-schemas", "query-status"]
+    );
     let (_, words) = completions(&c, "he");
     assert_eq!(words, ["help"]);
     let (start, words) = completions(&c, "qom-get pa");
@@ -142,7 +161,13 @@ fn completion_offers_commands_arguments_nested_members_and_enum_values() {
     assert_eq!(start, 16);
     assert_eq!(
         words,
-        ["sync=bitmap", "sync=full", "sync=incremental", "sync=none", "sync=top"]
+        [
+            "sync=bitmap",
+            "sync=full",
+            "sync=incremental",
+            "sync=none",
+            "sync=top"
+        ]
     );
     let (_, words) = completions(&c, "blockdev-backup sync=f");
     assert_eq!(words, ["sync=full"]);
@@ -179,10 +204,19 @@ fn help_shows_arguments_types_versions_and_the_reference_link() {
             .to_string()
     };
     let sync = line("sync");
-    assert!(sync.contains("MirrorSyncMode") && sync.contains("required"), "{sync}");
-    assert!(sync.contains("one of: bitmap, full, incremental, none, top"), "{sync}");
+    assert!(
+        sync.contains("MirrorSyncMode") && sync.contains("required"),
+        "{sync}"
+    );
+    assert!(
+        sync.contains("one of: bitmap, full, incremental, none, top"),
+        "{sync}"
+    );
     let discard = line("discard-source");
-    assert!(discard.contains("bool") && discard.contains("optional"), "{discard}");
+    assert!(
+        discard.contains("bool") && discard.contains("optional"),
+        "{discard}"
+    );
     assert!(discard.contains("since QEMU 9.1"), "{discard}");
     assert!(line("job-id").contains("since QEMU 2.12 or earlier"));
     // A removed command says so.

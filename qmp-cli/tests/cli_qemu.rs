@@ -31,7 +31,10 @@ impl Run {
             self.stderr
         );
         serde_json::from_str(self.stdout.trim()).unwrap_or_else(|e| {
-            panic!("not JSON ({e}): {:?} (stderr {:?})", self.stdout, self.stderr)
+            panic!(
+                "not JSON ({e}): {:?} (stderr {:?})",
+                self.stdout, self.stderr
+            )
         })
     }
 }
@@ -141,7 +144,8 @@ fn a_qmp_error_exits_1_with_class_and_description_on_stderr() {
     let run = qmp_on(&qemu.socket, &["--no-check", "no-such-command"]);
     assert_eq!(run.code, Some(1), "stderr: {}", run.stderr);
     assert!(
-        run.stderr.contains("CommandNotFound: The command no-such-command has not been found"),
+        run.stderr
+            .contains("CommandNotFound: The command no-such-command has not been found"),
         "{}",
         run.stderr
     );
@@ -159,7 +163,11 @@ fn arguments_are_checked_before_sending_with_suggestions() {
     );
     assert_eq!(run.code, Some(2), "stderr: {}", run.stderr);
     assert!(run.stderr.contains("'drvier' is given"), "{}", run.stderr);
-    assert!(run.stderr.contains("did you mean `driver`?"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("did you mean `driver`?"),
+        "{}",
+        run.stderr
+    );
     assert!(
         run.stderr.contains("checked against QEMU 10.0.2"),
         "{}",
@@ -193,10 +201,18 @@ fn arguments_are_checked_before_sending_with_suggestions() {
     // Usage errors in the words themselves.
     let run = qmp_on(&qemu.socket, &["blockdev-add", "driver"]);
     assert_eq!(run.code, Some(2));
-    assert!(run.stderr.contains("'driver' is not key=value"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("'driver' is not key=value"),
+        "{}",
+        run.stderr
+    );
     let run = qmp_on(&qemu.socket, &["query-status", "--args", "[1]"]);
     assert_eq!(run.code, Some(2));
-    assert!(run.stderr.contains("--args must be a JSON object"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("--args must be a JSON object"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]
@@ -264,7 +280,15 @@ fn tcp_and_listen_reach_qemu() {
         return;
     };
     let mut qemu = Command::new(bin)
-        .args(["-machine", "none", "-nodefaults", "-display", "none", "-qmp", &tcp])
+        .args([
+            "-machine",
+            "none",
+            "-nodefaults",
+            "-display",
+            "none",
+            "-qmp",
+            &tcp,
+        ])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .spawn()
@@ -288,19 +312,25 @@ fn tcp_and_listen_reach_qemu() {
         .expect("start qmp");
     let deadline = Instant::now() + Duration::from_secs(20);
     while !path.exists() {
-        assert!(Instant::now() < deadline, "qmp did not create {}", path.display());
+        assert!(
+            Instant::now() < deadline,
+            "qmp did not create {}",
+            path.display()
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
-    let Some(_qemu) = Qemu::start_connecting(
-        Kind::System10,
-        &format!("unix:{}", path.display()),
-        &path,
-    ) else {
+    let Some(_qemu) =
+        Qemu::start_connecting(Kind::System10, &format!("unix:{}", path.display()), &path)
+    else {
         return;
     };
     let run = finish(child);
     assert_eq!(ok(&run).json()["status"], "running");
-    assert!(run.stderr.contains("waiting for QEMU to connect"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("waiting for QEMU to connect"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]
@@ -314,11 +344,21 @@ fn events_stream_as_json_lines_until_interrupted() {
     // A misspelt event name is refused with the nearest name.
     let run = qmp_on(&second, &["events", "Stop"]);
     assert_eq!(run.code, Some(2), "{}", run.stderr);
-    assert!(run.stderr.contains("did you mean 'STOP'?"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("did you mean 'STOP'?"),
+        "{}",
+        run.stderr
+    );
 
-    let mut child = command(&["-s", second.to_str().expect("utf-8"), "events", "STOP", "RESUME"])
-        .spawn()
-        .expect("start qmp events");
+    let mut child = command(&[
+        "-s",
+        second.to_str().expect("utf-8"),
+        "events",
+        "STOP",
+        "RESUME",
+    ])
+    .spawn()
+    .expect("start qmp events");
     let stdout = child.stdout.take().expect("stdout");
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
@@ -357,7 +397,10 @@ fn events_stream_as_json_lines_until_interrupted() {
             e["event"] == "STOP" || e["event"] == "RESUME",
             "unexpected event {e}"
         );
-        assert!(e["timestamp"]["seconds"].as_i64().unwrap_or(0) > 1_600_000_000, "{e}");
+        assert!(
+            e["timestamp"]["seconds"].as_i64().unwrap_or(0) > 1_600_000_000,
+            "{e}"
+        );
     }
     // Interrupted (Ctrl-C): exit status 0.
     let status = Command::new("kill")
@@ -376,7 +419,10 @@ fn spawn_starts_a_private_qemu_and_stops_it() {
     };
     let bin = bin.to_str().expect("utf-8");
     let run = qmp(&["--spawn", "--qemu", bin, "query-status"]);
-    assert_eq!(ok(&run).json(), json!({"running": true, "status": "running"}));
+    assert_eq!(
+        ok(&run).json(),
+        json!({"running": true, "status": "running"})
+    );
     // QEMU arguments after `--`.
     let run = qmp(&[
         "--spawn",
@@ -393,7 +439,14 @@ fn spawn_starts_a_private_qemu_and_stops_it() {
     ]);
     assert_eq!(ok(&run).json()["status"], "prelaunch");
     // A QEMU that refuses its arguments: its error, exit status 3.
-    let run = qmp(&["--spawn", "--qemu", bin, "query-status", "--", "-no-such-option"]);
+    let run = qmp(&[
+        "--spawn",
+        "--qemu",
+        bin,
+        "query-status",
+        "--",
+        "-no-such-option",
+    ]);
     assert_eq!(run.code, Some(3), "{}", run.stderr);
     assert!(run.stderr.contains("no-such-option"), "{}", run.stderr);
     // The storage daemon (its own monitor wiring, no -machine).
@@ -413,13 +466,23 @@ fn spawn_starts_a_private_qemu_and_stops_it() {
 fn help_and_compat() {
     let run = qmp(&["help", "blockdev-backup"]);
     ok(&run);
-    assert!(run.stdout.contains("#command-QMP-block-core.blockdev-backup"));
+    assert!(run
+        .stdout
+        .contains("#command-QMP-block-core.blockdev-backup"));
     assert!(run.stdout.contains("discard-source"));
     let run = qmp(&["help", "blockdev-bakup"]);
     assert_eq!(run.code, Some(2));
-    assert!(run.stderr.contains("did you mean 'blockdev-backup'?"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("did you mean 'blockdev-backup'?"),
+        "{}",
+        run.stderr
+    );
     let run = qmp(&["--agent", "help", "guest-ping"]);
-    assert!(ok(&run).stdout.contains("qemu-ga-ref.html"), "{}", run.stdout);
+    assert!(
+        ok(&run).stdout.contains("qemu-ga-ref.html"),
+        "{}",
+        run.stdout
+    );
     let run = qmp(&["help"]);
     assert!(ok(&run).stdout.lines().any(|l| l == "query-status"));
 
@@ -428,9 +491,17 @@ fn help_and_compat() {
     };
     let run = qmp_on(&qemu.socket, &["compat"]);
     ok(&run);
-    assert!(run.stdout.contains("only in the built-in schema"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("only in the built-in schema"),
+        "{}",
+        run.stdout
+    );
     // The merged schema has commands QEMU 10.0 no longer has.
-    assert!(run.stdout.contains("command query-cpus\n"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("command query-cpus\n"),
+        "{}",
+        run.stdout
+    );
 }
 
 #[test]
@@ -462,12 +533,18 @@ fn jobs_are_followed_to_their_end() {
     );
     let report = ok(&run).json();
     assert_eq!(report["id"], "create0");
+    assert_eq!(report["status"], "concluded");
     assert_eq!(report["cancelled"], false);
     // The job was dismissed, and the image is a qcow2 of the asked size.
     assert_eq!(qmp_on(&qemu.socket, &["query-jobs"]).json(), json!([]));
     ok(&qmp_on(
         &qemu.socket,
-        &["blockdev-add", "driver=qcow2", "node-name=disk0", "file=file0"],
+        &[
+            "blockdev-add",
+            "driver=qcow2",
+            "node-name=disk0",
+            "file=file0",
+        ],
     ));
     let nodes = qmp_on(&qemu.socket, &["query-named-block-nodes"]).json();
     let disk = nodes
@@ -496,8 +573,94 @@ fn jobs_are_followed_to_their_end() {
     let run = qmp_on(&qemu.socket, &["query-status", "--wait"]);
     assert_eq!(run.code, Some(2));
     assert!(run.stderr.contains("job-id"), "{}", run.stderr);
+    // `job wait` on a running job: a mirror throttled to 32 MiB/s over 64 MiB, completed
+    // when ready.
+    for node in ["src", "dst"] {
+        ok(&qmp_on(
+            &qemu.socket,
+            &[
+                "blockdev-add",
+                "driver=null-co",
+                &format!("node-name={node}"),
+                "size=67108864",
+            ],
+        ));
+    }
+    ok(&qmp_on(
+        &qemu.socket,
+        &[
+            "blockdev-mirror",
+            "job-id=m0",
+            "device=src",
+            "target=dst",
+            "sync=full",
+            "speed=33554432",
+        ],
+    ));
+    let report = ok(&qmp_on(&qemu.socket, &["job", "wait", "m0"])).json();
+    assert_eq!(report["id"], "m0");
+    assert_eq!(report["cancelled"], false);
+    assert_eq!(report["current-progress"], 67108864);
+    assert_eq!(qmp_on(&qemu.socket, &["query-jobs"]).json(), json!([]));
+    // `job wait` on a job that concluded before: its numbers, and it is dismissed.
+    let image2 = qemu.dir.join("disk2.qcow2");
+    std::fs::write(&image2, b"").expect("create image file");
+    ok(&qmp_on(
+        &qemu.socket,
+        &[
+            "blockdev-add",
+            "driver=file",
+            "node-name=file2",
+            &format!("filename={}", image2.display()),
+        ],
+    ));
+    ok(&qmp_on(
+        &qemu.socket,
+        &[
+            "blockdev-create",
+            "job-id=create2",
+            "options.driver=qcow2",
+            "options.file=file2",
+            "options.size=1048576",
+        ],
+    ));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while qmp_on(&qemu.socket, &["query-jobs"]).json()[0]["status"] != "concluded" {
+        assert!(Instant::now() < deadline, "create2 did not conclude");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let report = ok(&qmp_on(&qemu.socket, &["job", "wait", "create2"])).json();
+    assert_eq!(report["id"], "create2");
+    assert_eq!(report["status"], "concluded");
+    assert_eq!(qmp_on(&qemu.socket, &["query-jobs"]).json(), json!([]));
     // Waiting for a job that does not exist.
     let run = qmp_on(&qemu.socket, &["job", "wait", "nojob"]);
     assert_eq!(run.code, Some(2));
     assert!(run.stderr.contains("no job 'nojob'"), "{}", run.stderr);
+}
+
+#[test]
+fn the_guest_agent_with_its_own_schema() {
+    let Some(agent) = qmp_tests::qga::QemuGa::start() else {
+        return;
+    };
+    let socket = agent.socket.to_str().expect("utf-8");
+    let run = qmp(&["--agent", "-s", socket, "guest-ping"]);
+    assert_eq!(ok(&run).json(), json!({}));
+    let run = qmp(&["--agent", "-s", socket, "guest-info"]);
+    assert!(ok(&run).json()["version"]
+        .as_str()
+        .is_some_and(|v| v.starts_with("10.0")));
+    // Checked against the built-in agent schema.
+    let run = qmp(&["--agent", "-s", socket, "guest-pign"]);
+    assert_eq!(run.code, Some(2), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("did you mean `guest-ping`?"),
+        "{}",
+        run.stderr
+    );
+    // A blocked command: the agent's error, exit status 1.
+    let run = qmp(&["--agent", "-s", socket, "guest-shutdown"]);
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    assert!(run.stderr.contains("error: "), "{}", run.stderr);
 }

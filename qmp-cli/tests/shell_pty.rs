@@ -43,7 +43,9 @@ impl Tmux {
         let status = t
             .tmux()
             .args(["new-session", "-d", "-s", "t", "-x", "160", "-y", "50"])
-            .arg(format!("env NO_COLOR=1 TERM=xterm {command}; echo '[exited]'; sleep 60"))
+            .arg(format!(
+                "env NO_COLOR=1 TERM=xterm {command}; echo '[exited]'; sleep 60"
+            ))
             .status()
             .expect("run tmux");
         assert!(status.success(), "tmux new-session failed");
