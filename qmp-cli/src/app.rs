@@ -182,7 +182,17 @@ fn one_shot_request(cli: &Cli, words: Vec<String>) -> Result<(Request, TrailingF
 async fn connect(cli: &Cli) -> Result<Session, Failure> {
     connect::connect(&cli.connect, &cli.qemu_args)
         .await
-        .map_err(Failure::connection)
+        .map_err(Failure::from)
+}
+
+impl From<connect::ConnectFailure> for Failure {
+    /// Nothing to connect to is bad usage (status 2); the rest are connection failures (3).
+    fn from(e: connect::ConnectFailure) -> Failure {
+        match e {
+            connect::ConnectFailure::NoTarget => Failure::usage(e.to_string()),
+            e => Failure::connection(e),
+        }
+    }
 }
 
 /// The checker for a connection: the server's schema when it has `query-qmp-schema`, the

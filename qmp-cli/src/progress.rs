@@ -108,6 +108,10 @@ fn finish(
     }
 }
 
+/// A job found not running when `job wait` looked: its `query-jobs` entry (`null` when
+/// there is none) and the ids of the jobs there are.
+type NotRunning = (Value, Vec<String>);
+
 /// Follows the existing job `id` to its end and prints its report: a `ready` job is
 /// completed, a `pending` one finalized, a `concluded` one reported (with its error) and
 /// dismissed, as [`Job`] does for the jobs it starts.
@@ -121,7 +125,7 @@ pub async fn wait_existing(qmp: &Qmp, id: &str, style: Style) -> Result<(), Fail
     let bar = follow(job.progress(), id);
     // The runner subscribes to the job's events before running this step, so reading the
     // job's state here misses no transition: later ones arrive as events.
-    let seen: Arc<Mutex<Option<(Value, Vec<String>)>>> = Arc::default();
+    let seen: Arc<Mutex<Option<NotRunning>>> = Arc::default();
     let step = {
         let seen = seen.clone();
         let qmp = qmp.clone();

@@ -193,7 +193,7 @@ pub fn run(cli: &Cli, rt: &tokio::runtime::Runtime) -> Result<(), Failure> {
 async fn connect(cli: &Cli) -> Result<crate::connect::Session, Failure> {
     crate::connect::connect(&cli.connect, &cli.qemu_args)
         .await
-        .map_err(Failure::connection)
+        .map_err(Failure::from)
 }
 
 fn shell(
