@@ -7,7 +7,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use qmp_codegen::history::{Merged, MergedSchema, Path};
-use qmp_codegen::model::Schema;
+use qmp_codegen::model::{Arguments, Schema, TypeRef};
 use qmp_codegen::validate::{validate_command, ValidationError, ValidationErrorKind};
 use serde_json::{Map, Value};
 
@@ -99,16 +99,32 @@ impl Checker {
     ) -> Result<(), CheckError> {
         let (schema, against) = self.schema();
         let args = arguments.map(|a| Value::Object(a.clone()));
-        validate_command(schema, command, args.as_ref())
-            .map_err(|e| self.error(command, misspelt(e, arguments), against))
+        validate_command(schema, command, args.as_ref()).map_err(|mut e| {
+            if e.kind == ValidationErrorKind::UnknownCommand {
+                // Jaro-Winkler weighs the common prefix: `query-cpus` finds `query-cpus-fast`.
+                let names = schema.commands().map(|c| c.name.as_str());
+                e.suggestion = schema::nearest(command, names).map(str::to_string);
+            }
+            self.error(command, misspelt(e, arguments), against)
+        })
     }
 
     fn error(&self, command: &str, e: ValidationError, against: &str) -> CheckError {
         let unknown = e.kind == ValidationErrorKind::UnknownCommand;
-        let note = if unknown {
-            self.history_note(&Path::definition(command))
-        } else {
-            None
+        let note = match &e.kind {
+            ValidationErrorKind::UnknownCommand => self.history_note(&Path::definition(command)),
+            ValidationErrorKind::UnknownArgument if !e.path.contains(['.', '[']) => self
+                .argument_owners(command)
+                .into_iter()
+                .find_map(|owner| self.history_note(&Path::member(owner, &e.path))),
+            ValidationErrorKind::BadEnumValue { value } if !e.path.contains(['.', '[']) => {
+                self.enum_value_note(command, &e.path, value)
+            }
+            _ => None,
+        };
+        let note = match (&self.server, note) {
+            (Some((server, _)), Some(n)) => Some(format!("{n}; the server runs {server}")),
+            (_, n) => n,
         };
         CheckError {
             message: if unknown {
@@ -146,12 +162,51 @@ impl Checker {
         })
     }
 
+    /// Where the built-in schema's history keeps the arguments of `command`: the command
+    /// itself (inline arguments) or its argument type, and a union's branch types.
+    fn argument_owners(&self, command: &str) -> Vec<String> {
+        let schema = &self.built_in.schema;
+        let Some(cmd) = schema.command(command) else {
+            return Vec::new();
+        };
+        match &cmd.arguments {
+            Arguments::Type(t) => {
+                let mut owners = vec![t.clone()];
+                if let Some(u) = schema.union_type(t) {
+                    owners.extend(u.branches.iter().map(|b| b.ty_name.clone()));
+                }
+                owners
+            }
+            _ => vec![command.to_string()],
+        }
+    }
+
+    /// The history of enum value `value` of top-level argument `argument`.
+    fn enum_value_note(&self, command: &str, argument: &str, value: &str) -> Option<String> {
+        let schema = &self.built_in.schema;
+        let owners = self.argument_owners(command);
+        let member = owners.iter().find_map(|o| {
+            let members = if o == command {
+                schema.command(command)?.argument_members(schema)
+            } else {
+                schema.object_members(o)?
+            };
+            members.iter().find(|m| m.name == argument)
+        })?;
+        let TypeRef::Named(enum_name) = &member.ty else {
+            return None;
+        };
+        schema.enum_type(enum_name)?;
+        let note = self.history_note(&Path::value(enum_name, value))?;
+        Some(note.replacen(&format!("'{value}'"), &format!("'{argument}={value}'"), 1))
+    }
+
     /// "`X` is in QEMU 2.12 to 6.1 (removed after 6.1)", from the merged history, when the
     /// built-in schema knows `path`.
     fn history_note(&self, path: &Path) -> Option<String> {
         let m = Merged::new(self.built_in);
         let l = m.lifetime(path)?;
-        let name = path.owner();
+        let name = path.item().unwrap_or(path.owner());
         Some(match l.removed_after() {
             Some(v) => format!("'{name}' was removed after QEMU {v}"),
             None => match l.added() {

@@ -231,6 +231,7 @@ fn shell(
     let events = match editor.create_external_printer() {
         Ok(mut printer) => {
             let mut stream = qmp.raw().subscribe();
+            let client = qmp.raw().clone();
             Some(rt.spawn(async move {
                 while let Some(ev) = stream.next().await {
                     let text = match ev {
@@ -238,9 +239,14 @@ fn shell(
                         Err(e) => format!("warning: {e}"),
                     };
                     if printer.print(format!("{text}\n")).is_err() {
-                        break;
+                        return;
                     }
                 }
+                // Said at once, not at the next command.
+                let reason = client.closed().await;
+                let _ = printer.print(format!(
+                    "error: the connection is closed ({reason}); Ctrl-D quits\n"
+                ));
             }))
         }
         Err(_) => None,

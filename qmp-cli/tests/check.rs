@@ -49,7 +49,7 @@ fn the_history_says_when_a_command_was_removed() {
     let e = server.check("query-cpus", None).unwrap_err();
     assert_eq!(
         e.note.as_deref(),
-        Some("'query-cpus' was removed after QEMU 5.2"),
+        Some("'query-cpus' was removed after QEMU 5.2; the server runs QEMU 10.0.2"),
         "{e}"
     );
     assert!(e.to_string().contains("checked against QEMU 10.0.2"), "{e}");
@@ -228,4 +228,49 @@ fn help_shows_arguments_types_versions_and_the_reference_link() {
     let text = schema::help_text(qga, Family::Agent, "guest-file-open").unwrap();
     assert!(text.contains("qemu-ga-ref.html#command-QGA-"), "{text}");
     assert!(schema::help_text(merged, Family::Qemu, "no-such").is_none());
+}
+
+#[test]
+fn enum_values_and_arguments_a_server_lacks_get_version_notes() {
+    // A server schema whose mirror has no `copy-mode` and whose sync enum lacks `bitmap`.
+    let mut c = checker();
+    c.set_server(
+        "7.2.0".into(),
+        &json!([
+            {"name": "blockdev-mirror", "meta-type": "command", "arg-type": "0", "ret-type": "1"},
+            {"name": "0", "meta-type": "object", "members": [
+                {"name": "device", "type": "str"}, {"name": "target", "type": "str"},
+                {"name": "sync", "type": "2"}]},
+            {"name": "1", "meta-type": "object", "members": []},
+            {"name": "2", "meta-type": "enum", "values": ["top", "full", "none"]},
+            {"name": "str", "meta-type": "builtin", "json-type": "string"},
+        ]),
+    );
+    let e = c
+        .check(
+            "blockdev-mirror",
+            Some(&obj(
+                json!({"device": "d", "target": "t", "sync": "full", "copy-mode": "background"}),
+            )),
+        )
+        .unwrap_err();
+    assert_eq!(
+        e.note.as_deref(),
+        Some("'copy-mode' was added in QEMU 3.0; the server runs QEMU 7.2.0"),
+        "{e}"
+    );
+    let e = c
+        .check(
+            "blockdev-mirror",
+            Some(&obj(
+                json!({"device": "d", "target": "t", "sync": "bitmap"}),
+            )),
+        )
+        .unwrap_err();
+    assert!(
+        e.note
+            .as_deref()
+            .is_some_and(|n| n.starts_with("'sync=bitmap' ")),
+        "{e}"
+    );
 }

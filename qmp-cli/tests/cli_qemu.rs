@@ -662,3 +662,50 @@ fn the_guest_agent_with_its_own_schema() {
     assert_eq!(run.code, Some(1), "{}", run.stderr);
     assert!(run.stderr.contains("error: "), "{}", run.stderr);
 }
+
+#[test]
+fn an_older_qemu_is_judged_by_its_own_schema_with_version_notes() {
+    let Some(qemu) = Qemu::start(Kind::System72) else {
+        return;
+    };
+    // An argument QEMU 7.2 does not have: refused before sending, with when it came.
+    let run = qmp_on(
+        &qemu.socket,
+        &[
+            "blockdev-backup",
+            "device=a",
+            "target=b",
+            "sync=full",
+            "discard-source=true",
+        ],
+    );
+    assert_eq!(run.code, Some(2), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("checked against QEMU 7.2"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("'discard-source' was added in QEMU 9.1; the server runs QEMU 7.2"),
+        "{}",
+        run.stderr
+    );
+    // A removed command, suggesting its successor.
+    let run = qmp_on(&qemu.socket, &["query-cpus"]);
+    assert_eq!(run.code, Some(2), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("did you mean `query-cpus-fast`?"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("'query-cpus' was removed after QEMU 5.2"),
+        "{}",
+        run.stderr
+    );
+    // What 7.2 has passes and runs.
+    let run = qmp_on(&qemu.socket, &["query-version"]);
+    assert_eq!(ok(&run).json()["qemu"]["minor"], 2);
+}
