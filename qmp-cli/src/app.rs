@@ -226,6 +226,9 @@ async fn one_shot_on(cli: &Cli, session: &Session, request: Request) -> Result<(
     let style = Style::for_stdout(cli.json);
     let arguments = request.arguments_value();
     if cli.wait {
+        if matches!(request.command.as_str(), "migrate" | "migrate-incoming") {
+            return crate::progress::run_migration(qmp, &request, style).await;
+        }
         return crate::progress::run_job_command(qmp, &request, style).await;
     }
     let reply = qmp

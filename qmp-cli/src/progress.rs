@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use qmp_api::workflow::{Job, JobProgress, JobReport};
+use qmp_api::workflow::{Job, JobProgress, JobReport, Migration};
 use qmp_api::Qmp;
 use serde_json::{json, Value};
 use tokio::sync::watch;
@@ -61,6 +61,72 @@ fn report_json(r: &JobReport) -> Value {
         "total-progress": r.progress.total,
         "elapsed-ms": u64::try_from(r.elapsed.as_millis()).unwrap_or(u64::MAX),
     })
+}
+
+/// Runs `migrate` or `migrate-incoming` (with only `uri`) through `workflow::Migration`, to
+/// `completed`, with a progress bar on a terminal; prints the report.
+///
+/// # Errors
+///
+/// A usage failure for other arguments; the migration's failure (status 1) otherwise.
+pub async fn run_migration(qmp: &Qmp, request: &Request, style: Style) -> Result<(), Failure> {
+    let args = request.arguments.clone().unwrap_or_default();
+    let uri = match (args.get("uri").and_then(Value::as_str), args.len()) {
+        (Some(uri), 1) => uri.to_string(),
+        _ => {
+            return Err(Failure::usage(format!(
+                "--wait runs {} with a single uri argument (uri=tcp:HOST:PORT); without --wait, any arguments",
+                request.command
+            )))
+        }
+    };
+    let migration = Migration::new(qmp);
+    let mut rx = migration.progress();
+    let bar = bar();
+    bar.set_prefix(request.command.clone());
+    bar.enable_steady_tick(Duration::from_millis(200));
+    let shown = bar.clone();
+    let follower = tokio::spawn(async move {
+        loop {
+            {
+                let p = rx.borrow_and_update();
+                shown.set_length(p.total);
+                shown.set_position(p.transferred);
+                shown.set_message(p.status.to_string());
+            }
+            if rx.changed().await.is_err() {
+                break;
+            }
+        }
+    });
+    let result = if request.command == "migrate-incoming" {
+        migration.run_incoming(uri).await
+    } else {
+        migration.run(uri).await
+    };
+    follower.abort();
+    bar.finish_and_clear();
+    match result {
+        Ok(r) => {
+            let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+            print_value(
+                style,
+                &json!({
+                    "status": r.progress.status.to_string(),
+                    "transferred": r.progress.transferred,
+                    "total": r.progress.total,
+                    "passes": r.progress.passes,
+                    "downtime-ms": r.downtime.map(ms),
+                    "elapsed-ms": ms(r.elapsed),
+                }),
+            );
+            Ok(())
+        }
+        Err(e) => Err(Failure {
+            code: crate::app::EXIT_QMP_ERROR,
+            message: e.to_string(),
+        }),
+    }
 }
 
 /// Runs a job-creating command (its `job-id` argument names the job) and follows the job to

@@ -709,3 +709,59 @@ fn an_older_qemu_is_judged_by_its_own_schema_with_version_notes() {
     let run = qmp_on(&qemu.socket, &["query-version"]);
     assert_eq!(ok(&run).json()["qemu"]["minor"], 2);
 }
+
+#[test]
+fn migrations_are_followed_with_wait() {
+    let Some(src) = Qemu::start(Kind::System10) else {
+        return;
+    };
+    let Some(dst) = Qemu::start_with(Kind::System10, &["-incoming", "defer"]) else {
+        return;
+    };
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let uri = format!("uri=tcp:127.0.0.1:{port}");
+    let incoming = command(&[
+        "-s",
+        dst.socket.to_str().expect("utf-8"),
+        "migrate-incoming",
+        &uri,
+        "--wait",
+    ])
+    .spawn()
+    .expect("start qmp");
+    // The destination listens once migrate-incoming ran. A probe connection would be taken
+    // for the migration stream: look for the listening socket in /proc/net/tcp instead.
+    let listening = || {
+        let table = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default();
+        let local = format!("0100007F:{port:04X}");
+        table.lines().any(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            f.len() > 3 && f[1] == local && f[3] == "0A"
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !listening() {
+        assert!(Instant::now() < deadline, "the destination never listened");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = qmp_on(&src.socket, &["migrate", &uri, "--wait"]);
+    let report = ok(&out).json();
+    assert_eq!(report["status"], "completed", "{report}");
+    assert!(report["transferred"].as_u64().unwrap_or(0) > 0, "{report}");
+    let report = ok(&finish(incoming)).json();
+    assert_eq!(report["status"], "completed", "{report}");
+    assert_eq!(
+        qmp_on(&src.socket, &["query-status"]).json()["status"],
+        "postmigrate"
+    );
+    assert_eq!(
+        qmp_on(&dst.socket, &["query-status"]).json()["status"],
+        "running"
+    );
+    // Other arguments than uri are refused with --wait.
+    let run = qmp_on(&src.socket, &["migrate", &uri, "detach=true", "--wait"]);
+    assert_eq!(run.code, Some(2), "{}", run.stderr);
+}
