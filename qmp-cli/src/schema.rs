@@ -111,17 +111,60 @@ fn collect_members<'s>(
     }
 }
 
-/// The candidate members at a dotted argument prefix: for `["file"]` of `blockdev-add`, the
-/// members of `file`'s type. Empty when the path leads nowhere.
-pub fn members_at<'s>(schema: &'s Schema, command: &str, path: &[&str]) -> Vec<&'s Member> {
+/// The top-level arguments of `command`; for arguments of a union type (`blockdev-add`),
+/// every branch's members too.
+pub fn top_members<'s>(schema: &'s Schema, command: &str) -> Vec<&'s Member> {
     let Some(cmd) = schema.command(command) else {
         return Vec::new();
     };
-    // Arguments of a union type (`blockdev-add`) include every branch's members.
-    let mut current = match &cmd.arguments {
+    match &cmd.arguments {
         Arguments::Type(t) => members_of(schema, &TypeRef::Named(t.clone())),
         other => other.argument_members(schema).iter().collect(),
+    }
+}
+
+/// The action types `transaction` takes (`abort`, `block-dirty-bitmap-add`, ...), sorted.
+pub fn transaction_actions(schema: &Schema) -> Vec<String> {
+    let mut out: Vec<String> = action_union(schema)
+        .map(|u| u.branches.iter().map(|b| b.value.clone()).collect())
+        .unwrap_or_default();
+    out.sort_unstable();
+    out
+}
+
+/// The members of the `data` of transaction action `kind`.
+pub fn action_members<'s>(schema: &'s Schema, kind: &str) -> Vec<&'s Member> {
+    let Some(branch) = action_union(schema).and_then(|u| u.branch(kind)) else {
+        return Vec::new();
     };
+    schema
+        .object_members(&branch.ty_name)
+        .into_iter()
+        .flatten()
+        .filter(|m| m.name == "data")
+        .flat_map(|m| members_of(schema, &m.ty))
+        .collect()
+}
+
+/// The union of `transaction`'s `actions` elements.
+fn action_union(schema: &Schema) -> Option<&qmp_codegen::model::Union> {
+    let actions = top_members(schema, "transaction")
+        .into_iter()
+        .find(|m| m.name == "actions")?;
+    let TypeRef::Array(element) = &actions.ty else {
+        return None;
+    };
+    schema.union_type(element.named()?)
+}
+
+/// The members below a dotted prefix, starting from `top`: for `["file"]` and the arguments
+/// of `blockdev-add`, the members of `file`'s type. Empty when the path leads nowhere.
+pub fn members_below<'s>(
+    schema: &'s Schema,
+    top: Vec<&'s Member>,
+    path: &[&str],
+) -> Vec<&'s Member> {
+    let mut current = top;
     for part in path {
         let next: Vec<&Member> = current
             .iter()
@@ -133,15 +176,30 @@ pub fn members_at<'s>(schema: &'s Schema, command: &str, path: &[&str]) -> Vec<&
     current
 }
 
-/// The enum values a dotted argument takes (through arrays and alternates), sorted.
+/// The candidate members at a dotted argument prefix of `command` (see [`members_below`]).
+pub fn members_at<'s>(schema: &'s Schema, command: &str, path: &[&str]) -> Vec<&'s Member> {
+    members_below(schema, top_members(schema, command), path)
+}
+
+/// The enum values a dotted argument of `command` takes (through arrays and alternates),
+/// sorted.
 pub fn enum_values(schema: &Schema, command: &str, dotted: &str) -> Vec<String> {
+    enum_values_below(schema, top_members(schema, command), dotted)
+}
+
+/// The enum values at a dotted path below `top` (see [`enum_values`]).
+pub fn enum_values_below<'s>(
+    schema: &'s Schema,
+    top: Vec<&'s Member>,
+    dotted: &str,
+) -> Vec<String> {
     let parts: Vec<&str> = dotted.split('.').collect();
     let Some((last, prefix)) = parts.split_last() else {
         return Vec::new();
     };
     let mut out = BTreeSet::new();
     let mut seen = BTreeSet::new();
-    for m in members_at(schema, command, prefix)
+    for m in members_below(schema, top, prefix)
         .into_iter()
         .filter(|m| m.name == *last)
     {

@@ -4,6 +4,7 @@
 
 use std::borrow::Cow;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use rustyline::completion::{Completer, Pair};
@@ -28,18 +29,21 @@ const SHELL_WORDS: &[&str] = &["help", "hmp", "quit", "exit", "transaction("];
 /// The completions of `line` (the text before the cursor): where the completed word starts,
 /// and the candidates that replace it. The first word completes to commands (and the shell's
 /// own words); later words to argument names (`path=`, `file.` for nested objects, dotted
-/// below them) and, after `=`, to enum values (and `true`/`false`).
+/// below them) and, after `=`, to enum values (and `true`/`false`). In a transaction
+/// (`in_transaction`, or after `transaction(` on the line) the first word is an action type
+/// and the others its data's members.
 ///
 /// ```
 /// use qmp_cli::{check::Checker, schema::{self, Family}, shell::completions};
 /// let checker = Checker::new(schema::built_in(Family::Qemu)?, Family::Qemu);
-/// let (start, words) = completions(&checker, "block-job-set-speed dev");
+/// let (start, words) = completions(&checker, false, "block-job-set-speed dev");
 /// assert_eq!((start, words), (20, vec!["device=".to_string()]));
 /// # Ok::<(), String>(())
 /// ```
-pub fn completions(checker: &Checker, line: &str) -> (usize, Vec<String>) {
+pub fn completions(checker: &Checker, in_transaction: bool, line: &str) -> (usize, Vec<String>) {
     let helper = ShellHelper {
         checker: Arc::new(checker.clone()),
+        in_transaction: Arc::new(AtomicBool::new(in_transaction)),
     };
     let (start, pairs) = helper.candidates(line);
     (start, pairs.into_iter().map(|p| p.replacement).collect())
@@ -48,6 +52,8 @@ pub fn completions(checker: &Checker, line: &str) -> (usize, Vec<String>) {
 /// Completion from a schema.
 struct ShellHelper {
     checker: Arc<Checker>,
+    /// Whether a `transaction(` is open (lines are actions).
+    in_transaction: Arc<AtomicBool>,
 }
 
 impl ShellHelper {
@@ -72,6 +78,28 @@ impl ShellHelper {
             display: s.clone(),
             replacement: s,
         };
+        let in_transaction = self.in_transaction.load(Ordering::Relaxed);
+        let (schema, _) = self.checker.schema();
+        // In `transaction(` mode a line is an action: its type, then its data's members.
+        let (in_transaction, before) = match before.as_slice() {
+            ["transaction(", rest @ ..] => (true, rest.to_vec()),
+            _ => (in_transaction, before),
+        };
+        if in_transaction {
+            let list = match before.as_slice() {
+                [] => schema::transaction_actions(schema)
+                    .into_iter()
+                    .filter(|a| a.starts_with(word))
+                    .map(pair)
+                    .collect(),
+                [kind, given @ ..] => self
+                    .argument_words(schema::action_members(schema, kind), given, word)
+                    .into_iter()
+                    .map(pair)
+                    .collect(),
+            };
+            return (start, list);
+        }
         // The first word: a command (or, after "help", a command to explain).
         let command = match before.as_slice() {
             [] => {
@@ -95,11 +123,23 @@ impl ShellHelper {
             }
             [first, ..] => *first,
         };
+        let list = self.argument_words(schema::top_members(schema, command), &before[1..], word);
+        (start, list.into_iter().map(pair).collect())
+    }
+
+    /// Completions of `word` among arguments `top` (dotted below them), or of an enum value
+    /// after `=`; arguments in `given` words are not offered again.
+    fn argument_words(
+        &self,
+        top: Vec<&qmp_codegen::model::Member>,
+        given: &[&str],
+        word: &str,
+    ) -> Vec<String> {
         let (schema, _) = self.checker.schema();
         let mut list: Vec<String> = Vec::new();
         if let Some((key, value)) = word.split_once('=') {
             list.extend(
-                schema::enum_values(schema, command, key)
+                schema::enum_values_below(schema, top, key)
                     .into_iter()
                     .filter(|v| v.starts_with(value))
                     .map(|v| format!("{key}={v}")),
@@ -108,11 +148,11 @@ impl ShellHelper {
             let parts: Vec<&str> = word.split('.').collect();
             let (last, path) = parts.split_last().unwrap_or((&"", &[]));
             let prefix: String = path.iter().map(|p| format!("{p}.")).collect();
-            let given: Vec<&str> = before[1..]
+            let given: Vec<&str> = given
                 .iter()
                 .filter_map(|w| w.split_once('=').map(|(k, _)| k))
                 .collect();
-            for m in schema::members_at(schema, command, path) {
+            for m in schema::members_below(schema, top, path) {
                 if !m.name.starts_with(last) {
                     continue;
                 }
@@ -130,7 +170,7 @@ impl ShellHelper {
         }
         list.sort_unstable();
         list.dedup();
-        (start, list.into_iter().map(pair).collect())
+        list
     }
 }
 
@@ -211,8 +251,10 @@ fn shell(
         .build();
     let mut editor: Editor<ShellHelper, DefaultHistory> = Editor::with_config(config)
         .map_err(|e| Failure::usage(format!("cannot use the terminal: {e}")))?;
+    let in_transaction = Arc::new(AtomicBool::new(false));
     editor.set_helper(Some(ShellHelper {
         checker: checker.clone(),
+        in_transaction: in_transaction.clone(),
     }));
     let history = history_path(cli);
     if let Some(path) = &history {
@@ -263,6 +305,7 @@ fn shell(
     let mut hmp_mode = cli.hmp;
     let mut transaction = Transaction::default();
     let result = loop {
+        in_transaction.store(transaction.is_open(), Ordering::Relaxed);
         let prompt = if transaction.is_open() {
             "(transaction) "
         } else if hmp_mode {

@@ -143,21 +143,21 @@ fn event_names_are_checked() {
 #[test]
 fn completion_offers_commands_arguments_nested_members_and_enum_values() {
     let c = checker();
-    let (start, words) = completions(&c, "query-sta");
+    let (start, words) = completions(&c, false, "query-sta");
     assert_eq!(start, 0);
     assert_eq!(
         words,
         ["query-stats", "query-stats-schemas", "query-status"]
     );
-    let (_, words) = completions(&c, "he");
+    let (_, words) = completions(&c, false, "he");
     assert_eq!(words, ["help"]);
-    let (start, words) = completions(&c, "qom-get pa");
+    let (start, words) = completions(&c, false, "qom-get pa");
     assert_eq!((start, words), (8, vec!["path=".to_string()]));
     // Arguments already given are not offered again.
-    let (_, words) = completions(&c, "qom-get path=/machine ");
+    let (_, words) = completions(&c, false, "qom-get path=/machine ");
     assert_eq!(words, ["property="]);
     // Enum values after '=', and booleans.
-    let (start, words) = completions(&c, "blockdev-backup sync=");
+    let (start, words) = completions(&c, false, "blockdev-backup sync=");
     assert_eq!(start, 16);
     assert_eq!(
         words,
@@ -169,23 +169,23 @@ fn completion_offers_commands_arguments_nested_members_and_enum_values() {
             "sync=top"
         ]
     );
-    let (_, words) = completions(&c, "blockdev-backup sync=f");
+    let (_, words) = completions(&c, false, "blockdev-backup sync=f");
     assert_eq!(words, ["sync=full"]);
-    let (_, words) = completions(&c, "blockdev-backup compress=");
+    let (_, words) = completions(&c, false, "blockdev-backup compress=");
     assert_eq!(words, ["compress=false", "compress=true"]);
     // Object members offer the dotted form; members of union branches below them.
-    let (_, words) = completions(&c, "blockdev-add fi");
+    let (_, words) = completions(&c, false, "blockdev-add fi");
     assert!(words.contains(&"file.".to_string()), "{words:?}");
     assert!(words.contains(&"filename=".to_string()), "{words:?}");
-    let (_, words) = completions(&c, "blockdev-add file.filen");
+    let (_, words) = completions(&c, false, "blockdev-add file.filen");
     assert_eq!(words, ["file.filename="]);
-    let (_, words) = completions(&c, "blockdev-add driver=qco");
+    let (_, words) = completions(&c, false, "blockdev-add driver=qco");
     assert_eq!(words, ["driver=qcow", "driver=qcow2"]);
     // `help` completes command names.
-    let (start, words) = completions(&c, "help query-versio");
+    let (start, words) = completions(&c, false, "help query-versio");
     assert_eq!((start, words), (5, vec!["query-version".to_string()]));
     // Unknown command: nothing to offer, no panic.
-    assert!(completions(&c, "no-such-command a").1.is_empty());
+    assert!(completions(&c, false, "no-such-command a").1.is_empty());
 }
 
 #[test]
@@ -273,4 +273,25 @@ fn enum_values_and_arguments_a_server_lacks_get_version_notes() {
             .is_some_and(|n| n.starts_with("'sync=bitmap' ")),
         "{e}"
     );
+}
+
+#[test]
+fn completion_in_a_transaction_offers_action_types_and_their_data() {
+    let c = checker();
+    let (start, words) = completions(&c, true, "block-dirty-bitmap-a");
+    assert_eq!(
+        (start, words),
+        (0, vec!["block-dirty-bitmap-add".to_string()])
+    );
+    let (_, words) = completions(&c, true, "ab");
+    assert_eq!(words, ["abort"]);
+    let (_, words) = completions(&c, true, "block-dirty-bitmap-add na");
+    assert_eq!(words, ["name="]);
+    let (_, words) = completions(&c, true, "blockdev-backup device=d sync=inc");
+    assert_eq!(words, ["sync=incremental"]);
+    // On the line that opens it.
+    let (start, words) = completions(&c, false, "transaction( block-dirty-bitmap-add node=d0 per");
+    assert_eq!((start, words), (44, vec!["persistent=".to_string()]));
+    let (_, words) = completions(&c, false, "transaction( abo");
+    assert_eq!(words, ["abort"]);
 }

@@ -228,7 +228,10 @@ fn the_shell_completes_runs_prints_events_and_keeps_history() {
     // transaction( ... ): the actions go in one command; QEMU runs the abort action.
     t.keys(&["transaction(", "Enter"]);
     t.wait_last_line("(transaction)");
-    t.keys(&["abort", "Enter"]);
+    // Action types complete from the schema.
+    t.keys(&["abo", "Tab"]);
+    t.wait_last_line("(transaction) abort");
+    t.keys(&["Enter"]);
     t.wait_last_line("(transaction)");
     t.keys(&[")", "Enter"]);
     t.wait_text("Transaction aborted using Abort action");
@@ -268,5 +271,43 @@ fn the_shell_completes_runs_prints_events_and_keeps_history() {
     t.keys(&["Up"]);
     t.wait_last_line("(QEMU) info status");
     t.keys(&["C-u", "quit", "Enter"]);
+    t.wait_text("[exited]");
+}
+
+#[test]
+fn colours_on_a_terminal_and_a_storage_daemon_spawned_by_the_shell() {
+    let Some(qsd) = Kind::StorageDaemon.require() else {
+        return;
+    };
+    let dir = TempDir::new();
+    let history = dir.join("history");
+    // Without NO_COLOR (the shell's own `env` sets it: unset it again).
+    let Some(t) = Tmux::start(&format!(
+        "env -u NO_COLOR {QMP} --spawn --qemu {} --history {}",
+        qsd.display(),
+        history.display()
+    )) else {
+        return;
+    };
+    t.wait_text("Connected to QEMU 10.0.2");
+    t.wait_last_line("(QEMU)");
+    // The storage daemon's own schema: it has no query-status, but block exports.
+    t.keys(&["query-status", "Enter"]);
+    t.wait_text("The command query-status has not been found");
+    t.keys(&["query-block-exp", "Tab"]);
+    t.wait_last_line("(QEMU) query-block-exports");
+    t.keys(&["Enter"]);
+    t.wait_text("[]");
+    t.keys(&["query-version", "Enter"]);
+    t.wait_text("\"major\": 10");
+    // The reply was coloured: escape sequences in the pane's attributes.
+    let out = t
+        .tmux()
+        .args(["capture-pane", "-p", "-e", "-t", "t", "-S", "-1000"])
+        .output()
+        .expect("tmux capture-pane");
+    let coloured = String::from_utf8_lossy(&out.stdout);
+    assert!(coloured.contains("\u{1b}["), "no colour in:\n{coloured}");
+    t.keys(&["C-d"]);
     t.wait_text("[exited]");
 }
