@@ -11,7 +11,7 @@ use crate::args::{self, Request};
 use crate::check::Checker;
 use crate::cli::{Cli, JobCmd, Sub};
 use crate::connect::{self, Session};
-use crate::output::{self, Style};
+use crate::output::{self, Log, Style};
 use crate::schema::{self, Family};
 
 /// Exit status: the server answered with an error.
@@ -101,6 +101,7 @@ fn dispatch(mut cli: Cli, rt: &tokio::runtime::Runtime) -> Result<(), Failure> {
             cli.qemu_args = words;
             crate::shell::run(&cli, rt)
         }
+        Some(Sub::Qmp(words)) if cli.hmp => rt.block_on(one_shot_hmp(&cli, &words.join(" "))),
         Some(Sub::Qmp(words)) => {
             let (request, flags) = one_shot_request(&cli, words)?;
             cli.json |= flags.json;
@@ -231,13 +232,43 @@ async fn one_shot_on(cli: &Cli, session: &Session, request: Request) -> Result<(
         }
         return crate::progress::run_job_command(qmp, &request, style).await;
     }
-    let reply = qmp
-        .raw()
-        .execute(&request.command, arguments)
-        .await
-        .map_err(|e| Failure::execute(&request.command, &e))?;
+    let log = Log::open(cli.log.as_deref()).map_err(Failure::usage)?;
+    let reply = execute(qmp, &log, &request.command, arguments).await;
+    let reply = reply.map_err(|e| Failure::execute(&request.command, &e))?;
     print_value(style, &reply);
     Ok(())
+}
+
+/// Runs one command, logging it and its reply to `log`.
+pub async fn execute(
+    qmp: &qmp_api::Qmp,
+    log: &Log,
+    command: &str,
+    arguments: Option<Value>,
+) -> Result<Value, qmp_api::ExecuteError> {
+    log.request(command, arguments.as_ref());
+    let reply = qmp.raw().execute(command, arguments).await;
+    log.reply(reply.as_ref());
+    reply
+}
+
+/// Runs an HMP command line through `human-monitor-command` and prints its text as is.
+async fn one_shot_hmp(cli: &Cli, line: &str) -> Result<(), Failure> {
+    let session = connect(cli).await?;
+    let result = async {
+        let log = Log::open(cli.log.as_deref()).map_err(Failure::usage)?;
+        let args = serde_json::json!({ "command-line": line });
+        let reply = execute(&session.qmp, &log, "human-monitor-command", Some(args))
+            .await
+            .map_err(|e| Failure::execute("human-monitor-command", &e))?;
+        let mut out = std::io::stdout().lock();
+        let _ = write!(out, "{}", reply.as_str().unwrap_or_default());
+        let _ = out.flush();
+        Ok(())
+    }
+    .await;
+    session.close().await;
+    result
 }
 
 /// Prints a reply or event on stdout in `style`.
@@ -311,6 +342,7 @@ async fn events(cli: &Cli, names: &[String]) -> Result<(), Failure> {
                 .map_err(|e| Failure::usage(e.to_string()))?;
         }
     }
+    let log = Log::open(cli.log.as_deref()).map_err(Failure::usage)?;
     let mut stream = if names.is_empty() {
         qmp.raw().subscribe()
     } else {
@@ -328,7 +360,11 @@ async fn events(cli: &Cli, names: &[String]) -> Result<(), Failure> {
     let result = loop {
         tokio::select! {
             ev = stream.next() => match ev {
-                Some(Ok(ev)) => print_value(style, &output::event_json(&ev)),
+                Some(Ok(ev)) => {
+                    let ev = output::event_json(&ev);
+                    log.event(&ev);
+                    print_value(style, &ev);
+                }
                 Some(Err(e)) => eprintln!("warning: {e}"),
                 None => {
                     let reason = qmp.raw().closed().await;

@@ -93,9 +93,14 @@ pub struct Cli {
     /// Send without checking the arguments against any schema.
     #[arg(long)]
     pub no_check: bool,
-    /// Shell: start in HMP mode (lines are human monitor commands).
+    /// HMP: the command words are a human monitor command line (`qmp -H info status`); in the
+    /// shell, start in HMP mode.
     #[arg(short = 'H', long)]
     pub hmp: bool,
+    /// Append every message sent and received (commands, replies, events) to FILE as JSON
+    /// lines.
+    #[arg(short = 'l', long, value_name = "FILE", global = true)]
+    pub log: Option<PathBuf>,
     /// Shell: the history file (default: $XDG_STATE_HOME or ~/.local/state, qmp/history).
     #[arg(long, value_name = "FILE")]
     pub history: Option<PathBuf>,

@@ -43,8 +43,8 @@ pub enum ConnectFailure {
     /// Nothing says where the server is.
     #[error("no server given: pass -s SOCKET (or set QMP_SOCKET), --tcp HOST:PORT, --listen PATH or --spawn")]
     NoTarget,
-    /// The connection or handshake failed.
-    #[error("cannot connect to {target}: {error}")]
+    /// The connection or handshake failed (the error names the target).
+    #[error("{error}")]
     Connect {
         /// What was tried.
         target: String,

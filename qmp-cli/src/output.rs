@@ -65,3 +65,66 @@ pub fn event_json(event: &qmp_core::Event) -> Value {
     );
     Value::Object(m)
 }
+
+/// The `--log` file: every message sent and received, one JSON line each, appended.
+#[derive(Debug, Default)]
+pub struct Log {
+    file: Option<std::sync::Mutex<std::fs::File>>,
+}
+
+impl Log {
+    /// Opens `path` for appending (`None`: no log).
+    ///
+    /// # Errors
+    ///
+    /// The file cannot be opened, with its path.
+    pub fn open(path: Option<&std::path::Path>) -> Result<Log, String> {
+        let Some(path) = path else {
+            return Ok(Log::default());
+        };
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|e| format!("--log {}: {e}", path.display()))?;
+        Ok(Log {
+            file: Some(std::sync::Mutex::new(file)),
+        })
+    }
+
+    fn write(&self, value: &Value) {
+        use std::io::Write as _;
+        if let Some(f) = &self.file {
+            let mut f = f.lock().unwrap_or_else(|p| p.into_inner());
+            let _ = writeln!(f, "{value}");
+        }
+    }
+
+    /// Logs a command as sent.
+    pub fn request(&self, command: &str, arguments: Option<&Value>) {
+        let mut m = serde_json::Map::new();
+        m.insert("execute".into(), Value::String(command.into()));
+        if let Some(a) = arguments {
+            m.insert("arguments".into(), a.clone());
+        }
+        self.write(&Value::Object(m));
+    }
+
+    /// Logs a reply: `{"return": ..}` or `{"error": {"class": .., "desc": ..}}`.
+    pub fn reply(&self, reply: Result<&Value, &qmp_api::ExecuteError>) {
+        match reply {
+            Ok(v) => self.write(&serde_json::json!({ "return": v })),
+            Err(e) => match e.qmp_error() {
+                Some(q) => {
+                    self.write(&serde_json::json!({"error": {"class": q.class, "desc": q.desc}}))
+                }
+                None => self.write(&serde_json::json!({"qmp-cli-error": e.to_string()})),
+            },
+        }
+    }
+
+    /// Logs an event.
+    pub fn event(&self, event: &Value) {
+        self.write(event);
+    }
+}

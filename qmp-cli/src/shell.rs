@@ -20,7 +20,7 @@ use crate::app::{self, Failure};
 use crate::args::{Line, Transaction};
 use crate::check::Checker;
 use crate::cli::Cli;
-use crate::output::{self, Style};
+use crate::output::{self, Log, Style};
 use crate::schema::{self, Family};
 
 /// Words the shell itself understands.
@@ -263,6 +263,7 @@ fn shell(
         }
         let _ = editor.load_history(path);
     }
+    let log = Arc::new(Log::open(cli.log.as_deref()).map_err(Failure::usage)?);
     let style = Style::for_stdout(cli.json);
     let event_style = Style {
         pretty: false,
@@ -274,10 +275,15 @@ fn shell(
         Ok(mut printer) => {
             let mut stream = qmp.raw().subscribe();
             let client = qmp.raw().clone();
+            let log = log.clone();
             Some(rt.spawn(async move {
                 while let Some(ev) = stream.next().await {
                     let text = match ev {
-                        Ok(ev) => event_style.format(&output::event_json(&ev)),
+                        Ok(ev) => {
+                            let ev = output::event_json(&ev);
+                            log.event(&ev);
+                            event_style.format(&ev)
+                        }
                         Err(e) => format!("warning: {e}"),
                     };
                     if printer.print(format!("{text}\n")).is_err() {
@@ -365,7 +371,7 @@ fn shell(
                     println!("HMP mode: lines go to the human monitor; 'qmp COMMAND ...' runs a QMP command, 'qmp' alone goes back.");
                     continue;
                 }
-                run_hmp(rt, qmp, hmp);
+                run_hmp(rt, qmp, &log, hmp);
                 continue;
             }
         }
@@ -388,10 +394,12 @@ fn shell(
                 continue;
             }
         }
-        let reply = rt.block_on(
-            qmp.raw()
-                .execute(&request.command, request.arguments_value()),
-        );
+        let reply = rt.block_on(app::execute(
+            qmp,
+            &log,
+            &request.command,
+            request.arguments_value(),
+        ));
         match reply {
             Ok(v) => app::print_value(style, &v),
             Err(e) => {
@@ -421,10 +429,11 @@ fn print_command_list(checker: &Checker) {
     );
 }
 
-fn run_hmp(rt: &tokio::runtime::Runtime, qmp: &qmp_api::Qmp, line: &str) {
+fn run_hmp(rt: &tokio::runtime::Runtime, qmp: &qmp_api::Qmp, log: &Log, line: &str) {
     let mut args = Map::new();
     args.insert("command-line".into(), Value::String(line.to_string()));
-    match rt.block_on(qmp.raw().execute("human-monitor-command", args)) {
+    let reply = app::execute(qmp, log, "human-monitor-command", Some(Value::Object(args)));
+    match rt.block_on(reply) {
         Ok(Value::String(s)) => print!("{s}"),
         Ok(other) => println!("{other}"),
         Err(e) => eprintln!(

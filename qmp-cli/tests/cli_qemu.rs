@@ -765,3 +765,71 @@ fn migrations_are_followed_with_wait() {
     let run = qmp_on(&src.socket, &["migrate", &uri, "detach=true", "--wait"]);
     assert_eq!(run.code, Some(2), "{}", run.stderr);
 }
+
+/// Issue 16: what failed with qmp-shell. `-l LOGFILE` was taken for the server address; `-H`
+/// against `-machine none` crashed. Every option value stays what it is, HMP works without
+/// CPUs, and a path that is not a QMP socket is a clear error, never a crash.
+#[test]
+fn issue_16_log_files_hmp_without_cpus_and_bad_addresses() {
+    let Some(qemu) = Qemu::start(Kind::System10) else {
+        return;
+    };
+    let log = qemu.dir.join("qmp.log");
+    let log_arg = log.to_str().expect("utf-8");
+    // The log option before and after the socket; the log gets commands and replies.
+    let run = qmp_on(&qemu.socket, &["-l", log_arg, "query-status"]);
+    assert_eq!(ok(&run).json()["status"], "running");
+    let run = qmp(&[
+        "--log",
+        log_arg,
+        "-s",
+        qemu.socket.to_str().expect("utf-8"),
+        "qom-get",
+        "path=/machine",
+        "property=nope",
+    ]);
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    let lines: Vec<Value> = std::fs::read_to_string(&log)
+        .expect("log file")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            json!({"execute": "query-status"}),
+            json!({"return": {"running": true, "status": "running"}}),
+            json!({"execute": "qom-get", "arguments": {"path": "/machine", "property": "nope"}}),
+            json!({"error": {"class": "GenericError", "desc": "Property 'none-machine.nope' not found"}}),
+        ]
+    );
+    // A log file but no server: a usage error, nothing connects to the log.
+    let run = qmp(&["-l", log_arg, "query-status"]);
+    assert_eq!(run.code, Some(2), "{}", run.stderr);
+    assert!(run.stderr.contains("no server given"), "{}", run.stderr);
+    // HMP against -machine none: QEMU's own text, as is.
+    let run = qmp_on(&qemu.socket, &["-H", "info", "registers"]);
+    assert_eq!(ok(&run).stdout.trim_end(), "No CPU available");
+    let run = qmp_on(&qemu.socket, &["-H", "info", "status"]);
+    assert_eq!(ok(&run).stdout.trim_end(), "VM status: running");
+    let run = qmp_on(&qemu.socket, &["-H", "info", "cpus"]);
+    assert_eq!(ok(&run).stdout, "");
+    // Paths that are not a QMP socket: an error naming the path, exit status 3.
+    let not_socket = qemu.dir.join("not-a-socket");
+    std::fs::write(&not_socket, b"x").expect("write");
+    for path in [
+        not_socket.as_path(),
+        qemu.dir.path(),
+        Path::new("/nonexistent/qmp.sock"),
+    ] {
+        let run = qmp_on(path, &["query-status"]);
+        assert_eq!(run.code, Some(3), "{}: {}", path.display(), run.stderr);
+        assert!(
+            run.stderr.contains(&path.display().to_string()),
+            "{}: {}",
+            path.display(),
+            run.stderr
+        );
+        assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+    }
+}
