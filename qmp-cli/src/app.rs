@@ -3,9 +3,8 @@
 
 use std::io::Write as _;
 use std::process::ExitCode;
-use std::time::Duration;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::args::{self, Request};
 use crate::check::Checker;
@@ -384,15 +383,4 @@ async fn job_wait(cli: &Cli, id: &str) -> Result<(), Failure> {
         crate::progress::wait_existing(&session.qmp, id, Style::for_stdout(cli.json)).await;
     session.close().await;
     result
-}
-
-/// The command timeout from the options (for the shell's own waits).
-pub fn command_timeout(cli: &Cli) -> Option<Duration> {
-    (cli.connect.timeout > 0.0 && cli.connect.timeout.is_finite())
-        .then(|| Duration::from_secs_f64(cli.connect.timeout))
-}
-
-/// `{}` for no arguments, in messages.
-pub fn arguments_or_empty(a: Option<&Map<String, Value>>) -> Value {
-    Value::Object(a.cloned().unwrap_or_default())
 }

@@ -43,8 +43,9 @@ pub enum ConnectFailure {
     /// Nothing says where the server is.
     #[error("no server given: pass -s SOCKET (or set QMP_SOCKET), --tcp HOST:PORT, --listen PATH or --spawn")]
     NoTarget,
-    /// The connection or handshake failed (the error names the target).
-    #[error("{error}")]
+    /// The connection or handshake failed (the message names the target and what to try,
+    /// in `qmp`'s options).
+    #[error("{}", cli_message(target, error))]
     Connect {
         /// What was tried.
         target: String,
@@ -197,4 +198,25 @@ fn tls_config(opts: &ConnectOpts) -> Result<Arc<rustls::ClientConfig>, ConnectFa
         _ => builder.with_no_client_auth(),
     };
     Ok(Arc::new(config))
+}
+
+/// A connect error in the command line's terms (its options, not the library's builder).
+fn cli_message(target: &str, error: &qmp_api::ConnectError) -> String {
+    use qmp_api::ConnectError as E;
+    match error {
+        E::Connect { target, error } => format!(
+            "cannot connect to {target}: {error}; is QEMU running with -qmp unix:PATH,server=on,wait=off \
+             (or tcp:HOST:PORT,server=on,wait=off for --tcp)? For QEMU connecting to you use --listen PATH, \
+             for a QEMU of your own --spawn"
+        ),
+        E::Timeout { stage, after } => format!(
+            "{target}: timed out after {after:?} while {stage}; a monitor serves one client at a time \
+             (is another one connected?), and a guest agent sends no greeting (use --agent)"
+        ),
+        E::ClosedBeforeGreeting => format!(
+            "{target}: the server closed the connection before its greeting; is another client \
+             connected to this monitor? (For a guest agent use --agent.)"
+        ),
+        other => format!("{target}: {other}"),
+    }
 }

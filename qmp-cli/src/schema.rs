@@ -64,11 +64,6 @@ pub fn type_name(ty: &TypeRef) -> String {
     }
 }
 
-/// The arguments of command `command` (top level), `None` for an unknown command.
-pub fn arguments<'s>(schema: &'s Schema, command: &str) -> Option<&'s [Member]> {
-    Some(schema.command(command)?.argument_members(schema))
-}
-
 /// Every member an object of type `ty` can have on the wire (union branch members included),
 /// looking through arrays and alternates.
 pub fn members_of<'s>(schema: &'s Schema, ty: &TypeRef) -> Vec<&'s Member> {

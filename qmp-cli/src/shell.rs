@@ -24,7 +24,8 @@ use crate::output::{self, Log, Style};
 use crate::schema::{self, Family};
 
 /// Words the shell itself understands.
-const SHELL_WORDS: &[&str] = &["help", "hmp", "quit", "exit", "transaction("];
+/// (`quit` is QMP's: it stops QEMU, as in qmp-shell; `exit` leaves the shell.)
+const SHELL_WORDS: &[&str] = &["help", "hmp", "exit", "transaction("];
 
 /// The completions of `line` (the text before the cursor): where the completed word starts,
 /// and the candidates that replace it. The first word completes to commands (and the shell's
@@ -218,7 +219,7 @@ fn history_path(cli: &Cli) -> Option<PathBuf> {
     Some(state.join("qmp").join("history"))
 }
 
-/// Runs the shell until `quit`, end of input (Ctrl-D) or a lost connection.
+/// Runs the shell until `exit`, end of input (Ctrl-D) or a lost connection.
 ///
 /// # Errors
 ///
@@ -293,7 +294,7 @@ fn shell(
                 // Said at once, not at the next command.
                 let reason = client.closed().await;
                 let _ = printer.print(format!(
-                    "error: the connection is closed ({reason}); Ctrl-D quits\n"
+                    "error: the connection is closed ({reason}); 'exit' or Ctrl-D leaves\n"
                 ));
             }))
         }
@@ -306,7 +307,7 @@ fn shell(
     } else {
         format!("QEMU {}", qmp.server_version())
     };
-    println!("Connected to {version}. Tab completes commands and arguments; 'help' lists commands, 'help COMMAND' explains one, Ctrl-D quits.");
+    println!("Connected to {version}. Tab completes commands and arguments; 'help' lists commands, 'help COMMAND' explains one; 'exit' or Ctrl-D leaves.");
 
     let mut hmp_mode = cli.hmp;
     let mut transaction = Transaction::default();
@@ -340,7 +341,7 @@ fn shell(
         }
         if !transaction.is_open() {
             match trimmed {
-                "quit" | "exit" => break Ok(()),
+                "exit" => break Ok(()),
                 "help" => {
                     print_command_list(&checker);
                     continue;
@@ -423,7 +424,7 @@ fn print_command_list(checker: &Checker) {
     names.sort_unstable();
     println!("Commands of {against} ({}):", names.len());
     println!("{}", names.join("  "));
-    println!("\nShell: help COMMAND, hmp HMP-COMMAND (or start with -H), transaction( ... ), quit");
+    println!("\nShell: help COMMAND, hmp HMP-COMMAND (hmp alone, or -H: HMP mode), transaction( ... ), exit (quit stops QEMU)");
     println!(
         "Arguments: key=value, nested with dots (file.driver=file), values are JSON or strings."
     );

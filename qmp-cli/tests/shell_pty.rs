@@ -270,7 +270,7 @@ fn the_shell_completes_runs_prints_events_and_keeps_history() {
     t.wait_last_line("(QEMU) qmp");
     t.keys(&["Up"]);
     t.wait_last_line("(QEMU) info status");
-    t.keys(&["C-u", "quit", "Enter"]);
+    t.keys(&["C-u", "exit", "Enter"]);
     t.wait_text("[exited]");
 }
 
@@ -308,6 +308,39 @@ fn colours_on_a_terminal_and_a_storage_daemon_spawned_by_the_shell() {
         .expect("tmux capture-pane");
     let coloured = String::from_utf8_lossy(&out.stdout);
     assert!(coloured.contains("\u{1b}["), "no colour in:\n{coloured}");
+    // `quit` is QMP's: the daemon stops, and the shell says so without a key press.
+    t.keys(&["quit", "Enter"]);
+    t.wait_text("the connection is closed");
     t.keys(&["C-d"]);
+    t.wait_text("[exited]");
+}
+
+#[test]
+fn the_shell_against_a_guest_agent() {
+    let Some(agent) = qmp_tests::qga::QemuGa::start() else {
+        return;
+    };
+    let dir = TempDir::new();
+    let Some(t) = Tmux::start(&format!(
+        "{QMP} --agent -s {} --history {}",
+        agent.socket.display(),
+        dir.join("history").display()
+    )) else {
+        return;
+    };
+    t.wait_text("Connected to guest agent");
+    t.wait_last_line("(QGA)");
+    // Completion from the built-in agent schema.
+    t.keys(&["guest-pi", "Tab"]);
+    t.wait_last_line("(QGA) guest-ping");
+    t.keys(&["Enter"]);
+    t.wait_text("{}");
+    t.wait_last_line("(QGA)");
+    t.keys(&["guest-info", "Enter"]);
+    t.wait_text("\"supported_commands\": [");
+    t.wait_last_line("(QGA)");
+    t.keys(&["guest-file-open pat", "Tab"]);
+    t.wait_last_line("(QGA) guest-file-open path=");
+    t.keys(&["C-u", "C-d"]);
     t.wait_text("[exited]");
 }
