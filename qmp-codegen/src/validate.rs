@@ -257,7 +257,11 @@ pub fn validate_command(
 /// assert_eq!(err.message, "Invalid parameter type for 'running', expected: boolean");
 /// # Ok::<(), qmp_codegen::SchemaError>(())
 /// ```
-pub fn validate_return(schema: &Schema, command: &str, value: &Value) -> Result<(), ValidationError> {
+pub fn validate_return(
+    schema: &Schema,
+    command: &str,
+    value: &Value,
+) -> Result<(), ValidationError> {
     let Some(cmd) = schema.command(command) else {
         return Err(ValidationError {
             class: ErrorClass::CommandNotFound,
@@ -350,7 +354,12 @@ struct Walker<'a> {
 
 impl<'a> Walker<'a> {
     /// An object: its members in schema order, then anything left over is unexpected.
-    fn object(&self, shape: Shape<'a>, obj: &Map<String, Value>, path: &str) -> Result<(), ValidationError> {
+    fn object(
+        &self,
+        shape: Shape<'a>,
+        obj: &Map<String, Value>,
+        path: &str,
+    ) -> Result<(), ValidationError> {
         let mut known: Vec<&'a str> = Vec::new();
         self.members(shape, obj, path, &mut known)?;
         if let Some(key) = obj.keys().find(|k| !known.contains(&k.as_str())) {
@@ -400,7 +409,12 @@ impl<'a> Walker<'a> {
         Ok(())
     }
 
-    fn member(&self, m: &'a Member, obj: &Map<String, Value>, path: &str) -> Result<(), ValidationError> {
+    fn member(
+        &self,
+        m: &'a Member,
+        obj: &Map<String, Value>,
+        path: &str,
+    ) -> Result<(), ValidationError> {
         let full = join(path, &m.name);
         match obj.get(&m.name) {
             // A JSON null is a value, not an absent member, for QEMU too.
@@ -416,7 +430,13 @@ impl<'a> Walker<'a> {
 
     /// A value of type `ty` at `full` (QEMU's full name); `name` is the member's own name
     /// (`None` for an array element or a whole reply), which QEMU uses in some messages.
-    fn value(&self, ty: &'a TypeRef, v: &Value, full: &str, name: Option<&str>) -> Result<(), ValidationError> {
+    fn value(
+        &self,
+        ty: &'a TypeRef,
+        v: &Value,
+        full: &str,
+        name: Option<&str>,
+    ) -> Result<(), ValidationError> {
         let short = name.unwrap_or("null");
         match ty {
             TypeRef::Builtin(b) => builtin(*b, v, full, short),
@@ -469,10 +489,22 @@ impl<'a> Walker<'a> {
 fn builtin(b: Builtin, v: &Value, full: &str, short: &str) -> Result<(), ValidationError> {
     match b {
         Builtin::Any => Ok(()),
-        Builtin::Str => v.is_string().then_some(()).ok_or_else(|| wrong_type(full, "string")),
-        Builtin::Bool => v.is_boolean().then_some(()).ok_or_else(|| wrong_type(full, "boolean")),
-        Builtin::Null => v.is_null().then_some(()).ok_or_else(|| wrong_type(full, "null")),
-        Builtin::Number => v.is_number().then_some(()).ok_or_else(|| wrong_type(full, "number")),
+        Builtin::Str => v
+            .is_string()
+            .then_some(())
+            .ok_or_else(|| wrong_type(full, "string")),
+        Builtin::Bool => v
+            .is_boolean()
+            .then_some(())
+            .ok_or_else(|| wrong_type(full, "boolean")),
+        Builtin::Null => v
+            .is_null()
+            .then_some(())
+            .ok_or_else(|| wrong_type(full, "null")),
+        Builtin::Number => v
+            .is_number()
+            .then_some(())
+            .ok_or_else(|| wrong_type(full, "number")),
         Builtin::QType => {
             let Value::String(s) = v else {
                 return Err(wrong_type(full, "string"));
@@ -637,11 +669,20 @@ mod tests {
         let s = schema();
         for (cmd, args) in [
             ("add", json!({"driver": "file", "filename": "/x"})),
-            ("add", json!({"driver": "null-co", "size": 1024, "node-name": "n"})),
+            (
+                "add",
+                json!({"driver": "null-co", "size": 1024, "node-name": "n"}),
+            ),
             ("add", json!({"driver": "qcow2", "file": "n"})),
-            ("add", json!({"driver": "qcow2", "file": {"driver": "file", "filename": "/x"}})),
-            ("ranges", json!({"i8": -128, "u8": 255, "u64": -1, "sz": 18446744073709551615u64,
-                              "n": 1.5, "b": true, "q": "qdict", "a": [1, {}], "sn": null})),
+            (
+                "add",
+                json!({"driver": "qcow2", "file": {"driver": "file", "filename": "/x"}}),
+            ),
+            (
+                "ranges",
+                json!({"i8": -128, "u8": 255, "u64": -1, "sz": 18446744073709551615u64,
+                              "n": 1.5, "b": true, "q": "qdict", "a": [1, {}], "sn": null}),
+            ),
             ("ranges", json!({"sn": "x", "i": i64::MIN})),
             ("list", json!({"modes": [], "nodes": [{"filename": "a"}]})),
             ("none", json!({})),
@@ -666,48 +707,175 @@ mod tests {
     fn faults_and_their_texts() {
         let cases = [
             ("add", json!({}), "driver", "Parameter 'driver' is missing"),
-            ("add", json!({"driver": 1}), "driver",
-             "Invalid parameter type for 'driver', expected: string"),
-            ("add", json!({"driver": "raw"}), "driver",
-             "Parameter 'driver' does not accept value 'raw'"),
-            ("add", json!({"driver": "file"}), "filename", "Parameter 'filename' is missing"),
-            ("add", json!({"driver": "file", "filename": "x", "size": 1}), "size",
-             "Parameter 'size' is unexpected"),
-            ("add", json!({"driver": "qcow2", "file": 1}), "file",
-             "Invalid parameter type for 'file', expected: Ref"),
-            ("add", json!({"driver": "qcow2", "file": {"driver": "file"}}), "file.filename",
-             "Parameter 'file.filename' is missing"),
-            ("add", json!({"driver": "qcow2", "file": {"driver": "file", "filename": "x",
-              "locking": "maybe"}}), "file.locking",
-             "Parameter 'locking' does not accept value 'maybe'"),
-            ("add", json!({"driver": "qcow2", "file": {"driver": "null-co", "x": 1}}), "file.x",
-             "Parameter 'file.x' is unexpected"),
-            ("ranges", json!({"i8": 128}), "i8", "Parameter 'i8' expects int8_t"),
-            ("ranges", json!({"i16": -32769}), "i16", "Parameter 'i16' expects int16_t"),
-            ("ranges", json!({"i32": 2147483648u64}), "i32", "Parameter 'i32' expects int32_t"),
-            ("ranges", json!({"i": 1.0}), "i", "Invalid parameter type for 'i', expected: integer"),
-            ("ranges", json!({"i": 9223372036854775808u64}), "i",
-             "Invalid parameter type for 'i', expected: integer"),
-            ("ranges", json!({"u8": 256}), "u8", "Parameter 'u8' expects uint8_t"),
-            ("ranges", json!({"u8": -1}), "u8", "Parameter 'u8' expects uint8_t"),
-            ("ranges", json!({"u16": 65536}), "u16", "Parameter 'u16' expects uint16_t"),
-            ("ranges", json!({"u32": 4294967296u64}), "u32", "Parameter 'u32' expects uint32_t"),
-            ("ranges", json!({"u64": "1"}), "u64", "Parameter 'u64' expects uint64"),
-            ("ranges", json!({"sz": 0.5}), "sz", "Parameter 'sz' expects uint64"),
-            ("ranges", json!({"n": "1"}), "n", "Invalid parameter type for 'n', expected: number"),
-            ("ranges", json!({"b": null}), "b", "Invalid parameter type for 'b', expected: boolean"),
-            ("ranges", json!({"q": "qint"}), "q", "Parameter 'q' does not accept value 'qint'"),
-            ("ranges", json!({"sn": 1}), "sn", "Invalid parameter type for 'sn', expected: StrOrNull"),
-            ("list", json!({"modes": "on"}), "modes",
-             "Invalid parameter type for 'modes', expected: array"),
-            ("list", json!({"modes": ["on", "of"]}), "modes[1]",
-             "Parameter 'null' does not accept value 'of'"),
-            ("list", json!({"modes": [1]}), "modes[0]",
-             "Invalid parameter type for 'modes[0]', expected: string"),
-            ("list", json!({"modes": [], "nodes": [{"filename": "a"}, {}]}), "nodes[1].filename",
-             "Parameter 'nodes[1].filename' is missing"),
-            ("list", json!({"modes": [], "nodes": [3]}), "nodes[0]",
-             "Invalid parameter type for 'nodes[0]', expected: object"),
+            (
+                "add",
+                json!({"driver": 1}),
+                "driver",
+                "Invalid parameter type for 'driver', expected: string",
+            ),
+            (
+                "add",
+                json!({"driver": "raw"}),
+                "driver",
+                "Parameter 'driver' does not accept value 'raw'",
+            ),
+            (
+                "add",
+                json!({"driver": "file"}),
+                "filename",
+                "Parameter 'filename' is missing",
+            ),
+            (
+                "add",
+                json!({"driver": "file", "filename": "x", "size": 1}),
+                "size",
+                "Parameter 'size' is unexpected",
+            ),
+            (
+                "add",
+                json!({"driver": "qcow2", "file": 1}),
+                "file",
+                "Invalid parameter type for 'file', expected: Ref",
+            ),
+            (
+                "add",
+                json!({"driver": "qcow2", "file": {"driver": "file"}}),
+                "file.filename",
+                "Parameter 'file.filename' is missing",
+            ),
+            (
+                "add",
+                json!({"driver": "qcow2", "file": {"driver": "file", "filename": "x",
+              "locking": "maybe"}}),
+                "file.locking",
+                "Parameter 'locking' does not accept value 'maybe'",
+            ),
+            (
+                "add",
+                json!({"driver": "qcow2", "file": {"driver": "null-co", "x": 1}}),
+                "file.x",
+                "Parameter 'file.x' is unexpected",
+            ),
+            (
+                "ranges",
+                json!({"i8": 128}),
+                "i8",
+                "Parameter 'i8' expects int8_t",
+            ),
+            (
+                "ranges",
+                json!({"i16": -32769}),
+                "i16",
+                "Parameter 'i16' expects int16_t",
+            ),
+            (
+                "ranges",
+                json!({"i32": 2147483648u64}),
+                "i32",
+                "Parameter 'i32' expects int32_t",
+            ),
+            (
+                "ranges",
+                json!({"i": 1.0}),
+                "i",
+                "Invalid parameter type for 'i', expected: integer",
+            ),
+            (
+                "ranges",
+                json!({"i": 9223372036854775808u64}),
+                "i",
+                "Invalid parameter type for 'i', expected: integer",
+            ),
+            (
+                "ranges",
+                json!({"u8": 256}),
+                "u8",
+                "Parameter 'u8' expects uint8_t",
+            ),
+            (
+                "ranges",
+                json!({"u8": -1}),
+                "u8",
+                "Parameter 'u8' expects uint8_t",
+            ),
+            (
+                "ranges",
+                json!({"u16": 65536}),
+                "u16",
+                "Parameter 'u16' expects uint16_t",
+            ),
+            (
+                "ranges",
+                json!({"u32": 4294967296u64}),
+                "u32",
+                "Parameter 'u32' expects uint32_t",
+            ),
+            (
+                "ranges",
+                json!({"u64": "1"}),
+                "u64",
+                "Parameter 'u64' expects uint64",
+            ),
+            (
+                "ranges",
+                json!({"sz": 0.5}),
+                "sz",
+                "Parameter 'sz' expects uint64",
+            ),
+            (
+                "ranges",
+                json!({"n": "1"}),
+                "n",
+                "Invalid parameter type for 'n', expected: number",
+            ),
+            (
+                "ranges",
+                json!({"b": null}),
+                "b",
+                "Invalid parameter type for 'b', expected: boolean",
+            ),
+            (
+                "ranges",
+                json!({"q": "qint"}),
+                "q",
+                "Parameter 'q' does not accept value 'qint'",
+            ),
+            (
+                "ranges",
+                json!({"sn": 1}),
+                "sn",
+                "Invalid parameter type for 'sn', expected: StrOrNull",
+            ),
+            (
+                "list",
+                json!({"modes": "on"}),
+                "modes",
+                "Invalid parameter type for 'modes', expected: array",
+            ),
+            (
+                "list",
+                json!({"modes": ["on", "of"]}),
+                "modes[1]",
+                "Parameter 'null' does not accept value 'of'",
+            ),
+            (
+                "list",
+                json!({"modes": [1]}),
+                "modes[0]",
+                "Invalid parameter type for 'modes[0]', expected: string",
+            ),
+            (
+                "list",
+                json!({"modes": [], "nodes": [{"filename": "a"}, {}]}),
+                "nodes[1].filename",
+                "Parameter 'nodes[1].filename' is missing",
+            ),
+            (
+                "list",
+                json!({"modes": [], "nodes": [3]}),
+                "nodes[0]",
+                "Invalid parameter type for 'nodes[0]', expected: object",
+            ),
             ("none", json!({"x": 1}), "x", "Parameter 'x' is unexpected"),
         ];
         for (cmd, args, path, message) in cases {
@@ -722,7 +890,10 @@ mod tests {
     fn kinds_and_suggestions() {
         let e = err("add", json!({"driver": "file", "filenam": "x"}));
         assert_eq!(e.kind, ValidationErrorKind::MissingArgument);
-        let e = err("add", json!({"driver": "file", "filename": "x", "lockin": "on"}));
+        let e = err(
+            "add",
+            json!({"driver": "file", "filename": "x", "lockin": "on"}),
+        );
         assert_eq!(e.kind, ValidationErrorKind::UnknownArgument);
         assert_eq!(e.suggestion.as_deref(), Some("locking"));
         assert_eq!(
@@ -730,12 +901,27 @@ mod tests {
             "Parameter 'lockin' is unexpected; did you mean `locking`?"
         );
         let e = err("add", json!({"driver": "qcow"}));
-        assert_eq!(e.kind, ValidationErrorKind::BadEnumValue { value: "qcow".into() });
+        assert_eq!(
+            e.kind,
+            ValidationErrorKind::BadEnumValue {
+                value: "qcow".into()
+            }
+        );
         assert_eq!(e.suggestion.as_deref(), Some("qcow2"));
         let e = err("ranges", json!({"u8": 300}));
-        assert_eq!(e.kind, ValidationErrorKind::OutOfRange { ty: "uint8_t".into() });
+        assert_eq!(
+            e.kind,
+            ValidationErrorKind::OutOfRange {
+                ty: "uint8_t".into()
+            }
+        );
         let e = err("ranges", json!({"b": 1}));
-        assert_eq!(e.kind, ValidationErrorKind::WrongType { expected: "boolean".into() });
+        assert_eq!(
+            e.kind,
+            ValidationErrorKind::WrongType {
+                expected: "boolean".into()
+            }
+        );
         assert_eq!(e.suggestion, None);
         let e = validate_command(&schema(), "none", Some(&json!([1]))).unwrap_err();
         assert_eq!(e.kind, ValidationErrorKind::ArgumentsNotObject);
