@@ -198,12 +198,22 @@ impl From<connect::ConnectFailure> for Failure {
 /// The checker for a connection: the server's schema when it has `query-qmp-schema`, the
 /// built-in one otherwise.
 pub async fn checker(cli: &Cli, qmp: &qmp_api::Qmp) -> Result<Checker, Failure> {
-    let built_in = schema::built_in(family(cli)).map_err(Failure::usage)?;
-    let mut checker = Checker::new(built_in, family(cli));
-    if !cli.connect.agent {
-        if let Ok(reply) = qmp.raw().execute("query-qmp-schema", None::<()>).await {
-            checker.set_server(qmp.server_version().to_string(), &reply);
-        }
+    let fam = family(cli);
+    // The built-in schema is parsed while the server prepares its own (they take about as
+    // long, tens of milliseconds each).
+    let built_in = tokio::task::spawn_blocking(move || schema::built_in(fam));
+    let reply = if cli.connect.agent {
+        None
+    } else {
+        qmp.raw().execute("query-qmp-schema", None::<()>).await.ok()
+    };
+    let built_in = built_in
+        .await
+        .map_err(|e| Failure::usage(format!("loading the built-in schema: {e}")))?
+        .map_err(Failure::usage)?;
+    let mut checker = Checker::new(built_in, fam);
+    if let Some(reply) = reply {
+        checker.set_server(qmp.server_version().to_string(), &reply);
     }
     Ok(checker)
 }
