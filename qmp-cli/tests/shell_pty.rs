@@ -4,7 +4,6 @@
 
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use qmp_tests::qemu::{Kind, Qemu};
@@ -12,9 +11,11 @@ use qmp_tests::{skip_or_fail, TempDir};
 
 const QMP: &str = env!("CARGO_BIN_EXE_qmp");
 
-/// A tmux server of our own (its own socket name) running one session; killed on drop.
+/// A tmux server of our own (its socket in a private directory, removed with it) running one
+/// session; killed on drop.
 struct Tmux {
-    server: String,
+    socket: std::path::PathBuf,
+    _dir: TempDir,
 }
 
 impl Tmux {
@@ -31,13 +32,11 @@ impl Tmux {
             skip_or_fail("tmux not found (scripts/install-tmux.sh installs it)");
             return None;
         }
-        static N: AtomicU32 = AtomicU32::new(0);
-        let server = format!(
-            "qmp-cli-test-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        );
-        let t = Tmux { server };
+        let dir = TempDir::new();
+        let t = Tmux {
+            socket: dir.join("tmux.sock"),
+            _dir: dir,
+        };
         // The command runs with a clean environment for colours; the pane stays after exit
         // so that its last screen can be read.
         let status = t
@@ -54,7 +53,7 @@ impl Tmux {
 
     fn tmux(&self) -> Command {
         let mut c = Command::new("tmux");
-        c.args(["-L", &self.server, "-f", "/dev/null"]);
+        c.arg("-S").arg(&self.socket).args(["-f", "/dev/null"]);
         c
     }
 
