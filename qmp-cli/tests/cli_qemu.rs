@@ -436,6 +436,33 @@ fn spawn_starts_a_private_qemu_and_stops_it() {
         "-S",
     ]);
     assert_eq!(ok(&run).json()["status"], "prelaunch");
+    // The QEMU it started is gone when it exits (shell mode too, on end of input).
+    let name = format!("qmp-cli-spawn-{}", std::process::id());
+    let run = qmp(&[
+        "--spawn",
+        "--qemu",
+        bin,
+        "query-name",
+        "--",
+        "-machine",
+        "none",
+        "-display",
+        "none",
+        "-name",
+        &name,
+    ]);
+    assert_eq!(ok(&run).json(), json!({"name": name}));
+    let run = qmp(&[
+        "--spawn", "--qemu", bin, "--", "-machine", "none", "-display", "none", "-name", &name,
+    ]);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let running: Vec<String> = std::fs::read_dir("/proc")
+        .expect("/proc")
+        .filter_map(|e| std::fs::read(e.ok()?.path().join("cmdline")).ok())
+        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+        .filter(|c| c.contains(&name))
+        .collect();
+    assert!(running.is_empty(), "still running: {running:?}");
     // A QEMU that refuses its arguments: its error, exit status 3.
     let run = qmp(&[
         "--spawn",
