@@ -1,0 +1,246 @@
+//! Schema-aware checks before sending: the command, its arguments and event names, against
+//! the server's own schema (its `query-qmp-schema`) when there is one, the built-in merged
+//! schema otherwise. Argument checks are `qmp_codegen::validate`'s; this module adds what the
+//! merged schema's history knows ("removed after QEMU 6.1").
+
+use std::fmt;
+use std::sync::Arc;
+
+use qmp_codegen::history::{Merged, MergedSchema, Path};
+use qmp_codegen::model::{Arguments, Schema, TypeRef};
+use qmp_codegen::validate::{validate_command, ValidationError, ValidationErrorKind};
+use serde_json::{Map, Value};
+
+use crate::schema::{self, Family};
+
+/// Why a request was refused before sending.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckError {
+    /// What was wrong (with "did you mean ..." when a near name exists).
+    pub message: String,
+    /// The nearest valid name, if any.
+    pub suggestion: Option<String>,
+    /// What the built-in schema's history adds, if anything.
+    pub note: Option<String>,
+    /// Which schema refused it (`the built-in schema`, `QEMU 10.0.2`).
+    pub against: String,
+}
+
+impl fmt::Display for CheckError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} (checked against {})", self.message, self.against)?;
+        if let Some(note) = &self.note {
+            write!(f, "\nnote: {note}")?;
+        }
+        write!(
+            f,
+            "\nhint: run 'qmp help COMMAND' for the arguments, or pass --no-check to send it anyway"
+        )
+    }
+}
+
+/// Checks requests against a server's schema or the built-in one.
+#[derive(Clone)]
+pub struct Checker {
+    built_in: &'static MergedSchema,
+    family: Family,
+    /// The server's schema, and its version for messages.
+    server: Option<(String, Arc<Schema>)>,
+}
+
+impl Checker {
+    /// A checker with the built-in schema only.
+    pub fn new(built_in: &'static MergedSchema, family: Family) -> Checker {
+        Checker {
+            built_in,
+            family,
+            server: None,
+        }
+    }
+
+    /// Uses the server's `query-qmp-schema` reply from now on; a reply that does not read as
+    /// a schema is ignored (with a warning), leaving the built-in schema in charge.
+    pub fn set_server(&mut self, version: String, reply: &Value) {
+        let name = format!("QEMU {version}");
+        match qmp_codegen::introspect::from_value(&name, reply) {
+            Ok(s) => self.server = Some((name, Arc::new(s))),
+            Err(e) => eprintln!("warning: the server's query-qmp-schema does not read as a schema ({e}); checking against the built-in schema"),
+        }
+    }
+
+    /// The schema checks run against, and its name.
+    pub fn schema(&self) -> (&Schema, &str) {
+        match &self.server {
+            Some((name, s)) => (s, name),
+            None => (&self.built_in.schema, "the built-in schema"),
+        }
+    }
+
+    /// The built-in schema.
+    pub fn built_in(&self) -> &'static MergedSchema {
+        self.built_in
+    }
+
+    /// The schema family.
+    pub fn family(&self) -> Family {
+        self.family
+    }
+
+    /// Checks `command` with `arguments` before sending.
+    ///
+    /// # Errors
+    ///
+    /// A [`CheckError`] naming the unknown command or argument, the missing argument or the
+    /// wrong type, with the nearest valid name.
+    pub fn check(
+        &self,
+        command: &str,
+        arguments: Option<&Map<String, Value>>,
+    ) -> Result<(), CheckError> {
+        let (schema, against) = self.schema();
+        let args = arguments.map(|a| Value::Object(a.clone()));
+        validate_command(schema, command, args.as_ref()).map_err(|mut e| {
+            if e.kind == ValidationErrorKind::UnknownCommand {
+                // Jaro-Winkler weighs the common prefix: `query-cpus` finds `query-cpus-fast`.
+                let names = schema.commands().map(|c| c.name.as_str());
+                e.suggestion = schema::nearest(command, names).map(str::to_string);
+            }
+            self.error(command, misspelt(e, arguments), against)
+        })
+    }
+
+    fn error(&self, command: &str, e: ValidationError, against: &str) -> CheckError {
+        let unknown = e.kind == ValidationErrorKind::UnknownCommand;
+        let note = match &e.kind {
+            ValidationErrorKind::UnknownCommand => self.history_note(&Path::definition(command)),
+            ValidationErrorKind::UnknownArgument if !e.path.contains(['.', '[']) => self
+                .argument_owners(command)
+                .into_iter()
+                .find_map(|owner| self.history_note(&Path::member(owner, &e.path))),
+            ValidationErrorKind::BadEnumValue { value } if !e.path.contains(['.', '[']) => {
+                self.enum_value_note(command, &e.path, value)
+            }
+            _ => None,
+        };
+        let note = match (&self.server, note) {
+            (Some((server, _)), Some(n)) => Some(format!("{n}; the server runs {server}")),
+            (_, n) => n,
+        };
+        CheckError {
+            message: if unknown {
+                e.to_string()
+            } else {
+                format!("{command}: {e}")
+            },
+            suggestion: e.suggestion.clone(),
+            note,
+            against: against.to_string(),
+        }
+    }
+
+    /// Checks an event name.
+    ///
+    /// # Errors
+    ///
+    /// A [`CheckError`] for an event the schema does not have, with the nearest name.
+    pub fn check_event(&self, name: &str) -> Result<(), CheckError> {
+        let (schema, against) = self.schema();
+        if schema.event(name).is_some() {
+            return Ok(());
+        }
+        let suggestion =
+            schema::nearest(name, schema.events().map(|e| e.name.as_str())).map(str::to_string);
+        let hint = suggestion
+            .as_deref()
+            .map(|s| format!("; did you mean '{s}'?"))
+            .unwrap_or_default();
+        Err(CheckError {
+            message: format!("unknown event '{name}'{hint}"),
+            suggestion,
+            note: self.history_note(&Path::definition(name)),
+            against: against.to_string(),
+        })
+    }
+
+    /// Where the built-in schema's history keeps the arguments of `command`: the command
+    /// itself (inline arguments) or its argument type, and a union's branch types.
+    fn argument_owners(&self, command: &str) -> Vec<String> {
+        let schema = &self.built_in.schema;
+        let Some(cmd) = schema.command(command) else {
+            return Vec::new();
+        };
+        match &cmd.arguments {
+            Arguments::Type(t) => {
+                let mut owners = vec![t.clone()];
+                if let Some(u) = schema.union_type(t) {
+                    owners.extend(u.branches.iter().map(|b| b.ty_name.clone()));
+                }
+                owners
+            }
+            _ => vec![command.to_string()],
+        }
+    }
+
+    /// The history of enum value `value` of top-level argument `argument`.
+    fn enum_value_note(&self, command: &str, argument: &str, value: &str) -> Option<String> {
+        let schema = &self.built_in.schema;
+        let owners = self.argument_owners(command);
+        let member = owners.iter().find_map(|o| {
+            let members = if o == command {
+                schema.command(command)?.argument_members(schema)
+            } else {
+                schema.object_members(o)?
+            };
+            members.iter().find(|m| m.name == argument)
+        })?;
+        let TypeRef::Named(enum_name) = &member.ty else {
+            return None;
+        };
+        schema.enum_type(enum_name)?;
+        let note = self.history_note(&Path::value(enum_name, value))?;
+        Some(note.replacen(&format!("'{value}'"), &format!("'{argument}={value}'"), 1))
+    }
+
+    /// "`X` is in QEMU 2.12 to 6.1 (removed after 6.1)", from the merged history, when the
+    /// built-in schema knows `path`.
+    fn history_note(&self, path: &Path) -> Option<String> {
+        let m = Merged::new(self.built_in);
+        let l = m.lifetime(path)?;
+        let name = path.item().unwrap_or(path.owner());
+        Some(match l.removed_after() {
+            Some(v) => format!("'{name}' was removed after QEMU {v}"),
+            None => match l.added() {
+                Some(v) => format!("'{name}' was added in QEMU {v}"),
+                None => format!("'{name}' exists in QEMU {} and later", l.first),
+            },
+        })
+    }
+}
+
+/// QEMU reports a misspelt required member as missing (`drvier=` leaves `driver` missing):
+/// when a given member beside it is near the missing name, suggest that it is a typo.
+fn misspelt(mut e: ValidationError, arguments: Option<&Map<String, Value>>) -> ValidationError {
+    if e.kind != ValidationErrorKind::MissingArgument || e.suggestion.is_some() {
+        return e;
+    }
+    let mut parts: Vec<&str> = e.path.split('.').collect();
+    let Some(missing) = parts.pop() else {
+        return e;
+    };
+    let mut object = arguments;
+    for p in parts {
+        object = object.and_then(|o| o.get(p)).and_then(Value::as_object);
+    }
+    let Some(object) = object else {
+        return e;
+    };
+    let typo = object
+        .keys()
+        .filter(|k| k.as_str() != missing)
+        .find(|k| schema::nearest(k, [missing]).is_some());
+    if let Some(typo) = typo {
+        e.message = format!("{} ('{typo}' is given)", e.message);
+        e.suggestion = Some(missing.to_string());
+    }
+    e
+}
