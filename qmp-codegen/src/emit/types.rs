@@ -638,9 +638,9 @@ fn union_deserialize(plan: &Plan<'_>, p: &UnionParts<'_, '_>) -> Result<TokenStr
     let base_de = serde_impls::deserialize(&base_ident, &base_plan);
     let field_names: Vec<_> = p.fields.iter().map(|f| &f.ident).collect();
     let other_pat = tagged(quote!(#disc_enum::Other(tag)));
-    let untagged_arm = p.relaxed.then(|| {
-        quote!(None => #variant_ty::Other(crate::__private::unknown_variant!("", __raw)),)
-    });
+    let untagged_arm = p.relaxed.then(
+        || quote!(None => #variant_ty::Other(crate::__private::unknown_variant!("", __raw)),),
+    );
     Ok(quote! {
         impl<'de> ::serde::Deserialize<'de> for #name {
             fn deserialize<D: ::serde::Deserializer<'de>>(__d: D) -> ::core::result::Result<Self, D::Error> {
