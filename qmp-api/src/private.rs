@@ -3,9 +3,9 @@
 //!
 //! Unions and alternates have hand-written (generated) `Deserialize` impls: QEMU does not
 //! order object members, so a union's discriminator may come after its branch members. Such a
-//! value is first captured as JSON text ([`capture`]), then decoded once for the base members
-//! and once for the branch ([`decode_part`]): each pass skips what it does not need, which is
-//! much cheaper than building an intermediate tree.
+//! value is first captured as JSON text ([`capture`](fn@capture)), then decoded once for the
+//! base members and once for the branch ([`decode_part`](fn@decode_part)): each pass skips what
+//! it does not need, which is much cheaper than building an intermediate tree.
 
 use std::fmt;
 
@@ -134,7 +134,7 @@ macro_rules! __qapi_optional_entry {
     };
 }
 
-/// The captured JSON text of a value (see [`capture`]).
+/// The captured JSON text of a value (see [`capture`](fn@capture)).
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __qapi_capture {
@@ -143,7 +143,7 @@ macro_rules! __qapi_capture {
     };
 }
 
-/// Decodes (part of) a captured value (see [`decode_part`]).
+/// Decodes (part of) a captured value (see [`decode_part`](fn@decode_part)).
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __qapi_decode_part {
@@ -153,7 +153,7 @@ macro_rules! __qapi_decode_part {
 }
 
 /// The `Other` variant's content for a union branch this schema does not know (see
-/// [`unknown_variant`]): its tag (`&str`) and the captured value.
+/// [`unknown_variant`](fn@unknown_variant)): its tag (`&str`) and the captured value.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __qapi_unknown_variant {
