@@ -3,9 +3,9 @@
 //!
 //! Unions and alternates have hand-written (generated) `Deserialize` impls: QEMU does not
 //! order object members, so a union's discriminator may come after its branch members. Such a
-//! value is first captured as JSON text ([`capture`]), then decoded once for the base members
-//! and once for the branch ([`decode_part`]): each pass skips what it does not need, which is
-//! much cheaper than building an intermediate tree.
+//! value is first captured as JSON text ([`capture`](fn@capture)), then decoded once for the
+//! base members and once for the branch ([`decode_part`](fn@decode_part)): each pass skips what
+//! it does not need, which is much cheaper than building an intermediate tree.
 
 use std::fmt;
 
@@ -29,6 +29,149 @@ pub fn unknown_value<E>(wire: &str) -> UnknownValue<E> {
         of: std::marker::PhantomData,
     }
 }
+
+// Error passing for the generated serde impls, written as macros instead of `?`: rustc
+// type-checks each `?` (its `Try`, `FromResidual` and `From` obligations, on a generic error
+// type) much more slowly than the `match` it stands for, and the generated impls hold about
+// 8,000 of them (a tenth of the crate's compile time; see BENCHMARKS.md, "Build row back within
+// budget"). Their arguments are plain names so that the formatted code reads well.
+
+/// `result?` without the `From` conversion: the `Ok` value, or `return Err(e)` unchanged.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __qapi_propagate {
+    ($result:expr) => {
+        match $result {
+            ::core::result::Result::Ok(v) => v,
+            ::core::result::Result::Err(e) => return ::core::result::Result::Err(e),
+        }
+    };
+}
+
+/// A required member's value, or serde's "missing field" error naming it (`wire`).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __qapi_required {
+    ($local:ident, $wire:literal) => {
+        match $local {
+            ::core::option::Option::Some(v) => v,
+            ::core::option::Option::None => {
+                return ::core::result::Result::Err(
+                    <_ as $crate::__private::serde::de::Error>::missing_field($wire),
+                )
+            }
+        }
+    };
+}
+
+/// The next member name of a `MapAccess`, borrowed when possible.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __qapi_next_key {
+    ($map:ident) => {
+        $crate::__private::propagate!($map.next_key::<$crate::__private::Key<'_>>())
+    };
+}
+
+/// Reads a member's value into `slot` (an `Option` local): `Some(value)`, so that a `null`
+/// value of an `any` member stays present.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __qapi_member {
+    ($map:ident, $slot:ident) => {
+        $slot = ::core::option::Option::Some($crate::__private::propagate!($map.next_value()))
+    };
+}
+
+/// Reads an optional member's value into `slot` (an `Option` local): `null` counts as absent.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __qapi_optional_member {
+    ($map:ident, $slot:ident) => {
+        $slot = $crate::__private::propagate!($map.next_value())
+    };
+}
+
+/// Skips the value of a member this type does not know.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __qapi_skip_value {
+    ($map:ident) => {{
+        $crate::__private::propagate!(
+            $map.next_value::<$crate::__private::serde::de::IgnoredAny>()
+        );
+    }};
+}
+
+/// Starts serializing an object of unknown length.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __qapi_serialize_map {
+    ($serializer:ident) => {
+        $crate::__private::propagate!($serializer.serialize_map(::core::option::Option::None))
+    };
+}
+
+/// Writes member `key` with `value` (a place, borrowed here).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __qapi_entry {
+    ($map:ident, $key:expr, $value:expr) => {
+        $crate::__private::propagate!(
+            $crate::__private::serde::ser::SerializeMap::serialize_entry(&mut $map, $key, &$value,)
+        )
+    };
+}
+
+/// Writes member `key` when the optional `value` (a place) is present.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __qapi_optional_entry {
+    ($map:ident, $key:expr, $value:expr) => {
+        if let ::core::option::Option::Some(v) = &$value {
+            $crate::__private::entry!($map, $key, *v);
+        }
+    };
+}
+
+/// The captured JSON text of a value (see [`capture`](fn@capture)).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __qapi_capture {
+    ($deserializer:ident) => {
+        $crate::__private::propagate!($crate::__private::capture($deserializer))
+    };
+}
+
+/// Decodes (part of) a captured value (see [`decode_part`](fn@decode_part)).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __qapi_decode_part {
+    ($raw:ident) => {
+        $crate::__private::propagate!($crate::__private::decode_part(&$raw))
+    };
+}
+
+/// The `Other` variant's content for a union branch this schema does not know (see
+/// [`unknown_variant`](fn@unknown_variant)): its tag (`&str`) and the captured value.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __qapi_unknown_variant {
+    ($tag:expr, $raw:ident) => {
+        $crate::__private::propagate!($crate::__private::unknown_variant(
+            ::std::string::String::from($tag),
+            &$raw,
+        ))
+    };
+}
+
+pub use crate::{
+    __qapi_capture as capture, __qapi_decode_part as decode_part, __qapi_entry as entry,
+    __qapi_member as member, __qapi_next_key as next_key, __qapi_optional_entry as optional_entry,
+    __qapi_optional_member as optional_member, __qapi_propagate as propagate,
+    __qapi_required as required, __qapi_serialize_map as serialize_map,
+    __qapi_skip_value as skip_value, __qapi_unknown_variant as unknown_variant,
+};
 
 /// Implements `Display`, `FromStr`, `Serialize` and `Deserialize` for a generated QAPI enum
 /// through its `as_str` and `from_wire` methods.

@@ -53,7 +53,8 @@ fn edge_case_output_has_the_promised_shapes() {
     // Keywords and capitals as fields, wire names kept.
     assert!(types.contains("pub r#type: String,"), "{types}");
     assert!(types.contains("pub self_: bool,"));
-    assert!(types.contains(r#"__map.serialize_entry("CPU", &self.cpu)?;"#));
+    assert!(types.contains(r#"crate::__private::entry!(__map, "CPU", self.cpu);"#));
+    assert!(types.contains(r#""CPU" => crate::__private::member!(__map, cpu),"#));
     // Digits and the catch-all rule for enum values; unknown values are opaque.
     assert!(types.contains("V2nd,"));
     assert!(types.contains("OtherValue,"));

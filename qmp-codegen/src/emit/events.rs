@@ -81,13 +81,15 @@ pub(crate) fn emit(plan: &Plan<'_>, opts: &Options) -> Result<Vec<Item>, EmitErr
                     },
                 ));
                 variants.push(quote!(#docs #alias #dep #v(#v),));
-                decode_arms.push(quote!(#wire => Event::#v(raw.data()?),));
+                decode_arms
+                    .push(quote!(#wire => Event::#v(crate::__private::propagate!(raw.data())),));
                 name_arms.push(quote!(Event::#v(_) => #wire,));
             }
             Arguments::Type(t) => {
                 let path = plan.type_path(t, M);
                 variants.push(quote!(#docs #alias #dep #v(#path),));
-                decode_arms.push(quote!(#wire => Event::#v(raw.data()?),));
+                decode_arms
+                    .push(quote!(#wire => Event::#v(crate::__private::propagate!(raw.data())),));
                 name_arms.push(quote!(Event::#v(_) => #wire,));
             }
         }

@@ -7,6 +7,12 @@
 //! keeps the generated crate fast to compile.
 //!
 //! Locals of the generated code start with `__` so that no member name can shadow them.
+//!
+//! Errors are passed on by the runtime's small macros (`__private::propagate!`, `entry!`,
+//! `required!`, ...) rather than `?`: rustc type-checks each `?` (its `Try`, `FromResidual` and
+//! `From` obligations, on a generic error type) far more slowly than the `match` the macros
+//! expand to, and these impls hold thousands of them (a tenth of `qmp-api`'s compile time,
+//! measured in BENCHMARKS.md).
 
 use proc_macro2::{Ident, TokenStream};
 use quote::quote;
@@ -22,13 +28,9 @@ pub(crate) fn serialize(name: &Ident, fields: &[Field<'_>], extra: Option<&Ident
         let id = &f.ident;
         let wire = &f.member.name;
         let entry = if f.optional {
-            quote! {
-                if let Some(__v) = &self.#id {
-                    __map.serialize_entry(#wire, __v)?;
-                }
-            }
+            quote!(crate::__private::optional_entry!(__map, #wire, self.#id);)
         } else {
-            quote!(__map.serialize_entry(#wire, &self.#id)?;)
+            quote!(crate::__private::entry!(__map, #wire, self.#id);)
         };
         match extra {
             Some(e) => quote! {
@@ -42,7 +44,7 @@ pub(crate) fn serialize(name: &Ident, fields: &[Field<'_>], extra: Option<&Ident
     let extra_entries = extra.map(|e| {
         quote! {
             for (__k, __v) in &self.#e {
-                __map.serialize_entry(__k, __v)?;
+                crate::__private::entry!(__map, __k, *__v);
             }
         }
     });
@@ -55,7 +57,7 @@ pub(crate) fn serialize(name: &Ident, fields: &[Field<'_>], extra: Option<&Ident
         impl ::serde::Serialize for #name {
             fn serialize<S: ::serde::Serializer>(&self, __s: S) -> ::core::result::Result<S::Ok, S::Error> {
                 use ::serde::ser::SerializeMap as _;
-                let #mutable __map = __s.serialize_map(None)?;
+                let #mutable __map = crate::__private::serialize_map!(__s);
                 #(#entries)*
                 #extra_entries
                 __map.end()
@@ -99,12 +101,12 @@ fn visit_map_body(name: &Ident, fields: &[Field<'_>]) -> TokenStream {
         if f.optional && f.member.ty == TypeRef::Builtin(Builtin::Any) && !f.boxed {
             // An `any` member keeps a present `null` (`Some(Value::Null)`), which differs from
             // an absent one (introspection's `"default": null` marks an optional member).
-            quote!(#wire => #id = Some(__map.next_value()?),)
+            quote!(#wire => crate::__private::member!(__map, #id),)
         } else if f.optional {
             // `null` counts as absent.
-            quote!(#wire => #id = __map.next_value()?,)
+            quote!(#wire => crate::__private::optional_member!(__map, #id),)
         } else {
-            quote!(#wire => #id = Some(__map.next_value()?),)
+            quote!(#wire => crate::__private::member!(__map, #id),)
         }
     });
     let inits = fields.iter().map(|f| {
@@ -113,23 +115,21 @@ fn visit_map_body(name: &Ident, fields: &[Field<'_>]) -> TokenStream {
         if f.optional {
             quote!(#id,)
         } else {
-            quote!(#id: crate::__private::required(#id, #wire)?,)
+            quote!(#id: crate::__private::required!(#id, #wire),)
         }
     });
     let key_match = if fields.is_empty() {
         quote! {
-            while let Some(::serde::de::IgnoredAny) = __map.next_key()? {
-                __map.next_value::<::serde::de::IgnoredAny>()?;
+            while let Some(::serde::de::IgnoredAny) = crate::__private::propagate!(__map.next_key()) {
+                crate::__private::skip_value!(__map);
             }
         }
     } else {
         quote! {
-            while let Some(__key) = __map.next_key::<crate::__private::Key<'de>>()? {
+            while let Some(__key) = crate::__private::next_key!(__map) {
                 match __key.as_str() {
                     #(#arms)*
-                    _ => {
-                        __map.next_value::<::serde::de::IgnoredAny>()?;
-                    }
+                    _ => crate::__private::skip_value!(__map),
                 }
             }
         }

@@ -22,13 +22,9 @@ impl ::serde::Serialize for QueryThings {
         __s: S,
     ) -> ::core::result::Result<S::Ok, S::Error> {
         use ::serde::ser::SerializeMap as _;
-        let mut __map = __s.serialize_map(None)?;
-        if let Some(__v) = &self.filter {
-            __map.serialize_entry("filter", __v)?;
-        }
-        if let Some(__v) = &self.limit {
-            __map.serialize_entry("limit", __v)?;
-        }
+        let mut __map = crate::__private::serialize_map!(__s);
+        crate::__private::optional_entry!(__map, "filter", self.filter);
+        crate::__private::optional_entry!(__map, "limit", self.limit);
         __map.end()
     }
 }
@@ -89,15 +85,11 @@ impl ::serde::Serialize for SetThing {
         __s: S,
     ) -> ::core::result::Result<S::Ok, S::Error> {
         use ::serde::ser::SerializeMap as _;
-        let mut __map = __s.serialize_map(None)?;
-        __map.serialize_entry("name", &self.name)?;
-        __map.serialize_entry("type", &self.r#type)?;
-        if let Some(__v) = &self.size {
-            __map.serialize_entry("size", __v)?;
-        }
-        if let Some(__v) = &self.tree {
-            __map.serialize_entry("tree", __v)?;
-        }
+        let mut __map = crate::__private::serialize_map!(__s);
+        crate::__private::entry!(__map, "name", self.name);
+        crate::__private::entry!(__map, "type", self.r#type);
+        crate::__private::optional_entry!(__map, "size", self.size);
+        crate::__private::optional_entry!(__map, "tree", self.tree);
         __map.end()
     }
 }
@@ -237,17 +229,15 @@ impl ::serde::Serialize for DeviceLike {
         __s: S,
     ) -> ::core::result::Result<S::Ok, S::Error> {
         use ::serde::ser::SerializeMap as _;
-        let mut __map = __s.serialize_map(None)?;
+        let mut __map = crate::__private::serialize_map!(__s);
         if !self.extra.contains_key("driver") {
-            __map.serialize_entry("driver", &self.driver)?;
+            crate::__private::entry!(__map, "driver", self.driver);
         }
         if !self.extra.contains_key("id") {
-            if let Some(__v) = &self.id {
-                __map.serialize_entry("id", __v)?;
-            }
+            crate::__private::optional_entry!(__map, "id", self.id);
         }
         for (__k, __v) in &self.extra {
-            __map.serialize_entry(__k, __v)?;
+            crate::__private::entry!(__map, __k, * __v);
         }
         __map.end()
     }
@@ -389,8 +379,8 @@ impl ::serde::Serialize for EchoAny {
         __s: S,
     ) -> ::core::result::Result<S::Ok, S::Error> {
         use ::serde::ser::SerializeMap as _;
-        let mut __map = __s.serialize_map(None)?;
-        __map.serialize_entry("value", &self.value)?;
+        let mut __map = crate::__private::serialize_map!(__s);
+        crate::__private::entry!(__map, "value", self.value);
         __map.end()
     }
 }
@@ -762,10 +752,8 @@ impl ::serde::Serialize for QmpCapabilities {
         __s: S,
     ) -> ::core::result::Result<S::Ok, S::Error> {
         use ::serde::ser::SerializeMap as _;
-        let mut __map = __s.serialize_map(None)?;
-        if let Some(__v) = &self.enable {
-            __map.serialize_entry("enable", __v)?;
-        }
+        let mut __map = crate::__private::serialize_map!(__s);
+        crate::__private::optional_entry!(__map, "enable", self.enable);
         __map.end()
     }
 }
@@ -796,8 +784,8 @@ impl ::serde::Serialize for Getfd {
         __s: S,
     ) -> ::core::result::Result<S::Ok, S::Error> {
         use ::serde::ser::SerializeMap as _;
-        let mut __map = __s.serialize_map(None)?;
-        __map.serialize_entry("fdname", &self.fdname)?;
+        let mut __map = crate::__private::serialize_map!(__s);
+        crate::__private::entry!(__map, "fdname", self.fdname);
         __map.end()
     }
 }

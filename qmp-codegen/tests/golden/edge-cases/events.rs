@@ -22,11 +22,9 @@ impl ::serde::Serialize for ThingChanged {
         __s: S,
     ) -> ::core::result::Result<S::Ok, S::Error> {
         use ::serde::ser::SerializeMap as _;
-        let mut __map = __s.serialize_map(None)?;
-        __map.serialize_entry("name", &self.name)?;
-        if let Some(__v) = &self.color {
-            __map.serialize_entry("color", __v)?;
-        }
+        let mut __map = crate::__private::serialize_map!(__s);
+        crate::__private::entry!(__map, "name", self.name);
+        crate::__private::optional_entry!(__map, "color", self.color);
         __map.end()
     }
 }
@@ -50,17 +48,15 @@ impl<'de> ::serde::Deserialize<'de> for ThingChanged {
             ) -> ::core::result::Result<ThingChanged, A::Error> {
                 let mut name = None;
                 let mut color = None;
-                while let Some(__key) = __map.next_key::<crate::__private::Key<'de>>()? {
+                while let Some(__key) = crate::__private::next_key!(__map) {
                     match __key.as_str() {
-                        "name" => name = Some(__map.next_value()?),
-                        "color" => color = __map.next_value()?,
-                        _ => {
-                            __map.next_value::<::serde::de::IgnoredAny>()?;
-                        }
+                        "name" => crate::__private::member!(__map, name),
+                        "color" => crate::__private::optional_member!(__map, color),
+                        _ => crate::__private::skip_value!(__map),
                     }
                 }
                 Ok(ThingChanged {
-                    name: crate::__private::required(name, "name")?,
+                    name: crate::__private::required!(name, "name"),
                     color,
                 })
             }
@@ -87,8 +83,8 @@ impl ::serde::Serialize for SpeedSet {
         __s: S,
     ) -> ::core::result::Result<S::Ok, S::Error> {
         use ::serde::ser::SerializeMap as _;
-        let mut __map = __s.serialize_map(None)?;
-        __map.serialize_entry("job", &self.job)?;
+        let mut __map = crate::__private::serialize_map!(__s);
+        crate::__private::entry!(__map, "job", self.job);
         __map.end()
     }
 }
@@ -111,16 +107,14 @@ impl<'de> ::serde::Deserialize<'de> for SpeedSet {
                 mut __map: A,
             ) -> ::core::result::Result<SpeedSet, A::Error> {
                 let mut job = None;
-                while let Some(__key) = __map.next_key::<crate::__private::Key<'de>>()? {
+                while let Some(__key) = crate::__private::next_key!(__map) {
                     match __key.as_str() {
-                        "job" => job = Some(__map.next_value()?),
-                        _ => {
-                            __map.next_value::<::serde::de::IgnoredAny>()?;
-                        }
+                        "job" => crate::__private::member!(__map, job),
+                        _ => crate::__private::skip_value!(__map),
                     }
                 }
                 Ok(SpeedSet {
-                    job: crate::__private::required(job, "job")?,
+                    job: crate::__private::required!(job, "job"),
                 })
             }
         }
@@ -198,11 +192,15 @@ impl Event {
     ) -> ::core::result::Result<Event, crate::DecodeError> {
         Ok(
             match raw.name() {
-                "THING_CHANGED" => Event::ThingChanged(raw.data()?),
+                "THING_CHANGED" => {
+                    Event::ThingChanged(crate::__private::propagate!(raw.data()))
+                }
                 "STOPPED" => Event::Stopped,
-                "NODE_ADDED" => Event::NodeAdded(raw.data()?),
+                "NODE_ADDED" => {
+                    Event::NodeAdded(crate::__private::propagate!(raw.data()))
+                }
                 "OLD_EVENT" => Event::OldEvent,
-                "SPEED_SET" => Event::SpeedSet(raw.data()?),
+                "SPEED_SET" => Event::SpeedSet(crate::__private::propagate!(raw.data())),
                 _ => Event::Other(crate::UnknownEvent::new(raw)),
             },
         )

@@ -226,23 +226,15 @@ pub mod edge_cases {
             __s: S,
         ) -> ::core::result::Result<S::Ok, S::Error> {
             use ::serde::ser::SerializeMap as _;
-            let mut __map = __s.serialize_map(None)?;
-            __map.serialize_entry("type", &self.r#type)?;
-            __map.serialize_entry("in", &self.r#in)?;
-            __map.serialize_entry("CPU", &self.cpu)?;
-            __map.serialize_entry("self", &self.self_)?;
-            if let Some(__v) = &self.opt_list {
-                __map.serialize_entry("opt-list", __v)?;
-            }
-            if let Some(__v) = &self.later {
-                __map.serialize_entry("later", __v)?;
-            }
-            if let Some(__v) = &self.cond {
-                __map.serialize_entry("cond", __v)?;
-            }
-            if let Some(__v) = &self.dep {
-                __map.serialize_entry("dep", __v)?;
-            }
+            let mut __map = crate::__private::serialize_map!(__s);
+            crate::__private::entry!(__map, "type", self.r#type);
+            crate::__private::entry!(__map, "in", self.r#in);
+            crate::__private::entry!(__map, "CPU", self.cpu);
+            crate::__private::entry!(__map, "self", self.self_);
+            crate::__private::optional_entry!(__map, "opt-list", self.opt_list);
+            crate::__private::optional_entry!(__map, "later", self.later);
+            crate::__private::optional_entry!(__map, "cond", self.cond);
+            crate::__private::optional_entry!(__map, "dep", self.dep);
             __map.end()
         }
     }
@@ -271,28 +263,26 @@ pub mod edge_cases {
                     let mut later = None;
                     let mut cond = None;
                     let mut dep = None;
-                    while let Some(__key) = __map
-                        .next_key::<crate::__private::Key<'de>>()?
-                    {
+                    while let Some(__key) = crate::__private::next_key!(__map) {
                         match __key.as_str() {
-                            "type" => r#type = Some(__map.next_value()?),
-                            "in" => r#in = Some(__map.next_value()?),
-                            "CPU" => cpu = Some(__map.next_value()?),
-                            "self" => self_ = Some(__map.next_value()?),
-                            "opt-list" => opt_list = __map.next_value()?,
-                            "later" => later = __map.next_value()?,
-                            "cond" => cond = __map.next_value()?,
-                            "dep" => dep = Some(__map.next_value()?),
-                            _ => {
-                                __map.next_value::<::serde::de::IgnoredAny>()?;
+                            "type" => crate::__private::member!(__map, r#type),
+                            "in" => crate::__private::member!(__map, r#in),
+                            "CPU" => crate::__private::member!(__map, cpu),
+                            "self" => crate::__private::member!(__map, self_),
+                            "opt-list" => {
+                                crate::__private::optional_member!(__map, opt_list)
                             }
+                            "later" => crate::__private::optional_member!(__map, later),
+                            "cond" => crate::__private::optional_member!(__map, cond),
+                            "dep" => crate::__private::member!(__map, dep),
+                            _ => crate::__private::skip_value!(__map),
                         }
                     }
                     Ok(Keywords {
-                        r#type: crate::__private::required(r#type, "type")?,
-                        r#in: crate::__private::required(r#in, "in")?,
-                        cpu: crate::__private::required(cpu, "CPU")?,
-                        self_: crate::__private::required(self_, "self")?,
+                        r#type: crate::__private::required!(r#type, "type"),
+                        r#in: crate::__private::required!(r#in, "in"),
+                        cpu: crate::__private::required!(cpu, "CPU"),
+                        self_: crate::__private::required!(self_, "self"),
                         opt_list,
                         later,
                         cond,
@@ -349,14 +339,10 @@ pub mod edge_cases {
             __s: S,
         ) -> ::core::result::Result<S::Ok, S::Error> {
             use ::serde::ser::SerializeMap as _;
-            let mut __map = __s.serialize_map(None)?;
-            __map.serialize_entry("name", &self.name)?;
-            if let Some(__v) = &self.left {
-                __map.serialize_entry("left", __v)?;
-            }
-            if let Some(__v) = &self.children {
-                __map.serialize_entry("children", __v)?;
-            }
+            let mut __map = crate::__private::serialize_map!(__s);
+            crate::__private::entry!(__map, "name", self.name);
+            crate::__private::optional_entry!(__map, "left", self.left);
+            crate::__private::optional_entry!(__map, "children", self.children);
             __map.end()
         }
     }
@@ -380,20 +366,18 @@ pub mod edge_cases {
                     let mut name = None;
                     let mut left = None;
                     let mut children = None;
-                    while let Some(__key) = __map
-                        .next_key::<crate::__private::Key<'de>>()?
-                    {
+                    while let Some(__key) = crate::__private::next_key!(__map) {
                         match __key.as_str() {
-                            "name" => name = Some(__map.next_value()?),
-                            "left" => left = __map.next_value()?,
-                            "children" => children = __map.next_value()?,
-                            _ => {
-                                __map.next_value::<::serde::de::IgnoredAny>()?;
+                            "name" => crate::__private::member!(__map, name),
+                            "left" => crate::__private::optional_member!(__map, left),
+                            "children" => {
+                                crate::__private::optional_member!(__map, children)
                             }
+                            _ => crate::__private::skip_value!(__map),
                         }
                     }
                     Ok(Tree {
-                        name: crate::__private::required(name, "name")?,
+                        name: crate::__private::required!(name, "name"),
                         left,
                         children,
                     })
@@ -468,11 +452,9 @@ pub mod edge_cases {
             __s: S,
         ) -> ::core::result::Result<S::Ok, S::Error> {
             use ::serde::ser::SerializeMap as _;
-            let mut __map = __s.serialize_map(None)?;
-            __map.serialize_entry("kind", &self.kind)?;
-            if let Some(__v) = &self.label {
-                __map.serialize_entry("label", __v)?;
-            }
+            let mut __map = crate::__private::serialize_map!(__s);
+            crate::__private::entry!(__map, "kind", self.kind);
+            crate::__private::optional_entry!(__map, "label", self.label);
             __map.end()
         }
     }
@@ -495,19 +477,15 @@ pub mod edge_cases {
                 ) -> ::core::result::Result<ShapeBase, A::Error> {
                     let mut kind = None;
                     let mut label = None;
-                    while let Some(__key) = __map
-                        .next_key::<crate::__private::Key<'de>>()?
-                    {
+                    while let Some(__key) = crate::__private::next_key!(__map) {
                         match __key.as_str() {
-                            "kind" => kind = Some(__map.next_value()?),
-                            "label" => label = __map.next_value()?,
-                            _ => {
-                                __map.next_value::<::serde::de::IgnoredAny>()?;
-                            }
+                            "kind" => crate::__private::member!(__map, kind),
+                            "label" => crate::__private::optional_member!(__map, label),
+                            _ => crate::__private::skip_value!(__map),
                         }
                     }
                     Ok(ShapeBase {
-                        kind: crate::__private::required(kind, "kind")?,
+                        kind: crate::__private::required!(kind, "kind"),
                         label,
                     })
                 }
@@ -536,8 +514,8 @@ pub mod edge_cases {
             __s: S,
         ) -> ::core::result::Result<S::Ok, S::Error> {
             use ::serde::ser::SerializeMap as _;
-            let mut __map = __s.serialize_map(None)?;
-            __map.serialize_entry("radius", &self.radius)?;
+            let mut __map = crate::__private::serialize_map!(__s);
+            crate::__private::entry!(__map, "radius", self.radius);
             __map.end()
         }
     }
@@ -559,18 +537,14 @@ pub mod edge_cases {
                     mut __map: A,
                 ) -> ::core::result::Result<Circle, A::Error> {
                     let mut radius = None;
-                    while let Some(__key) = __map
-                        .next_key::<crate::__private::Key<'de>>()?
-                    {
+                    while let Some(__key) = crate::__private::next_key!(__map) {
                         match __key.as_str() {
-                            "radius" => radius = Some(__map.next_value()?),
-                            _ => {
-                                __map.next_value::<::serde::de::IgnoredAny>()?;
-                            }
+                            "radius" => crate::__private::member!(__map, radius),
+                            _ => crate::__private::skip_value!(__map),
                         }
                     }
                     Ok(Circle {
-                        radius: crate::__private::required(radius, "radius")?,
+                        radius: crate::__private::required!(radius, "radius"),
                     })
                 }
             }
@@ -600,11 +574,9 @@ pub mod edge_cases {
             __s: S,
         ) -> ::core::result::Result<S::Ok, S::Error> {
             use ::serde::ser::SerializeMap as _;
-            let mut __map = __s.serialize_map(None)?;
-            __map.serialize_entry("side", &self.side)?;
-            if let Some(__v) = &self.inner {
-                __map.serialize_entry("inner", __v)?;
-            }
+            let mut __map = crate::__private::serialize_map!(__s);
+            crate::__private::entry!(__map, "side", self.side);
+            crate::__private::optional_entry!(__map, "inner", self.inner);
             __map.end()
         }
     }
@@ -627,19 +599,15 @@ pub mod edge_cases {
                 ) -> ::core::result::Result<Square, A::Error> {
                     let mut side = None;
                     let mut inner = None;
-                    while let Some(__key) = __map
-                        .next_key::<crate::__private::Key<'de>>()?
-                    {
+                    while let Some(__key) = crate::__private::next_key!(__map) {
                         match __key.as_str() {
-                            "side" => side = Some(__map.next_value()?),
-                            "inner" => inner = __map.next_value()?,
-                            _ => {
-                                __map.next_value::<::serde::de::IgnoredAny>()?;
-                            }
+                            "side" => crate::__private::member!(__map, side),
+                            "inner" => crate::__private::optional_member!(__map, inner),
+                            _ => crate::__private::skip_value!(__map),
                         }
                     }
                     Ok(Square {
-                        side: crate::__private::required(side, "side")?,
+                        side: crate::__private::required!(side, "side"),
                         inner,
                     })
                 }
@@ -685,7 +653,11 @@ pub mod edge_cases {
                 Self::Other(v) => crate::types::ShapeKind::from_wire(v.tag()),
             }
         }
-        fn put_members(&self, out: &mut crate::__private::FlatObject) {
+        #[allow(clippy::extra_unused_type_parameters)]
+        fn put_members<S: ::serde::Serializer>(
+            &self,
+            out: &mut crate::__private::FlatObject,
+        ) {
             match self {
                 Self::Circle(v) => out.extend(v),
                 Self::Square(v) => out.extend(v),
@@ -718,7 +690,7 @@ pub mod edge_cases {
             let mut __out = crate::__private::FlatObject::new();
             __out.put("kind", &self.kind.tag());
             __out.put_opt("label", &self.label);
-            self.kind.put_members(&mut __out);
+            self.kind.put_members::<S>(&mut __out);
             __out.serialize(__s)
         }
     }
@@ -749,46 +721,35 @@ pub mod edge_cases {
                         ) -> ::core::result::Result<Base, A::Error> {
                             let mut label = None;
                             let mut kind = None;
-                            while let Some(__key) = __map
-                                .next_key::<crate::__private::Key<'de>>()?
-                            {
+                            while let Some(__key) = crate::__private::next_key!(__map) {
                                 match __key.as_str() {
-                                    "label" => label = __map.next_value()?,
-                                    "kind" => kind = Some(__map.next_value()?),
-                                    _ => {
-                                        __map.next_value::<::serde::de::IgnoredAny>()?;
-                                    }
+                                    "label" => crate::__private::optional_member!(__map, label),
+                                    "kind" => crate::__private::member!(__map, kind),
+                                    _ => crate::__private::skip_value!(__map),
                                 }
                             }
                             Ok(Base {
                                 label,
-                                kind: crate::__private::required(kind, "kind")?,
+                                kind: crate::__private::required!(kind, "kind"),
                             })
                         }
                     }
                     __d.deserialize_map(Visitor)
                 }
             }
-            let __raw = crate::__private::capture(__d)?;
-            let __base: Base = crate::__private::decode_part::<_, D::Error>(&__raw)?;
+            let __raw = crate::__private::capture!(__d);
+            let __base: Base = crate::__private::decode_part!(__raw);
             let kind = match __base.kind {
                 crate::types::ShapeKind::Circle => {
-                    ShapeVariant::Circle(
-                        crate::__private::decode_part::<_, D::Error>(&__raw)?,
-                    )
+                    ShapeVariant::Circle(crate::__private::decode_part!(__raw))
                 }
                 crate::types::ShapeKind::Square => {
-                    ShapeVariant::Square(
-                        crate::__private::decode_part::<_, D::Error>(&__raw)?,
-                    )
+                    ShapeVariant::Square(crate::__private::decode_part!(__raw))
                 }
                 crate::types::ShapeKind::Point => ShapeVariant::Point,
                 crate::types::ShapeKind::Other(tag) => {
                     ShapeVariant::Other(
-                        crate::__private::unknown_variant::<
-                            _,
-                            D::Error,
-                        >(tag.as_str().to_owned(), &__raw)?,
+                        crate::__private::unknown_variant!(tag.as_str(), __raw),
                     )
                 }
             };
@@ -866,7 +827,11 @@ pub mod edge_cases {
                 Self::Other(v) => crate::types::Outer::from_wire(v.tag()),
             }
         }
-        fn put_members(&self, out: &mut crate::__private::FlatObject) {
+        #[allow(clippy::extra_unused_type_parameters)]
+        fn put_members<S: ::serde::Serializer>(
+            &self,
+            out: &mut crate::__private::FlatObject,
+        ) {
             match self {
                 Self::Shape(v) => out.extend(v),
                 Self::None => {}
@@ -898,7 +863,7 @@ pub mod edge_cases {
             let mut __out = crate::__private::FlatObject::new();
             __out.put("outer", &self.outer.tag());
             __out.put_opt("id", &self.id);
-            self.outer.put_members(&mut __out);
+            self.outer.put_members::<S>(&mut __out);
             __out.serialize(__s)
         }
     }
@@ -929,41 +894,32 @@ pub mod edge_cases {
                         ) -> ::core::result::Result<Base, A::Error> {
                             let mut id = None;
                             let mut outer = None;
-                            while let Some(__key) = __map
-                                .next_key::<crate::__private::Key<'de>>()?
-                            {
+                            while let Some(__key) = crate::__private::next_key!(__map) {
                                 match __key.as_str() {
-                                    "id" => id = __map.next_value()?,
-                                    "outer" => outer = Some(__map.next_value()?),
-                                    _ => {
-                                        __map.next_value::<::serde::de::IgnoredAny>()?;
-                                    }
+                                    "id" => crate::__private::optional_member!(__map, id),
+                                    "outer" => crate::__private::member!(__map, outer),
+                                    _ => crate::__private::skip_value!(__map),
                                 }
                             }
                             Ok(Base {
                                 id,
-                                outer: crate::__private::required(outer, "outer")?,
+                                outer: crate::__private::required!(outer, "outer"),
                             })
                         }
                     }
                     __d.deserialize_map(Visitor)
                 }
             }
-            let __raw = crate::__private::capture(__d)?;
-            let __base: Base = crate::__private::decode_part::<_, D::Error>(&__raw)?;
+            let __raw = crate::__private::capture!(__d);
+            let __base: Base = crate::__private::decode_part!(__raw);
             let outer = match __base.outer {
                 crate::types::Outer::Shape => {
-                    NestedVariant::Shape(
-                        crate::__private::decode_part::<_, D::Error>(&__raw)?,
-                    )
+                    NestedVariant::Shape(crate::__private::decode_part!(__raw))
                 }
                 crate::types::Outer::None => NestedVariant::None,
                 crate::types::Outer::Other(tag) => {
                     NestedVariant::Other(
-                        crate::__private::unknown_variant::<
-                            _,
-                            D::Error,
-                        >(tag.as_str().to_owned(), &__raw)?,
+                        crate::__private::unknown_variant!(tag.as_str(), __raw),
                     )
                 }
             };
@@ -1010,28 +966,20 @@ pub mod edge_cases {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             __d: D,
         ) -> ::core::result::Result<Self, D::Error> {
-            let __raw = crate::__private::capture(__d)?;
+            let __raw = crate::__private::capture!(__d);
             match crate::__private::json_kind(&__raw) {
                 crate::__private::JsonKind::Bool => {
-                    Ok(Self::Flag(crate::__private::decode_part::<_, D::Error>(&__raw)?))
+                    Ok(Self::Flag(crate::__private::decode_part!(__raw)))
                 }
                 crate::__private::JsonKind::Number => {
-                    Ok(
-                        Self::Number(
-                            crate::__private::decode_part::<_, D::Error>(&__raw)?,
-                        ),
-                    )
+                    Ok(Self::Number(crate::__private::decode_part!(__raw)))
                 }
                 crate::__private::JsonKind::Null => Ok(Self::Nothing),
                 crate::__private::JsonKind::Object => {
-                    Ok(
-                        Self::Shape(
-                            crate::__private::decode_part::<_, D::Error>(&__raw)?,
-                        ),
-                    )
+                    Ok(Self::Shape(crate::__private::decode_part!(__raw)))
                 }
                 crate::__private::JsonKind::Array => {
-                    Ok(Self::List(crate::__private::decode_part::<_, D::Error>(&__raw)?))
+                    Ok(Self::List(crate::__private::decode_part!(__raw)))
                 }
                 other => {
                     Err(
@@ -1095,21 +1043,13 @@ pub mod edge_cases {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             __d: D,
         ) -> ::core::result::Result<Self, D::Error> {
-            let __raw = crate::__private::capture(__d)?;
+            let __raw = crate::__private::capture!(__d);
             match crate::__private::json_kind(&__raw) {
                 crate::__private::JsonKind::Object => {
-                    Ok(
-                        Self::Definition(
-                            crate::__private::decode_part::<_, D::Error>(&__raw)?,
-                        ),
-                    )
+                    Ok(Self::Definition(crate::__private::decode_part!(__raw)))
                 }
                 crate::__private::JsonKind::String => {
-                    Ok(
-                        Self::Reference(
-                            crate::__private::decode_part::<_, D::Error>(&__raw)?,
-                        ),
-                    )
+                    Ok(Self::Reference(crate::__private::decode_part!(__raw)))
                 }
                 other => {
                     Err(
@@ -1182,8 +1122,8 @@ pub mod edge_cases {
             __s: S,
         ) -> ::core::result::Result<S::Ok, S::Error> {
             use ::serde::ser::SerializeMap as _;
-            let mut __map = __s.serialize_map(None)?;
-            __map.serialize_entry("filename", &self.filename)?;
+            let mut __map = crate::__private::serialize_map!(__s);
+            crate::__private::entry!(__map, "filename", self.filename);
             __map.end()
         }
     }
@@ -1205,18 +1145,14 @@ pub mod edge_cases {
                     mut __map: A,
                 ) -> ::core::result::Result<NodeFile, A::Error> {
                     let mut filename = None;
-                    while let Some(__key) = __map
-                        .next_key::<crate::__private::Key<'de>>()?
-                    {
+                    while let Some(__key) = crate::__private::next_key!(__map) {
                         match __key.as_str() {
-                            "filename" => filename = Some(__map.next_value()?),
-                            _ => {
-                                __map.next_value::<::serde::de::IgnoredAny>()?;
-                            }
+                            "filename" => crate::__private::member!(__map, filename),
+                            _ => crate::__private::skip_value!(__map),
                         }
                     }
                     Ok(NodeFile {
-                        filename: crate::__private::required(filename, "filename")?,
+                        filename: crate::__private::required!(filename, "filename"),
                     })
                 }
             }
@@ -1251,8 +1187,8 @@ pub mod edge_cases {
             __s: S,
         ) -> ::core::result::Result<S::Ok, S::Error> {
             use ::serde::ser::SerializeMap as _;
-            let mut __map = __s.serialize_map(None)?;
-            __map.serialize_entry("below", &self.below)?;
+            let mut __map = crate::__private::serialize_map!(__s);
+            crate::__private::entry!(__map, "below", self.below);
             __map.end()
         }
     }
@@ -1274,18 +1210,14 @@ pub mod edge_cases {
                     mut __map: A,
                 ) -> ::core::result::Result<NodeLayer, A::Error> {
                     let mut below = None;
-                    while let Some(__key) = __map
-                        .next_key::<crate::__private::Key<'de>>()?
-                    {
+                    while let Some(__key) = crate::__private::next_key!(__map) {
                         match __key.as_str() {
-                            "below" => below = Some(__map.next_value()?),
-                            _ => {
-                                __map.next_value::<::serde::de::IgnoredAny>()?;
-                            }
+                            "below" => crate::__private::member!(__map, below),
+                            _ => crate::__private::skip_value!(__map),
                         }
                     }
                     Ok(NodeLayer {
-                        below: crate::__private::required(below, "below")?,
+                        below: crate::__private::required!(below, "below"),
                     })
                 }
             }
@@ -1326,7 +1258,11 @@ pub mod edge_cases {
                 Self::Other(v) => crate::types::NodeDriver::from_wire(v.tag()),
             }
         }
-        fn put_members(&self, out: &mut crate::__private::FlatObject) {
+        #[allow(clippy::extra_unused_type_parameters)]
+        fn put_members<S: ::serde::Serializer>(
+            &self,
+            out: &mut crate::__private::FlatObject,
+        ) {
             match self {
                 Self::File(v) => out.extend(v),
                 Self::Layer(v) => out.extend(v),
@@ -1432,7 +1368,7 @@ pub mod edge_cases {
                 branch => __out.put("driver", &branch.tag()),
             }
             __out.put_opt("node-name", &self.node_name);
-            self.driver.put_members(&mut __out);
+            self.driver.put_members::<S>(&mut __out);
             __out.serialize(__s)
         }
     }
@@ -1463,15 +1399,15 @@ pub mod edge_cases {
                         ) -> ::core::result::Result<Base, A::Error> {
                             let mut node_name = None;
                             let mut driver = None;
-                            while let Some(__key) = __map
-                                .next_key::<crate::__private::Key<'de>>()?
-                            {
+                            while let Some(__key) = crate::__private::next_key!(__map) {
                                 match __key.as_str() {
-                                    "node-name" => node_name = __map.next_value()?,
-                                    "driver" => driver = __map.next_value()?,
-                                    _ => {
-                                        __map.next_value::<::serde::de::IgnoredAny>()?;
+                                    "node-name" => {
+                                        crate::__private::optional_member!(__map, node_name)
                                     }
+                                    "driver" => {
+                                        crate::__private::optional_member!(__map, driver)
+                                    }
+                                    _ => crate::__private::skip_value!(__map),
                                 }
                             }
                             Ok(Base { node_name, driver })
@@ -1480,35 +1416,21 @@ pub mod edge_cases {
                     __d.deserialize_map(Visitor)
                 }
             }
-            let __raw = crate::__private::capture(__d)?;
-            let __base: Base = crate::__private::decode_part::<_, D::Error>(&__raw)?;
+            let __raw = crate::__private::capture!(__d);
+            let __base: Base = crate::__private::decode_part!(__raw);
             let driver = match __base.driver {
                 Some(crate::types::NodeDriver::File) => {
-                    NodeVariant::File(
-                        crate::__private::decode_part::<_, D::Error>(&__raw)?,
-                    )
+                    NodeVariant::File(crate::__private::decode_part!(__raw))
                 }
                 Some(crate::types::NodeDriver::Layer) => {
-                    NodeVariant::Layer(
-                        crate::__private::decode_part::<_, D::Error>(&__raw)?,
-                    )
+                    NodeVariant::Layer(crate::__private::decode_part!(__raw))
                 }
                 Some(crate::types::NodeDriver::Other(tag)) => {
                     NodeVariant::Other(
-                        crate::__private::unknown_variant::<
-                            _,
-                            D::Error,
-                        >(tag.as_str().to_owned(), &__raw)?,
+                        crate::__private::unknown_variant!(tag.as_str(), __raw),
                     )
                 }
-                None => {
-                    NodeVariant::Other(
-                        crate::__private::unknown_variant::<
-                            _,
-                            D::Error,
-                        >(::std::string::String::new(), &__raw)?,
-                    )
-                }
+                None => NodeVariant::Other(crate::__private::unknown_variant!("", __raw)),
             };
             Ok(Node {
                 node_name: __base.node_name,
@@ -1582,14 +1504,10 @@ pub mod edge_cases_control {
             __s: S,
         ) -> ::core::result::Result<S::Ok, S::Error> {
             use ::serde::ser::SerializeMap as _;
-            let mut __map = __s.serialize_map(None)?;
-            __map.serialize_entry("job", &self.job)?;
-            if let Some(__v) = &self.speed {
-                __map.serialize_entry("speed", __v)?;
-            }
-            if let Some(__v) = &self.timeout {
-                __map.serialize_entry("timeout", __v)?;
-            }
+            let mut __map = crate::__private::serialize_map!(__s);
+            crate::__private::entry!(__map, "job", self.job);
+            crate::__private::optional_entry!(__map, "speed", self.speed);
+            crate::__private::optional_entry!(__map, "timeout", self.timeout);
             __map.end()
         }
     }
@@ -1613,20 +1531,18 @@ pub mod edge_cases_control {
                     let mut job = None;
                     let mut speed = None;
                     let mut timeout = None;
-                    while let Some(__key) = __map
-                        .next_key::<crate::__private::Key<'de>>()?
-                    {
+                    while let Some(__key) = crate::__private::next_key!(__map) {
                         match __key.as_str() {
-                            "job" => job = Some(__map.next_value()?),
-                            "speed" => speed = __map.next_value()?,
-                            "timeout" => timeout = __map.next_value()?,
-                            _ => {
-                                __map.next_value::<::serde::de::IgnoredAny>()?;
+                            "job" => crate::__private::member!(__map, job),
+                            "speed" => crate::__private::optional_member!(__map, speed),
+                            "timeout" => {
+                                crate::__private::optional_member!(__map, timeout)
                             }
+                            _ => crate::__private::skip_value!(__map),
                         }
                     }
                     Ok(SetSpeed {
-                        job: crate::__private::required(job, "job")?,
+                        job: crate::__private::required!(job, "job"),
                         speed,
                         timeout,
                     })
