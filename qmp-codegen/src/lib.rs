@@ -24,9 +24,13 @@
 //! | [`introspect`] | `query-qmp-schema` output → model |
 //! | [`normalized`] | our normalized JSON: [`normalized::to_string`], [`normalized::from_str`] |
 //! | [`history`] | one schema merged from every version of a family with its version history ([`history::MergedSchema`]), on top of the model and the normalized format |
-//! | [`compat`] | compatibility report: a built-in schema against a server's introspection |
-//! | [`validate`] | a command's arguments (or a reply, an event) against the model, with QEMU's error classes and descriptions |
+//! | `compat` | compatibility report: a built-in schema against a server's introspection (cargo feature `compat`) |
+//! | `validate` | a command's arguments (or a reply, an event) against the model, with QEMU's error classes and descriptions (cargo feature `validate`) |
 //! | [`error`] | [`SchemaError`], [`Location`] |
+//!
+//! Cargo features `validate` and `compat` (both default) add the modules tools and runtimes
+//! use; a build script needs neither, so `qmp-api` and `qmp-ga` build-depend on this crate
+//! with `default-features = false`, which keeps their clean builds shorter.
 //!
 //! # Example
 //!
@@ -62,6 +66,7 @@
 //! ```
 
 mod check;
+#[cfg(feature = "compat")]
 pub mod compat;
 mod config;
 pub mod doc;
@@ -75,6 +80,7 @@ pub mod model;
 pub mod normalized;
 mod parse;
 mod raw;
+#[cfg(feature = "validate")]
 pub mod validate;
 
 pub use config::{write_if_changed, BuildError, Config, Report};
