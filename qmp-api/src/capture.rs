@@ -402,6 +402,27 @@ pub struct Mismatch {
     pub message: String,
 }
 
+/// How far one session of a capture was replayed: see [`Replay::progress`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SessionProgress {
+    /// The session (0-based, in capture order, as in [`Mismatch::session`]).
+    pub session: usize,
+    /// Whether a client got this session (sent it a command after `qmp_capabilities`).
+    pub served: bool,
+    /// Exchanges replayed (`qmp_capabilities` not counted).
+    pub replayed: usize,
+    /// Exchanges recorded (`qmp_capabilities` not counted).
+    pub total: usize,
+}
+
+impl SessionProgress {
+    /// Whether the session was replayed to its end.
+    pub fn finished(&self) -> bool {
+        self.replayed == self.total
+    }
+}
+
 struct ReplayState {
     capture: Capture,
     /// Server session id → (capture session, next exchange).
@@ -504,6 +525,48 @@ impl Replay {
         st.positions
             .values()
             .all(|(s, i)| remaining(&st.capture.sessions[*s], *i) == 0)
+    }
+
+    /// How far each of the capture's sessions was replayed, in capture order.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use qmp_api::capture::{Capture, Replay};
+    /// let capture = Capture::parse(r#"{"t": 0.1, "execute": "query-status", "return": {"status": "running", "running": true}}"#)?;
+    /// let dir = std::env::temp_dir().join(format!("qmp-progress-doc-{}", std::process::id()));
+    /// std::fs::create_dir_all(&dir)?;
+    /// let replay = Replay::bind_unix(capture, dir.join("qmp.sock"))?;
+    /// assert!(!replay.progress()[0].served);
+    /// let qmp = qmp_api::Qmp::connect_unix(dir.join("qmp.sock")).await?;
+    /// qmp.query_status().await?;
+    /// let p = &replay.progress()[0];
+    /// assert!(p.served && p.finished());
+    /// assert_eq!((p.replayed, p.total), (1, 1));
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok(()) }
+    /// ```
+    pub fn progress(&self) -> Vec<SessionProgress> {
+        let st = lock(&self.state);
+        st.capture
+            .sessions
+            .iter()
+            .enumerate()
+            .map(|(n, session)| {
+                let total = remaining(session, 0);
+                let at = st
+                    .positions
+                    .values()
+                    .find(|(s, _)| *s == n)
+                    .map(|(_, i)| *i);
+                SessionProgress {
+                    session: n,
+                    served: at.is_some(),
+                    replayed: total - at.map_or(total, |i| remaining(session, i)),
+                    total,
+                }
+            })
+            .collect()
     }
 
     /// The underlying server.
