@@ -3,7 +3,11 @@
 //!
 //! [`blocking::Qmp`](Qmp) dereferences to the async [`crate::Qmp`], so every generated
 //! command method is there, with the same arguments and setters; end the call with
-//! [`.wait()`](Wait::wait) instead of `.await`. Events come as an iterator
+//! [`.wait()`](Wait::wait) instead of `.await`. Every generated method's doc says "then
+//! `.await` it": in synchronous code, that is `.wait()`. Untyped calls work the same way:
+//! `qmp.raw().execute("qom-list", json!({"path": "/"})).wait()?` (with
+//! `use qmp_api::json::json;`). [`Qmp::closed`] waits for the end of the connection,
+//! [`Qmp::closed_timeout`] at most a given time. Events come as an iterator
 //! ([`EventStream`]) with timeouts.
 //!
 //! ```no_run

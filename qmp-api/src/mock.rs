@@ -360,7 +360,11 @@ impl<C: Command> Reply<C> {
     ///
     /// ```
     /// use qmp_api::{commands, mock::Reply, EventKind};
-    /// let reply = Reply::<commands::Stop>::ok(()).then_event(EventKind::Stop, ());
+    /// // `system_reset` only requests the reset: QEMU's main loop does it (and sends RESET)
+    /// // after the reply. Events QEMU sends while a command runs (STOP for `stop`, RESUME
+    /// // for `cont`) go in `event_before` instead.
+    /// let reset = qmp_api::json::json!({"guest": false, "reason": "host-qmp-system-reset"});
+    /// let reply = Reply::<commands::SystemReset>::ok(()).then_event(EventKind::Reset, reset);
     /// ```
     pub fn then_event(mut self, kind: EventKind, data: impl Serialize) -> Self {
         self.events
@@ -760,7 +764,8 @@ impl MockQemu {
     /// use qmp_api::{commands, mock::Reply, EventKind, QmpError};
     /// mock.replies::<commands::Cont>([
     ///     Reply::err(QmpError::new("GenericError", "not yet")),
-    ///     Reply::ok(()).then_event(EventKind::Resume, ()),
+    ///     // QEMU sends RESUME while `cont` runs, before its reply.
+    ///     Reply::ok(()).event_before(EventKind::Resume, ()),
     /// ]);
     /// # }
     /// ```

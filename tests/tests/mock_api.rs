@@ -190,7 +190,7 @@ async fn scripted_sequence_and_events() {
         let mock = MockQemu::start().await.unwrap();
         mock.replies::<commands::Cont>([
             Reply::err(QmpError::new("GenericError", "not yet")),
-            Reply::ok(()).then_event(EventKind::Resume, ()),
+            Reply::ok(()).event_before(EventKind::Resume, ()), // as QEMU: RESUME before the reply,
         ]);
         mock.replies::<commands::Quit>([Reply::ok(()).then_event(
             EventKind::Shutdown,
