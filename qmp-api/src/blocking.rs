@@ -3,7 +3,11 @@
 //!
 //! [`blocking::Qmp`](Qmp) dereferences to the async [`crate::Qmp`], so every generated
 //! command method is there, with the same arguments and setters; end the call with
-//! [`.wait()`](Wait::wait) instead of `.await`. Events come as an iterator
+//! [`.wait()`](Wait::wait) instead of `.await`. Every generated method's doc says "then
+//! `.await` it": in synchronous code, that is `.wait()`. Untyped calls work the same way:
+//! `qmp.raw().execute("qom-list", json!({"path": "/"})).wait()?` (with
+//! `use qmp_api::json::json;`). [`Qmp::closed`] waits for the end of the connection,
+//! [`Qmp::closed_timeout`] at most a given time. Events come as an iterator
 //! ([`EventStream`]) with timeouts.
 //!
 //! ```no_run
@@ -52,7 +56,7 @@
 use std::future::{Future, IntoFuture};
 use std::path::Path;
 use std::pin::pin;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread::{self, Thread};
 use std::time::Duration;
@@ -155,23 +159,11 @@ fn in_async_context() -> bool {
         || (Handle::try_current().is_ok() && tokio::task::try_id().is_none())
 }
 
-/// The runtime every blocking connection runs on: one thread, started on first use, kept for
-/// the life of the process (the connections' actor tasks, sockets and timers live there).
-fn runtime() -> Result<&'static Handle, BlockingError> {
-    static RUNTIME: OnceLock<Result<Handle, Arc<std::io::Error>>> = OnceLock::new();
-    RUNTIME
-        .get_or_init(|| {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
-            let handle = runtime.handle().clone();
-            thread::Builder::new()
-                .name("qmp-blocking".into())
-                .spawn(move || runtime.block_on(std::future::pending::<()>()))?;
-            Ok(handle)
-        })
-        .as_ref()
-        .map_err(|e| BlockingError::Runtime(e.clone()))
+/// The runtime every blocking connection runs on: qmp_core's shared background runtime, one
+/// thread started on first use and kept for the life of the process (the connections' actor
+/// tasks, sockets and timers live there).
+pub(crate) fn runtime() -> Result<&'static Handle, BlockingError> {
+    qmp_core::runtime::shared().map_err(BlockingError::Runtime)
 }
 
 /// A synchronous typed QMP client: [`crate::Qmp`] whose calls end in [`.wait()`](Wait::wait).
@@ -317,6 +309,35 @@ impl Qmp {
     /// [`BlockingError::InAsyncContext`] inside an async task.
     pub fn closed(&self) -> Result<Arc<qmp_core::DisconnectReason>, BlockingError> {
         block_on(self.inner.closed())
+    }
+
+    /// [`closed`](Self::closed), waiting at most `timeout`: `Ok(None)` when the connection is
+    /// still open then (nothing is closed by this).
+    ///
+    /// # Errors
+    ///
+    /// [`BlockingError::InAsyncContext`] inside an async task.
+    ///
+    /// ```no_run
+    /// # fn demo(qmp: qmp_api::blocking::Qmp) -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::time::Duration;
+    /// use qmp_api::blocking::Wait;
+    /// qmp.quit().wait()?;
+    /// match qmp.closed_timeout(Duration::from_secs(10))? {
+    ///     Some(reason) => println!("ended: {reason}"),
+    ///     None => eprintln!("QEMU still has the connection open after 10 s"),
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn closed_timeout(
+        &self,
+        timeout: Duration,
+    ) -> Result<Option<Arc<qmp_core::DisconnectReason>>, BlockingError> {
+        block_on(async {
+            tokio::time::timeout(timeout, self.inner.closed())
+                .await
+                .ok()
+        })
     }
 }
 

@@ -24,6 +24,7 @@
 //! | `{"t": 0.0032, "execute": "eject", "arguments": {...}, "error": {"class": "...", "desc": "..."}}` | an exchange that failed |
 //! | `{"t": 0.0040, "event": "RESET", "data": {...}, "timestamp": {"seconds": ..., "microseconds": ...}}` | an event while no command ran |
 //! | `{"t": 0.0040, "event": "STOP", "in": "stop", "timestamp": {...}}` | an event while command `stop` ran (QEMU sent it before that command's reply) |
+//! | `{"t": 0.0051, "closed": "qemu"}` | QEMU closed the connection (after `quit`); ends the session |
 //!
 //! `t` is seconds since the session's connection, when the line's message arrived from
 //! QEMU (for an exchange, its reply), so an event sent while a command ran comes before
@@ -40,6 +41,15 @@
 //! Events
 //! recorded before the session's first command after negotiation follow that command's
 //! reply.
+//!
+//! A session ends as recorded: where QEMU closed the connection (a `closed` line), the
+//! replay closes it after the last exchange's reply and events; a successful `quit` closes
+//! it likewise even in captures without the line (libvirt's), like QEMU, so code that waits
+//! for the end of the connection (`closed()`, `quit_and_wait`) does not hang.
+//!
+//! Mismatches name the session and the exchange by their 0-based index in the capture
+//! (`session 0, exchange 7`), the same numbers as [`Mismatch::session`] and
+//! [`Mismatch::index`]; `qmp_capabilities` exchanges count.
 //!
 //! # Example
 //!
@@ -68,7 +78,7 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use qmp_core::server::{Call, Server};
 use serde_json::{json, Map, Value};
@@ -100,6 +110,10 @@ pub enum CaptureError {
     /// The replay server could not listen.
     #[error("replay: {0}")]
     Listen(#[from] qmp_core::ListenError),
+    /// A blocking wait ([`Wait::wait`](crate::blocking::Wait::wait) on
+    /// [`Recorder::finish`]) did not run: see [`BlockingError`](crate::BlockingError).
+    #[error(transparent)]
+    Blocking(#[from] crate::BlockingError),
 }
 
 /// One recorded exchange: a command and QEMU's answer.
@@ -127,6 +141,10 @@ pub struct Session {
     pub leading_events: Vec<(String, Option<Value>)>,
     /// The exchanges, in order.
     pub exchanges: Vec<Exchange>,
+    /// Whether QEMU closed the connection at the end of the recording (after `quit`,
+    /// recorded as a `{"t": ..., "closed": "qemu"}` line): the replay closes the session
+    /// after the last exchange's reply and events, as QEMU did.
+    pub closed_by_server: bool,
 }
 
 impl Session {
@@ -203,6 +221,8 @@ impl Capture {
                     greeting: Some(qmp),
                     ..Session::default()
                 });
+            } else if obj.contains_key("closed") {
+                capture.current().closed_by_server = true;
             } else if obj.contains_key("execute") {
                 let mut exchange = exchange_from(&obj, &obj).map_err(bad)?;
                 exchange.events_before = std::mem::take(&mut held);
@@ -216,7 +236,7 @@ impl Capture {
                 }
             } else {
                 return Err(bad(
-                    "expected a greeting, an exchange (`execute`) or an event".into(),
+                    "expected a greeting, an exchange (`execute`), an event or `closed`".into(),
                 ));
             }
         }
@@ -369,9 +389,10 @@ fn exchange_from(
 /// A replay that did not go as recorded: what was expected and what arrived.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Mismatch {
-    /// The session (0-based, in capture order).
+    /// The session (0-based, in capture order), as in [`message`](Self::message).
     pub session: usize,
-    /// The exchange expected next (0-based), `None` past the end of the session.
+    /// The exchange expected next (0-based, `qmp_capabilities` counted, as in
+    /// [`message`](Self::message)), `None` past the end of the session.
     pub index: Option<usize>,
     /// The command expected, `None` past the end.
     pub expected: Option<String>,
@@ -379,6 +400,27 @@ pub struct Mismatch {
     pub arrived: String,
     /// The whole text, as sent to the client.
     pub message: String,
+}
+
+/// How far one session of a capture was replayed: see [`Replay::progress`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SessionProgress {
+    /// The session (0-based, in capture order, as in [`Mismatch::session`]).
+    pub session: usize,
+    /// Whether a client got this session (sent it a command after `qmp_capabilities`).
+    pub served: bool,
+    /// Exchanges replayed (`qmp_capabilities` not counted).
+    pub replayed: usize,
+    /// Exchanges recorded (`qmp_capabilities` not counted).
+    pub total: usize,
+}
+
+impl SessionProgress {
+    /// Whether the session was replayed to its end.
+    pub fn finished(&self) -> bool {
+        self.replayed == self.total
+    }
 }
 
 struct ReplayState {
@@ -448,6 +490,9 @@ impl Replay {
                     for (name, data) in answer.after {
                         call.emit_after_reply(&name, data);
                     }
+                    if answer.close {
+                        call.close_after_reply();
+                    }
                     answer.reply
                 }
             })
@@ -480,6 +525,48 @@ impl Replay {
         st.positions
             .values()
             .all(|(s, i)| remaining(&st.capture.sessions[*s], *i) == 0)
+    }
+
+    /// How far each of the capture's sessions was replayed, in capture order.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use qmp_api::capture::{Capture, Replay};
+    /// let capture = Capture::parse(r#"{"t": 0.1, "execute": "query-status", "return": {"status": "running", "running": true}}"#)?;
+    /// let dir = std::env::temp_dir().join(format!("qmp-progress-doc-{}", std::process::id()));
+    /// std::fs::create_dir_all(&dir)?;
+    /// let replay = Replay::bind_unix(capture, dir.join("qmp.sock"))?;
+    /// assert!(!replay.progress()[0].served);
+    /// let qmp = qmp_api::Qmp::connect_unix(dir.join("qmp.sock")).await?;
+    /// qmp.query_status().await?;
+    /// let p = &replay.progress()[0];
+    /// assert!(p.served && p.finished());
+    /// assert_eq!((p.replayed, p.total), (1, 1));
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok(()) }
+    /// ```
+    pub fn progress(&self) -> Vec<SessionProgress> {
+        let st = lock(&self.state);
+        st.capture
+            .sessions
+            .iter()
+            .enumerate()
+            .map(|(n, session)| {
+                let total = remaining(session, 0);
+                let at = st
+                    .positions
+                    .values()
+                    .find(|(s, _)| *s == n)
+                    .map(|(_, i)| *i);
+                SessionProgress {
+                    session: n,
+                    served: at.is_some(),
+                    replayed: total - at.map_or(total, |i| remaining(session, i)),
+                    total,
+                }
+            })
+            .collect()
     }
 
     /// The underlying server.
@@ -518,6 +605,8 @@ struct Answer {
     before: Vec<(String, Option<Value>)>,
     reply: Result<Value, QmpError>,
     after: Vec<(String, Option<Value>)>,
+    /// Close the session after the reply and `after` (QEMU did, or it was `quit`).
+    close: bool,
 }
 
 impl From<QmpError> for Answer {
@@ -526,6 +615,7 @@ impl From<QmpError> for Answer {
             before: Vec::new(),
             reply: Err(e),
             after: Vec::new(),
+            close: false,
         }
     }
 }
@@ -562,8 +652,8 @@ fn answer(state: &Mutex<ReplayState>, call: &Call) -> Answer {
     }
     let Some(expected) = session.exchanges.get(i) else {
         let message = format!(
-            "replay: session {} has no more exchanges (all {} replayed); `{}` {} arrived",
-            s + 1,
+            "replay: session {} (0-based) has no more exchanges (all {} replayed); `{}` {} arrived",
+            s,
             session.exchanges.len(),
             call.name(),
             Value::Object(arrived_args.clone())
@@ -578,9 +668,9 @@ fn answer(state: &Mutex<ReplayState>, call: &Call) -> Answer {
         .unwrap_or(&empty);
     if expected.command != call.name() || expected_args != arrived_args {
         let mut message = format!(
-            "replay: session {}, exchange {}: expected `{}` {}, but `{}` {} arrived",
-            s + 1,
-            i + 1,
+            "replay: session {}, exchange {} (0-based): expected `{}` {}, but `{}` {} arrived",
+            s,
+            i,
             expected.command,
             Value::Object(expected_args.clone()),
             call.name(),
@@ -612,10 +702,13 @@ fn answer(state: &Mutex<ReplayState>, call: &Call) -> Answer {
         after.extend(session.leading_events.iter().cloned());
     }
     after.extend(expected.events.iter().cloned());
+    let last = i + 1 == session.exchanges.len();
+    let quit = expected.command == "quit" && expected.reply.is_ok();
     let answer = Answer {
         before: expected.events_before.clone(),
         reply: expected.reply.clone(),
         after,
+        close: quit || (last && session.closed_by_server),
     };
     st.positions.insert(sid, (s, i + 1));
     answer
@@ -689,35 +782,82 @@ pub struct Recorder {
 }
 
 impl Recorder {
-    /// Listens on `listen` (a unix socket path); the first client to connect is relayed to
-    /// QEMU's socket `qemu`, both ways, and its session written to `capture` (created or
-    /// truncated) when it ends. One session per recorder: start another for the next.
+    /// Connects to QEMU's socket `qemu`, then listens on `listen` (a unix socket path); the
+    /// first client to connect is relayed to QEMU, both ways, and its session written to
+    /// `capture` (created or truncated) when it ends. One session per recorder: start another
+    /// for the next.
+    ///
+    /// QEMU is connected to first, so a missing or refused socket fails here, naming the
+    /// path (QEMU greets the recorder at once and waits; the greeting reaches the client when
+    /// it connects). To wait for a QEMU that is still starting, use
+    /// [`start_waiting`](Self::start_waiting).
+    ///
+    /// Works with or without a tokio runtime: outside one (a synchronous program) the relay
+    /// runs on qmp_core's [shared background runtime](qmp_core::runtime).
     ///
     /// # Errors
     ///
-    /// [`CaptureError::Io`] when the socket or the file cannot be created.
+    /// [`CaptureError::Io`] when QEMU's socket cannot be connected to, or the socket or the
+    /// file cannot be created; nothing is created then.
     pub fn start(
         listen: impl AsRef<Path>,
         qemu: impl AsRef<Path>,
         capture: impl AsRef<Path>,
     ) -> Result<Recorder, CaptureError> {
+        Recorder::start_waiting(listen, qemu, capture, Duration::ZERO)
+    }
+
+    /// [`start`](Self::start), retrying the connection to QEMU's socket every 10 ms for up
+    /// to `wait` while it is missing or refuses (QEMU still starting). Blocks the calling
+    /// thread meanwhile: inside an async task, call it from `spawn_blocking`, or with a short
+    /// `wait`.
+    ///
+    /// # Errors
+    ///
+    /// Those of [`start`](Self::start); the connect error is the last one seen.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use qmp_api::capture::Recorder;
+    /// let recorder = Recorder::start_waiting(
+    ///     "/tmp/proxy.sock", "/run/qemu/vm0.qmp", "session.qmpcap", Duration::from_secs(5))?;
+    /// # Ok::<(), qmp_api::capture::CaptureError>(())
+    /// ```
+    pub fn start_waiting(
+        listen: impl AsRef<Path>,
+        qemu: impl AsRef<Path>,
+        capture: impl AsRef<Path>,
+        wait: Duration,
+    ) -> Result<Recorder, CaptureError> {
         let listen = listen.as_ref().to_path_buf();
         let qemu = qemu.as_ref().to_path_buf();
         let capture = capture.as_ref().to_path_buf();
         let io = |what: String| move |error| CaptureError::Io { what, error };
+        let handle = qmp_core::runtime::current_or_shared().map_err(|e| CaptureError::Io {
+            what: "cannot start the background runtime to record on".into(),
+            error: std::io::Error::new(e.kind(), e.to_string()),
+        })?;
+        let upstream = connect_waiting(&qemu, wait)
+            .and_then(|s| s.set_nonblocking(true).map(|()| s))
+            .map_err(io(format!("cannot connect to QEMU at {}", qemu.display())))?;
+        let _context = handle.enter();
+        let upstream = UnixStream::from_std(upstream)
+            .map_err(io(format!("cannot connect to QEMU at {}", qemu.display())))?;
         let listener = UnixListener::bind(&listen)
             .map_err(io(format!("cannot listen on {}", listen.display())))?;
-        std::fs::write(&capture, b"")
-            .map_err(io(format!("cannot create {}", capture.display())))?;
-        let task = tokio::spawn(async move {
-            let (client, _) = listener
+        if let Err(e) = std::fs::write(&capture, b"") {
+            let _ = std::fs::remove_file(&listen);
+            return Err(io(format!("cannot create {}", capture.display()))(e));
+        }
+        let task = handle.spawn(async move {
+            let accepted = listener
                 .accept()
                 .await
-                .map_err(io(format!("accept on {}", listen.display())))?;
-            let upstream = UnixStream::connect(&qemu)
-                .await
-                .map_err(io(format!("cannot connect to QEMU at {}", qemu.display())))?;
-            let result = relay(client, upstream, &capture).await;
+                .map_err(io(format!("accept on {}", listen.display())));
+            let result = match accepted {
+                Ok((client, _)) => relay(client, upstream, &capture).await,
+                Err(e) => Err(e),
+            };
             let _ = std::fs::remove_file(&listen);
             result
         });
@@ -725,7 +865,8 @@ impl Recorder {
     }
 
     /// Waits until the recorded session ends (the client or QEMU closed the connection) and
-    /// the capture file is complete.
+    /// the capture file is complete. In synchronous code: `recorder.finish().wait()`
+    /// ([`Wait`](crate::blocking::Wait)).
     ///
     /// # Errors
     ///
@@ -747,6 +888,26 @@ impl Recorder {
     }
 }
 
+/// Connects to `path`, retrying every 10 ms for up to `wait` while it is missing or refuses.
+fn connect_waiting(path: &Path, wait: Duration) -> std::io::Result<std::os::unix::net::UnixStream> {
+    let deadline = Instant::now() + wait;
+    loop {
+        match std::os::unix::net::UnixStream::connect(path) {
+            Ok(s) => return Ok(s),
+            Err(e)
+                if Instant::now() < deadline
+                    && matches!(
+                        e.kind(),
+                        std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
+                    ) =>
+            {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 /// Requests waiting for their reply: by id (as JSON text), and those without an id, in order.
 #[derive(Default)]
 struct Pending {
@@ -764,9 +925,13 @@ async fn relay(
     let pending: Arc<Mutex<Pending>> = Arc::default();
     let (client_read, mut client_write) = client.into_split();
     let (up_read, mut up_write) = upstream.into_split();
+    // Set when the client ends its side: QEMU's end of file after that is the answer to it,
+    // one before it is QEMU closing the session (after `quit`), which the capture records.
+    let client_closed = Arc::new(std::sync::atomic::AtomicBool::new(false));
 
     let to_qemu = {
         let pending = pending.clone();
+        let client_closed = client_closed.clone();
         async move {
             let mut reader = BufReader::new(client_read);
             let mut line = Vec::new();
@@ -790,6 +955,7 @@ async fn relay(
                     break;
                 }
             }
+            client_closed.store(true, std::sync::atomic::Ordering::SeqCst);
             let _ = up_write.shutdown().await;
         }
     };
@@ -801,6 +967,10 @@ async fn relay(
             loop {
                 line.clear();
                 if reader.read_until(b'\n', &mut line).await.unwrap_or(0) == 0 {
+                    if !client_closed.load(std::sync::atomic::Ordering::SeqCst) {
+                        let t = start.elapsed().as_secs_f64();
+                        lock(&lines).push(json!({"t": t, "closed": "qemu"}).to_string());
+                    }
                     break;
                 }
                 if client_write.write_all(&line).await.is_err() {

@@ -266,4 +266,10 @@ pub use qmp_core::{
 /// (`qom-get`'s reply, `qom-set`'s value) and `.arg(..)`, and the [`json!`](json::json)
 /// macro. (`Value` is not at the crate root, where a schema type of that name could take
 /// it.)
+///
+/// ```
+/// use qmp_api::json::json;
+/// let args = json!({"path": "/machine"});
+/// assert_eq!(args["path"], "/machine");
+/// ```
 pub use serde_json as json;

@@ -119,8 +119,13 @@ pub enum MockError {
         error: qmp_core::ListenError,
     },
     /// A reply or event the test supplied does not match the schema: QEMU could never send
-    /// it. Fix the test's value (the path names the member).
-    #[error("mock QEMU: the test's {what} does not match the schema at `{path}`: {error}", path = error.path)]
+    /// it. Fix the test's value (the path names the member). Displayed in terms of members,
+    /// not arguments: `mock QEMU: member 'reason' is unexpected in the test's reply to
+    /// query-status, which QEMU could never send`.
+    #[error(
+        "mock QEMU: {} in the test's {what}, which QEMU could never send",
+        member_fault(error)
+    )]
     NotInSchema {
         /// What was checked (`reply to query-status`, `event STOP`).
         what: String,
@@ -135,6 +140,31 @@ pub enum MockError {
         /// serde's message.
         error: String,
     },
+}
+
+/// A reply's or event's fault, in terms of members (the validator speaks of a command's
+/// arguments, in QEMU's words: "Parameter 'x' is unexpected").
+fn member_fault(error: &ValidationError) -> String {
+    use qmp_codegen::validate::ValidationErrorKind as K;
+    let member = if error.path.is_empty() {
+        "the value".to_string()
+    } else {
+        format!("member '{}'", error.path)
+    };
+    let mut text = match &error.kind {
+        K::UnknownArgument => format!("{member} is unexpected"),
+        K::MissingArgument => format!("{member} is missing"),
+        K::WrongType { expected } => format!("{member} should be of type {expected}"),
+        K::OutOfRange { ty } => format!("{member} is out of range for {ty}"),
+        K::BadEnumValue { value } => format!("{member} does not accept value '{value}'"),
+        K::ArgumentsNotObject => format!("{member} is not a JSON object"),
+        K::NotEmptyObject => format!("{member} should be {{}} (the command returns nothing)"),
+        _ => error.message.clone(),
+    };
+    if let Some(s) = &error.suggestion {
+        text.push_str(&format!("; did you mean `{s}`?"));
+    }
+    text
 }
 
 /// What a handler's command received: its arguments, already checked against the schema.
@@ -188,7 +218,7 @@ impl<C: Command> Args<C> {
         match self.call.arguments().get(name) {
             None => Ok(None),
             Some(v) => T::deserialize(v).map(Some).map_err(|e| {
-                QmpError::new("GenericError", format!("mock: argument '{name}': {e}"))
+                QmpError::new("GenericError", format!("mock QEMU: argument '{name}': {e}"))
             }),
         }
     }
@@ -225,7 +255,7 @@ impl<C: Command> Args<C> {
     ///
     /// # Errors
     ///
-    /// A `GenericError` (`mock: ...`, also kept for [`MockQemu::verify`]) when the data does
+    /// A `GenericError` (`mock QEMU: ...`, also kept for [`MockQemu::verify`]) when the data does
     /// not match the event's definition; returned from a handler with `?`, the client gets it.
     ///
     /// ```
@@ -330,7 +360,11 @@ impl<C: Command> Reply<C> {
     ///
     /// ```
     /// use qmp_api::{commands, mock::Reply, EventKind};
-    /// let reply = Reply::<commands::Stop>::ok(()).then_event(EventKind::Stop, ());
+    /// // `system_reset` only requests the reset: QEMU's main loop does it (and sends RESET)
+    /// // after the reply. Events QEMU sends while a command runs (STOP for `stop`, RESUME
+    /// // for `cont`) go in `event_before` instead.
+    /// let reset = qmp_api::json::json!({"guest": false, "reason": "host-qmp-system-reset"});
+    /// let reply = Reply::<commands::SystemReset>::ok(()).then_event(EventKind::Reset, reset);
     /// ```
     pub fn then_event(mut self, kind: EventKind, data: impl Serialize) -> Self {
         self.events
@@ -582,7 +616,7 @@ impl Shared {
     }
 
     fn fault(&self, fault: MockError) -> QmpError {
-        let error = QmpError::new("GenericError", format!("mock: {fault}"));
+        let error = QmpError::new("GenericError", fault.to_string());
         lock(&self.faults).push(fault);
         error
     }
@@ -714,7 +748,7 @@ impl MockQemu {
                 let result = handler(args).await;
                 let shared = shared
                     .upgrade()
-                    .ok_or_else(|| QmpError::new("GenericError", "mock: stopped"))?;
+                    .ok_or_else(|| QmpError::new("GenericError", "mock QEMU: stopped"))?;
                 let events = std::mem::take(&mut *lock(&after));
                 finish::<C>(&shared, &call, result.map(encode_output::<C>), events)
             })
@@ -730,7 +764,8 @@ impl MockQemu {
     /// use qmp_api::{commands, mock::Reply, EventKind, QmpError};
     /// mock.replies::<commands::Cont>([
     ///     Reply::err(QmpError::new("GenericError", "not yet")),
-    ///     Reply::ok(()).then_event(EventKind::Resume, ()),
+    ///     // QEMU sends RESUME while `cont` runs, before its reply.
+    ///     Reply::ok(()).event_before(EventKind::Resume, ()),
     /// ]);
     /// # }
     /// ```
@@ -743,7 +778,7 @@ impl MockQemu {
             let shared = shared.upgrade();
             Box::pin(async move {
                 let shared =
-                    shared.ok_or_else(|| QmpError::new("GenericError", "mock: stopped"))?;
+                    shared.ok_or_else(|| QmpError::new("GenericError", "mock QEMU: stopped"))?;
                 let Some(reply) = next else {
                     return Err(QmpError::new(
                         "CommandNotFound",

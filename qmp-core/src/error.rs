@@ -709,6 +709,10 @@ pub enum ListenError {
         /// The underlying error.
         error: io::Error,
     },
+    /// There is no current tokio runtime and the shared background one could not be started
+    /// (the process is out of threads or file descriptors).
+    #[error("cannot start the background runtime to serve from: {0}")]
+    Runtime(Arc<io::Error>),
 }
 
 /// Shortens a message for inclusion in an error: at most `MAX` characters, lossily decoded.

@@ -99,6 +99,7 @@ pub use json::Key;
 mod listener;
 mod message;
 mod request;
+pub mod runtime;
 pub mod server;
 mod slot;
 #[cfg(feature = "tls")]

@@ -414,3 +414,69 @@ fn guest_agent_blocking() {
         assert!(err.qmp_error().is_some(), "{err}");
     });
 }
+
+/// qmp_core's server, bound and listening from a plain thread (no tokio runtime): it serves
+/// from the shared background runtime instead of panicking ("there is no reactor running"),
+/// and a blocking client talks to it.
+#[test]
+fn a_server_can_be_bound_and_served_without_a_runtime() {
+    use qmp_core::server::{Call, Server};
+
+    assert!(tokio::runtime::Handle::try_current().is_err());
+    let dir = qmp_tests::TempDir::new();
+    let name = |_: Call| async { Ok(serde_json::json!({"name": "vm0"})) };
+    let server = Server::builder()
+        .command("query-name", name)
+        .bind_unix(dir.join("a.sock"))
+        .unwrap();
+    let qmp = Qmp::connect_unix(dir.join("a.sock")).unwrap();
+    assert_eq!(
+        qmp.query_name().wait().unwrap().name.as_deref(),
+        Some("vm0")
+    );
+    qmp.close().unwrap();
+
+    // `listen` with a listener bound outside any runtime, likewise.
+    let listener = qmp_core::Listener::bind_unix(dir.join("b.sock")).unwrap();
+    let other = Server::builder().command("query-name", name).build();
+    other.listen(listener);
+    let qmp = Qmp::connect_unix(dir.join("b.sock")).unwrap();
+    assert_eq!(
+        qmp.query_name().wait().unwrap().name.as_deref(),
+        Some("vm0")
+    );
+    qmp.close().unwrap();
+    drop(server);
+}
+
+/// `closed_timeout`: `None` while the connection stays open, the reason once it ends.
+#[test]
+fn closed_timeout_says_none_while_open_and_the_reason_after() {
+    use qmp_core::server::{Call, Server};
+
+    let dir = qmp_tests::TempDir::new();
+    let quit = |call: Call| async move {
+        call.close_after_reply();
+        Ok(serde_json::json!({}))
+    };
+    let _server = Server::builder()
+        .command("quit", quit)
+        .bind_unix(dir.join("q.sock"))
+        .unwrap();
+    let qmp = Qmp::connect_unix(dir.join("q.sock")).unwrap();
+    let began = Instant::now();
+    assert!(qmp
+        .closed_timeout(Duration::from_millis(200))
+        .unwrap()
+        .is_none());
+    assert!(began.elapsed() >= Duration::from_millis(200));
+    qmp.quit().wait().unwrap();
+    let reason = qmp
+        .closed_timeout(Duration::from_secs(10))
+        .unwrap()
+        .expect("closed after quit");
+    assert!(
+        matches!(*reason, qmp_core::DisconnectReason::ServerShutDown),
+        "{reason:?}"
+    );
+}

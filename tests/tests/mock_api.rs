@@ -134,10 +134,11 @@ async fn impossible_replies_are_refused() {
         let qmp = mock.connect().await.unwrap();
         let err = qmp.query_status().await.unwrap_err();
         let desc = &err.qmp_error().unwrap().desc;
-        assert!(desc.starts_with("mock: "), "{desc}");
-        assert!(
-            desc.contains("reply to query-status") && desc.contains("sleeping"),
-            "{desc}"
+        // One prefix, and member wording (not a command's "Parameter ...").
+        assert_eq!(
+            desc,
+            "mock QEMU: member 'status' does not accept value 'sleeping' in the test's reply \
+             to query-status, which QEMU could never send"
         );
         let fault = mock.verify().unwrap_err();
         match &fault {
@@ -152,9 +153,22 @@ async fn impossible_replies_are_refused() {
             .emit(EventKind::Shutdown, json!({"reason": "host-qmp-quit"}))
             .await
             .unwrap_err();
-        assert!(
-            err.to_string().contains("Parameter 'guest' is missing"),
-            "{err}"
+        assert_eq!(
+            err.to_string(),
+            "mock QEMU: member 'guest' is missing in the test's event SHUTDOWN, which QEMU \
+             could never send"
+        );
+        let err = mock
+            .emit(
+                EventKind::Shutdown,
+                json!({"guest": false, "reason": "host-qmp-quit", "cause": 1}),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "mock QEMU: member 'cause' is unexpected in the test's event SHUTDOWN, which QEMU \
+             could never send"
         );
         mock.verify().unwrap_err();
         qmp.close().await;
@@ -176,7 +190,7 @@ async fn scripted_sequence_and_events() {
         let mock = MockQemu::start().await.unwrap();
         mock.replies::<commands::Cont>([
             Reply::err(QmpError::new("GenericError", "not yet")),
-            Reply::ok(()).then_event(EventKind::Resume, ()),
+            Reply::ok(()).event_before(EventKind::Resume, ()), // as QEMU: RESUME before the reply,
         ]);
         mock.replies::<commands::Quit>([Reply::ok(()).then_event(
             EventKind::Shutdown,

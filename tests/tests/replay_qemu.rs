@@ -181,13 +181,13 @@ async fn a_mismatch_names_the_expected_exchange_and_the_arguments_diff() {
         let err = qmp.query_status().await.unwrap_err();
         assert_eq!(
             err.qmp_error().unwrap().desc,
-            "replay: session 1, exchange 2: expected `qom-list` {\"path\":\"/machine\"}, \
+            "replay: session 0, exchange 1 (0-based): expected `qom-list` {\"path\":\"/machine\"}, \
              but `query-status` {} arrived"
         );
         let err = qmp.qom_list("/x").await.unwrap_err();
         assert_eq!(
             err.qmp_error().unwrap().desc,
-            "replay: session 1, exchange 2: expected `qom-list` {\"path\":\"/machine\"}, \
+            "replay: session 0, exchange 1 (0-based): expected `qom-list` {\"path\":\"/machine\"}, \
              but `qom-list` {\"path\":\"/x\"} arrived; arguments differ: \
              `path`: expected \"/machine\", got \"/x\""
         );
@@ -206,7 +206,9 @@ async fn a_mismatch_names_the_expected_exchange_and_the_arguments_diff() {
             (m[0].expected.as_deref(), m[0].arrived.as_str()),
             (Some("qom-list"), "query-status")
         );
-        assert_eq!(m[0].index, Some(1));
+        // The message's numbers are the fields' (both 0-based).
+        assert_eq!((m[0].session, m[0].index), (0, Some(1)));
+        assert!(m[0].message.contains("session 0, exchange 1 (0-based)"));
         qmp.close().await;
     })
     .await;
@@ -351,4 +353,155 @@ fn capture_faults_name_the_line() {
         }
         other => panic!("{other:?}"),
     }
+}
+
+/// Recording and replaying from a synchronous program (no tokio runtime anywhere): a session
+/// that ends with `quit`. QEMU closes the connection after `quit`'s reply and SHUTDOWN; the
+/// capture records that, and the replay closes the session at the same point, so
+/// `closed()` reports the orderly end instead of waiting forever.
+#[test]
+fn replay_closes_the_session_after_a_recorded_quit_without_a_runtime() {
+    use qmp_api::blocking::{Qmp as BlockingQmp, Wait};
+    use std::time::Duration;
+
+    let Some(qemu) = Qemu::start(Kind::System10) else {
+        return;
+    };
+    let dir = TempDir::new();
+    let capture = dir.join("quit.qmpcap");
+    let proxy = dir.join("proxy.sock");
+    // A plain test thread: no runtime is current; these used to panic ("no reactor running").
+    assert!(tokio::runtime::Handle::try_current().is_err());
+    let recorder = Recorder::start(&proxy, &qemu.socket, &capture).unwrap();
+    let qmp = BlockingQmp::connect_unix(&proxy).unwrap();
+    qmp.query_status().wait().unwrap();
+    qmp.quit().wait().unwrap();
+    let live = qmp
+        .closed_timeout(Duration::from_secs(10))
+        .unwrap()
+        .expect("closed within 10 s");
+    assert!(
+        matches!(*live, qmp_core::DisconnectReason::ServerShutDown),
+        "{live:?}"
+    );
+    drop(qmp);
+    recorder.finish().wait().unwrap();
+
+    let text = std::fs::read_to_string(&capture).unwrap();
+    let last = text.lines().last().unwrap();
+    assert!(last.contains(r#""closed":"qemu""#), "{text}");
+    let recorded = Capture::parse(&text).unwrap();
+    assert!(recorded.sessions[0].closed_by_server, "{text}");
+    let quit = recorded.sessions[0].exchanges.last().unwrap();
+    assert_eq!(quit.command, "quit");
+    // QEMU 10.0.2 sends SHUTDOWN while `quit` runs, before its reply.
+    assert!(
+        quit.events_before
+            .iter()
+            .chain(&quit.events)
+            .any(|(name, _)| name == "SHUTDOWN"),
+        "{text}"
+    );
+
+    let socket = dir.join("replay.sock");
+    let replay = Replay::bind_unix(Capture::load(&capture).unwrap(), &socket).unwrap();
+    let qmp = BlockingQmp::connect_unix(&socket).unwrap();
+    let mut shutdown = qmp.subscribe([EventKind::Shutdown]);
+    qmp.query_status().wait().unwrap();
+    qmp.quit().wait().unwrap();
+    shutdown
+        .wait_for_kind(EventKind::Shutdown, Duration::from_secs(10))
+        .unwrap();
+    let replayed = qmp
+        .closed_timeout(Duration::from_secs(10))
+        .unwrap()
+        .expect("closed within 10 s");
+    assert!(
+        matches!(*replayed, qmp_core::DisconnectReason::ServerShutDown),
+        "{replayed:?}"
+    );
+    assert!(replay.mismatches().is_empty(), "{:?}", replay.mismatches());
+    assert!(replay.finished());
+}
+
+/// A successful `quit` closes the replayed session even in a capture without the `closed`
+/// line (libvirt's captures, older recordings), like QEMU.
+#[tokio::test]
+async fn replayed_quit_closes_the_session_without_a_closed_line() {
+    within(20, async {
+        let dir = TempDir::new();
+        let socket = dir.join("replay.sock");
+        let capture = Capture::parse(concat!(
+            r#"{"t": 0.001, "execute": "qmp_capabilities", "return": {}}"#,
+            "\n",
+            r#"{"t": 0.002, "execute": "quit", "return": {}}"#,
+            "\n",
+            r#"{"t": 0.003, "event": "SHUTDOWN", "data": {"guest": false, "reason": "host-qmp-quit"}}"#,
+            "\n",
+        ))
+        .unwrap();
+        assert!(!capture.sessions[0].closed_by_server);
+        let replay = Replay::bind_unix(capture, &socket).unwrap();
+        let qmp = Qmp::connect_unix(&socket).await.unwrap();
+        qmp.quit().await.unwrap();
+        let reason = qmp.closed().await;
+        assert!(
+            matches!(*reason, qmp_core::DisconnectReason::ServerShutDown),
+            "{reason:?}"
+        );
+        assert!(replay.finished());
+    })
+    .await;
+}
+
+/// Recorder with QEMU's socket missing: the error comes from `start`, names the path, and
+/// no capture file or listening socket is left; `start_waiting` waits for a QEMU that is
+/// still starting.
+#[test]
+fn recorder_fails_fast_when_qemu_is_missing_and_can_wait_for_it() {
+    use qmp_api::blocking::{Qmp as BlockingQmp, Wait};
+    use std::time::{Duration, Instant};
+
+    let dir = TempDir::new();
+    let missing = dir.join("no-qemu.sock");
+    let proxy = dir.join("proxy.sock");
+    let capture = dir.join("c.qmpcap");
+    let err = Recorder::start(&proxy, &missing, &capture)
+        .err()
+        .expect("no QEMU there");
+    let text = err.to_string();
+    assert!(
+        text.contains("cannot connect to QEMU") && text.contains("no-qemu.sock"),
+        "{text}"
+    );
+    assert!(matches!(err, CaptureError::Io { .. }), "{err:?}");
+    assert!(!capture.exists() && !proxy.exists());
+
+    let began = Instant::now();
+    let err = Recorder::start_waiting(&proxy, &missing, &capture, Duration::from_millis(300))
+        .err()
+        .expect("still no QEMU");
+    assert!(began.elapsed() >= Duration::from_millis(300), "{err}");
+
+    if Kind::System10.require().is_none() {
+        return;
+    }
+    let qemu_socket = dir.join("late.sock");
+    let late = qemu_socket.clone();
+    let starter = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(200));
+        let arg = format!("unix:{},server=on,wait=off", late.display());
+        Qemu::start_connecting(Kind::System10, &arg, &late)
+    });
+    let recorder =
+        Recorder::start_waiting(&proxy, &qemu_socket, &capture, Duration::from_secs(20)).unwrap();
+    let _qemu = starter.join().unwrap();
+    let qmp = BlockingQmp::connect_unix(&proxy).unwrap();
+    qmp.query_status().wait().unwrap();
+    qmp.close().unwrap();
+    recorder.finish().wait().unwrap();
+    assert!(Capture::load(&capture).unwrap().sessions[0]
+        .exchanges
+        .iter()
+        .any(|e| e.command == "query-status"));
 }

@@ -201,11 +201,18 @@ impl ServerBuilder {
     }
 
     /// Builds the server and listens on a unix socket (created with mode 0600, see
-    /// [`Listener::bind_unix`]). Must be called within a tokio runtime.
+    /// [`Listener::bind_unix`]). Serves on the current tokio runtime, or, called outside any
+    /// (from a synchronous program), on the [shared background runtime](crate::runtime).
+    ///
+    /// # Errors
+    ///
+    /// [`ListenError`] when the socket cannot be created, or
+    /// [`ListenError::Runtime`] when there is no runtime and none can be started.
     pub fn bind_unix(self, path: impl AsRef<Path>) -> Result<Server, ListenError> {
+        let handle = crate::runtime::current_or_shared().map_err(ListenError::Runtime)?;
         let listener = Listener::bind_unix(path)?;
         let server = self.build();
-        server.listen(listener);
+        server.spawn_accept_loop(&handle, listener);
         Ok(server)
     }
 
@@ -283,7 +290,10 @@ impl Server {
     /// Accepts clients on `listener` (from [`Listener::bind_unix`] or
     /// [`Listener::bind_tcp`]) until the server stops, in a task of its own; at most
     /// [`max_sessions`](ServerBuilder::max_sessions) are served at once. Can be called for
-    /// several listeners. Must be called within a tokio runtime.
+    /// several listeners. Serves on the current tokio runtime, or, called outside any, on the
+    /// [shared background runtime](crate::runtime) (if even that cannot be started, which
+    /// only happens when the process is out of resources, the listener is dropped and the
+    /// fault logged).
     ///
     /// ```no_run
     /// # async fn demo(server: qmp_core::server::Server) -> Result<(), qmp_core::ListenError> {
@@ -293,6 +303,13 @@ impl Server {
     /// # Ok(()) }
     /// ```
     pub fn listen(&self, listener: Listener) {
+        match crate::runtime::current_or_shared() {
+            Ok(handle) => self.spawn_accept_loop(&handle, listener),
+            Err(e) => tracing::error!("qmp server: cannot listen, no runtime to serve from: {e}"),
+        }
+    }
+
+    fn spawn_accept_loop(&self, handle: &tokio::runtime::Handle, listener: Listener) {
         self.inner
             .addresses
             .lock()
@@ -302,12 +319,13 @@ impl Server {
                 listener.path().map(Path::to_path_buf),
             ));
         self.inner.accept_loops.fetch_add(1, Relaxed);
-        tokio::spawn(accept_loop(self.inner.clone(), listener));
+        handle.spawn(accept_loop(self.inner.clone(), listener));
     }
 
     /// Serves one client over any byte stream (a pipe, a TLS stream, one end of
     /// `tokio::io::duplex`) in a task of its own, at once (not counted against
-    /// [`max_sessions`](ServerBuilder::max_sessions)). Must be called within a tokio runtime.
+    /// [`max_sessions`](ServerBuilder::max_sessions)). Must be called within a tokio runtime
+    /// (the stream belongs to one).
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
