@@ -167,6 +167,17 @@ fn finish(
             print_value(style, &report_json(&report));
             Ok(())
         }
+        // Cancelled from elsewhere: the report says so (`cancelled: true`) and the exit status
+        // is 1, as for a failed job.
+        Err(e @ qmp_api::workflow::JobError::Cancelled { .. }) => {
+            if let qmp_api::workflow::JobError::Cancelled { report, .. } = &e {
+                print_value(style, &report_json(report));
+            }
+            Err(Failure {
+                code: crate::app::EXIT_QMP_ERROR,
+                message: e.to_string(),
+            })
+        }
         Err(e) => Err(Failure {
             code: crate::app::EXIT_QMP_ERROR,
             message: e.to_string(),

@@ -860,3 +860,103 @@ fn issue_16_log_files_hmp_without_cpus_and_bad_addresses() {
         assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
     }
 }
+
+/// Polls `query-jobs` on `socket` until job `id` is running.
+fn wait_running(socket: &Path, id: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let jobs = ok(&qmp_on(socket, &["query-jobs"])).json();
+        let running = jobs
+            .as_array()
+            .is_some_and(|j| j.iter().any(|j| j["id"] == id && j["status"] == "running"));
+        if running {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{id} not running: {jobs}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn issue_16_a_job_cancelled_from_another_monitor_is_reported_cancelled() {
+    // The storage daemon with two monitors: `qmp` follows the job on the first, the test
+    // cancels it on the second.
+    let second = TempDir::new();
+    let sock2 = second.join("m1.sock");
+    let chardev = format!("socket,path={},server=on,wait=off,id=m1", sock2.display());
+    let Some(qsd) = Qemu::start_with(
+        Kind::StorageDaemon,
+        &["--chardev", &chardev, "--monitor", "chardev=m1"],
+    ) else {
+        return;
+    };
+    for node in ["src", "dst"] {
+        ok(&qmp_on(
+            &sock2,
+            &[
+                "blockdev-add",
+                "driver=null-co",
+                &format!("node-name={node}"),
+                "size=1073741824",
+            ],
+        ));
+    }
+    let sock1 = qsd.socket.to_str().expect("utf-8").to_string();
+    // A backup throttled to 8 MiB/s over 1 GiB runs for minutes unless cancelled: with
+    // auto-dismiss (QEMU's default) and without.
+    let cases: [(&str, &str, &[&str]); 3] = [
+        ("b4", "blockdev-backup", &[]),
+        ("b5", "blockdev-backup", &["auto-dismiss=false"]),
+        ("m4", "blockdev-mirror", &[]),
+    ];
+    for (id, starter, extra) in cases {
+        let job_id = format!("job-id={id}");
+        let mut args = vec![
+            "-s",
+            &sock1,
+            starter,
+            &job_id,
+            "device=src",
+            "target=dst",
+            "sync=full",
+            "speed=8388608",
+        ];
+        args.extend_from_slice(extra);
+        args.push("--wait");
+        let child = command(&args).spawn().expect("start qmp");
+        wait_running(&sock2, id);
+        ok(&qmp_on(&sock2, &["block-job-cancel", &format!("device={id}")]));
+        let run = finish(child);
+        assert_eq!(run.code, Some(1), "{id}: {} / {}", run.stdout, run.stderr);
+        assert!(
+            run.stderr.contains(&format!("job {id} was cancelled")),
+            "{id}: {}",
+            run.stderr
+        );
+        let report = run.json();
+        assert_eq!(report["id"], id);
+        assert_eq!(report["cancelled"], true, "{report}");
+        assert_eq!(qmp_on(&sock2, &["query-jobs"]).json(), json!([]), "{id}");
+    }
+    // `job wait` on a job started elsewhere, cancelled from the other monitor.
+    ok(&qmp_on(
+        &sock2,
+        &[
+            "blockdev-backup",
+            "job-id=b3",
+            "device=src",
+            "target=dst",
+            "sync=full",
+            "speed=8388608",
+        ],
+    ));
+    let child = command(&["-s", &sock1, "job", "wait", "b3"])
+        .spawn()
+        .expect("start qmp");
+    // No signal tells when `job wait` has attached; the job runs for minutes.
+    std::thread::sleep(Duration::from_secs(2));
+    ok(&qmp_on(&sock2, &["block-job-cancel", "device=b3"]));
+    let run = finish(child);
+    assert_eq!(run.code, Some(1), "{} / {}", run.stdout, run.stderr);
+    assert_eq!(run.json()["cancelled"], true);
+}
