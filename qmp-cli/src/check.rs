@@ -4,7 +4,7 @@
 //! merged schema's history knows ("removed after QEMU 6.1").
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use qmp_codegen::history::{Merged, MergedSchema, Path};
 use qmp_codegen::model::{Arguments, Schema, TypeRef};
@@ -46,6 +46,9 @@ pub struct Checker {
     family: Family,
     /// The server's schema, and its version for messages.
     server: Option<(String, Arc<Schema>)>,
+    /// The built-in schema with every command walked as generated (`gen: true`), made on
+    /// first need, to check the listed arguments of a `gen: false` command.
+    all_generated: Arc<OnceLock<Schema>>,
 }
 
 impl Checker {
@@ -55,6 +58,7 @@ impl Checker {
             built_in,
             family,
             server: None,
+            all_generated: Arc::default(),
         }
     }
 
@@ -97,8 +101,32 @@ impl Checker {
         command: &str,
         arguments: Option<&Map<String, Value>>,
     ) -> Result<(), CheckError> {
-        let (schema, against) = self.schema();
-        let args = arguments.map(|a| Value::Object(a.clone()));
+        let (mut schema, against) = self.schema();
+        let mut args = arguments.map(|a| Value::Object(a.clone()));
+        // A `gen: false` command (device_add) parses its own arguments and takes more than
+        // its schema lists (a device's properties): check the listed ones only. Only the
+        // built-in schema says gen: false; a server's introspection does not.
+        if self.built_in.schema.command(command).is_some_and(|c| !c.gen) {
+            if let (Some(cmd), Some(Value::Object(given))) = (schema.command(command), &mut args) {
+                let listed: Vec<&str> = cmd
+                    .argument_members(schema)
+                    .iter()
+                    .map(|m| m.name.as_str())
+                    .collect();
+                given.retain(|k, _| listed.contains(&k.as_str()));
+            }
+            if schema.command(command).is_some_and(|c| !c.gen) {
+                schema = self.all_generated.get_or_init(|| {
+                    let mut all = self.built_in.schema.clone();
+                    for d in &mut all.definitions {
+                        if let qmp_codegen::model::Definition::Command(c) = d {
+                            c.gen = true;
+                        }
+                    }
+                    all
+                });
+            }
+        }
         validate_command(schema, command, args.as_ref()).map_err(|mut e| {
             if e.kind == ValidationErrorKind::UnknownCommand {
                 // Jaro-Winkler weighs the common prefix: `query-cpus` finds `query-cpus-fast`.

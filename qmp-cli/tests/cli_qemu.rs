@@ -960,3 +960,49 @@ fn issue_16_a_job_cancelled_from_another_monitor_is_reported_cancelled() {
     assert_eq!(run.code, Some(1), "{} / {}", run.stdout, run.stderr);
     assert_eq!(run.json()["cancelled"], true);
 }
+
+#[test]
+fn issue_16_device_add_passes_device_properties_and_checks_its_listed_ones() {
+    let Some(qemu) = Qemu::start_with(
+        Kind::System10,
+        &[
+            "-machine",
+            "q35",
+            "-S",
+            "-device",
+            "pcie-root-port,id=rp0,chassis=1,bus=pcie.0",
+        ],
+    ) else {
+        return;
+    };
+    let s = &qemu.socket;
+    ok(&qmp_on(
+        s,
+        &["blockdev-add", "driver=null-co", "node-name=raw0", "size=1048576"],
+    ));
+    // Unlisted keys (`drive`, `serial`) are the device's properties: passed on.
+    ok(&qmp_on(
+        s,
+        &[
+            "device_add",
+            "driver=virtio-blk-pci",
+            "id=vblk0",
+            "bus=rp0",
+            "drive=raw0",
+            "serial=abc",
+        ],
+    ));
+    let serial = ok(&qmp_on(
+        s,
+        &["qom-get", "path=/machine/peripheral/vblk0", "property=serial"],
+    ))
+    .json();
+    assert_eq!(serial, "abc");
+    // The listed ones are still checked: a misspelt `driver` is missing, a list is no id.
+    let run = qmp_on(s, &["device_add", "drvier=virtio-blk-pci", "id=v1"]);
+    assert_eq!(run.code, Some(2), "{}", run.stderr);
+    assert!(run.stderr.contains("'driver' is missing"), "{}", run.stderr);
+    let run = qmp_on(s, &["device_add", "driver=virtio-blk-pci", "id=[1]"]);
+    assert_eq!(run.code, Some(2), "{}", run.stderr);
+    assert!(run.stderr.contains("'id'"), "{}", run.stderr);
+}
