@@ -168,12 +168,13 @@ fn one_shot_request(cli: &Cli, words: Vec<String>) -> Result<(Request, TrailingF
         Some(text) => Some(args::parse_args_json(text).map_err(|e| Failure::usage(e.to_string()))?),
         None => None,
     };
-    let arguments = args::parse_arguments(base, kv.iter().map(String::as_str))
+    let (arguments, typed) = args::parse_arguments_typed(base, kv.iter().map(String::as_str))
         .map_err(|e| Failure::usage(e.to_string()))?;
     Ok((
         Request {
             command,
             arguments: (!arguments.is_empty() || args_json.is_some()).then_some(arguments),
+            typed,
         },
         flags,
     ))
@@ -225,10 +226,11 @@ async fn one_shot(cli: &Cli, request: Request) -> Result<(), Failure> {
     result
 }
 
-async fn one_shot_on(cli: &Cli, session: &Session, request: Request) -> Result<(), Failure> {
+async fn one_shot_on(cli: &Cli, session: &Session, mut request: Request) -> Result<(), Failure> {
     let qmp = &session.qmp;
     if !cli.no_check {
         let checker = checker(cli, qmp).await?;
+        checker.coerce(&mut request);
         checker
             .check(&request.command, request.arguments.as_ref())
             .map_err(|e| Failure::usage(e.to_string()))?;

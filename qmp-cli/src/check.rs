@@ -7,10 +7,11 @@ use std::fmt;
 use std::sync::{Arc, OnceLock};
 
 use qmp_codegen::history::{Merged, MergedSchema, Path};
-use qmp_codegen::model::{Arguments, Schema, TypeRef};
+use qmp_codegen::model::{Arguments, Definition, JsonType, Member, Schema, TypeRef};
 use qmp_codegen::validate::{validate_command, ValidationError, ValidationErrorKind};
 use serde_json::{Map, Value};
 
+use crate::args::{Request, Typed};
 use crate::schema::{self, Family};
 
 /// Why a request was refused before sending.
@@ -119,7 +120,7 @@ impl Checker {
                 schema = self.all_generated.get_or_init(|| {
                     let mut all = self.built_in.schema.clone();
                     for d in &mut all.definitions {
-                        if let qmp_codegen::model::Definition::Command(c) = d {
+                        if let Definition::Command(c) = d {
                             c.gen = true;
                         }
                     }
@@ -135,6 +136,25 @@ impl Checker {
             }
             self.error(command, misspelt(e, arguments), against)
         })
+    }
+
+    /// Sends what was typed as a string where the schema wants a string (`str`, an enum, an
+    /// alternate without a number or boolean branch) and the value read as a JSON number or
+    /// boolean: `filename=123` is the file `123`, `serial=1.50` the text `1.50`.
+    pub fn coerce(&self, request: &mut Request) {
+        if request.typed.is_empty() {
+            return;
+        }
+        let (schema, _) = self.schema();
+        let (Some(cmd), Some(args)) = (schema.command(&request.command), &mut request.arguments)
+        else {
+            return;
+        };
+        let shape = match &cmd.arguments {
+            Arguments::Type(t) => Shape::Named(t),
+            other => Shape::Members(other.argument_members(schema)),
+        };
+        coerce_object(schema, shape, args, "", &request.typed);
     }
 
     fn error(&self, command: &str, e: ValidationError, against: &str) -> CheckError {
@@ -242,6 +262,84 @@ impl Checker {
                 None => format!("'{name}' exists in QEMU {} and later", l.first),
             },
         })
+    }
+}
+
+/// Where an object's members are listed.
+enum Shape<'a> {
+    Members(&'a [Member]),
+    Named(&'a str),
+}
+
+fn coerce_object(
+    schema: &Schema,
+    shape: Shape<'_>,
+    obj: &mut Map<String, Value>,
+    path: &str,
+    typed: &Typed,
+) {
+    let members: Vec<&Member> = match shape {
+        Shape::Members(m) => m.iter().collect(),
+        Shape::Named(name) => match schema.get(name) {
+            Some(Definition::Struct(s)) => s.members.iter().collect(),
+            Some(Definition::Union(u)) => {
+                let mut all: Vec<&Member> = u.base_members.iter().collect();
+                let tag = obj.get(&u.discriminator).and_then(Value::as_str);
+                if let Some(branch) = tag.and_then(|t| u.branch(t)) {
+                    if let Some(m) = schema.object_members(&branch.ty_name) {
+                        all.extend(m);
+                    }
+                }
+                all
+            }
+            _ => return,
+        },
+    };
+    for m in members {
+        let Some(value) = obj.get_mut(&m.name) else {
+            continue;
+        };
+        let full = if path.is_empty() {
+            m.name.clone()
+        } else {
+            format!("{path}.{}", m.name)
+        };
+        coerce_value(schema, &m.ty, value, &full, typed);
+    }
+}
+
+fn coerce_value(schema: &Schema, ty: &TypeRef, value: &mut Value, path: &str, typed: &Typed) {
+    let json = match value {
+        Value::Number(_) => JsonType::Number,
+        Value::Bool(_) => JsonType::Boolean,
+        Value::Object(obj) => {
+            let TypeRef::Named(name) = ty else {
+                return;
+            };
+            let target = match schema.alternate_type(name) {
+                Some(alt) => match alt.branch_for(schema, JsonType::Object) {
+                    Some(b) => &b.ty,
+                    None => return,
+                },
+                None => ty,
+            };
+            if let TypeRef::Named(name) = target {
+                coerce_object(schema, Shape::Named(name), obj, path, typed);
+            }
+            return;
+        }
+        _ => return,
+    };
+    let wants_string = match schema.json_type(ty) {
+        Some(JsonType::String) => true,
+        Some(_) => false,
+        None => ty.named().and_then(|n| schema.alternate_type(n)).is_some_and(|alt| {
+            alt.branch_for(schema, json).is_none()
+                && alt.branch_for(schema, JsonType::String).is_some()
+        }),
+    };
+    if let (true, Some(text)) = (wants_string, typed.get(path)) {
+        *value = Value::String(text.clone());
     }
 }
 

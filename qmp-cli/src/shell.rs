@@ -381,7 +381,7 @@ fn shell(
         } else {
             trimmed
         };
-        let request = match transaction.line(text) {
+        let mut request = match transaction.line(text) {
             Ok(Line::Pending) => continue,
             Ok(Line::Send(r)) => r,
             Err(e) => {
@@ -390,6 +390,7 @@ fn shell(
             }
         };
         if !cli.no_check {
+            checker.coerce(&mut request);
             if let Err(e) = checker.check(&request.command, request.arguments.as_ref()) {
                 eprintln!("error: {e}");
                 continue;

@@ -1006,3 +1006,41 @@ fn issue_16_device_add_passes_device_properties_and_checks_its_listed_ones() {
     assert_eq!(run.code, Some(2), "{}", run.stderr);
     assert!(run.stderr.contains("'id'"), "{}", run.stderr);
 }
+
+#[test]
+fn issue_16_numbers_and_booleans_typed_for_strings_are_sent_as_typed() {
+    let Some(qemu) = Qemu::start(Kind::System10) else {
+        return;
+    };
+    let s = &qemu.socket;
+    // `size` is an integer: it stays a number.
+    ok(&qmp_on(
+        s,
+        &["blockdev-add", "driver=null-co", "node-name=n0", "size=1048576"],
+    ));
+    // `name` is a string: the text typed, `1.50` not `1.5`.
+    for name in ["123", "1.50", "true"] {
+        ok(&qmp_on(
+            s,
+            &["block-dirty-bitmap-add", "node=n0", &format!("name={name}")],
+        ));
+    }
+    let nodes = qmp_on(s, &["query-named-block-nodes"]).json();
+    let mut names: Vec<String> = nodes[0]["dirty-bitmaps"]
+        .as_array()
+        .expect("dirty-bitmaps")
+        .iter()
+        .map(|b| b["name"].as_str().expect("name").to_string())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["1.50", "123", "true"]);
+    // A boolean member keeps its boolean (`read-only`, in blockdev-add's union base).
+    let run = qmp_on(
+        s,
+        &["blockdev-add", "driver=null-co", "node-name=n1", "size=1048576", "read-only=true"],
+    );
+    ok(&run);
+    // A string member given a number: the HMP line `true` reaches HMP.
+    let out = ok(&qmp_on(s, &["human-monitor-command", "command-line=true"])).json();
+    assert!(out.as_str().is_some_and(|t| t.contains("true")), "{out}");
+}
