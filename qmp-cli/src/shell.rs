@@ -3,6 +3,7 @@
 //! while the prompt waits, `transaction(` mode, HMP passthrough and `help`.
 
 use std::borrow::Cow;
+use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -311,6 +312,10 @@ fn shell(
 
     let mut hmp_mode = cli.hmp;
     let mut transaction = Transaction::default();
+    // Lines not run yet: a paste the editor returned as one multi-line text is run line by
+    // line, in order. (Typed-ahead bytes stay in the editor's buffer between lines: the
+    // `buffer-redux` feature keeps them.)
+    let mut pending: VecDeque<String> = VecDeque::new();
     let result = loop {
         in_transaction.store(transaction.is_open(), Ordering::Relaxed);
         let prompt = if transaction.is_open() {
@@ -322,14 +327,23 @@ fn shell(
         } else {
             "(QEMU) "
         };
-        let line = match editor.readline(prompt) {
-            Ok(line) => line,
-            Err(ReadlineError::Interrupted) => {
-                transaction.abort();
-                continue;
-            }
-            Err(ReadlineError::Eof) => break Ok(()),
-            Err(e) => break Err(Failure::usage(format!("reading input: {e}"))),
+        let line = match pending.pop_front() {
+            Some(line) => line,
+            None => match editor.readline(prompt) {
+                Ok(text) => {
+                    let mut lines = text.split(['\n', '\r']).map(str::to_string);
+                    let first = lines.next().unwrap_or_default();
+                    pending.extend(lines);
+                    first
+                }
+                Err(ReadlineError::Interrupted) => {
+                    transaction.abort();
+                    pending.clear();
+                    continue;
+                }
+                Err(ReadlineError::Eof) => break Ok(()),
+                Err(e) => break Err(Failure::usage(format!("reading input: {e}"))),
+            },
         };
         let trimmed = line.trim();
         if trimmed.is_empty() {

@@ -343,3 +343,56 @@ fn the_shell_against_a_guest_agent() {
     t.keys(&["C-u", "C-d"]);
     t.wait_text("[exited]");
 }
+
+#[test]
+fn issue_16_lines_typed_ahead_or_pasted_all_run_in_order() {
+    let dir = TempDir::new();
+    let Some(qemu) = Qemu::start(Kind::System10) else {
+        return;
+    };
+    one_shot(
+        &qemu.socket,
+        &["blockdev-add", "driver=null-co", "node-name=n0", "size=1048576"],
+    );
+    let history = dir.join("history");
+    let Some(t) = Tmux::start(&shell_command(&qemu.socket, &history)) else {
+        return;
+    };
+    t.wait_last_line("(QEMU)");
+    // Five lines written to the terminal at once, before the first has run.
+    t.keys(&[
+        "query-status", "Enter", "stop", "Enter", "query-status", "Enter", "cont", "Enter",
+        "query-status", "Enter",
+    ]);
+    t.wait_for("three query-status replies", |s| {
+        s.matches("\"status\": ").count() == 3
+    });
+    let screen = t.screen();
+    let order: Vec<&str> = screen
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("\"status\": "))
+        .collect();
+    assert_eq!(
+        order,
+        ["\"running\"", "\"paused\"", "\"running\""],
+        "{screen}"
+    );
+    // A multi-line transaction pasted in one go (bracketed paste), then Enter.
+    let text = "transaction(\nblock-dirty-bitmap-add node=n0 name=b0\n\
+                block-dirty-bitmap-add node=n0 name=b1\n)\nquery-named-block-nodes";
+    let status = t
+        .tmux()
+        .args(["set-buffer", "--", text])
+        .status()
+        .expect("tmux set-buffer");
+    assert!(status.success());
+    let status = t
+        .tmux()
+        .args(["paste-buffer", "-p", "-t", "t"])
+        .status()
+        .expect("tmux paste-buffer");
+    assert!(status.success());
+    t.keys(&["Enter"]);
+    let screen = t.wait_text("\"name\": \"b1\"");
+    assert!(screen.contains("\"name\": \"b0\""), "{screen}");
+}
