@@ -237,13 +237,14 @@ async fn one_shot_on(cli: &Cli, session: &Session, mut request: Request) -> Resu
     }
     let style = Style::for_stdout(cli.json);
     let arguments = request.arguments_value();
-    if cli.wait {
-        if matches!(request.command.as_str(), "migrate" | "migrate-incoming") {
-            return crate::progress::run_migration(qmp, &request, style).await;
-        }
-        return crate::progress::run_job_command(qmp, &request, style).await;
-    }
     let log = Log::open(cli.log.as_deref()).map_err(Failure::usage)?;
+    if cli.wait {
+        let log = std::sync::Arc::new(log);
+        if matches!(request.command.as_str(), "migrate" | "migrate-incoming") {
+            return crate::progress::run_migration(qmp, &request, style, &log).await;
+        }
+        return crate::progress::run_job_command(qmp, &request, style, &log).await;
+    }
     let reply = execute(qmp, &log, &request.command, arguments).await;
     let reply = reply.map_err(|e| Failure::execute(&request.command, &e))?;
     print_value(style, &reply);
@@ -390,9 +391,10 @@ async fn events(cli: &Cli, names: &[String]) -> Result<(), Failure> {
 }
 
 async fn job_wait(cli: &Cli, id: &str) -> Result<(), Failure> {
+    let log = std::sync::Arc::new(Log::open(cli.log.as_deref()).map_err(Failure::usage)?);
     let session = connect(cli).await?;
-    let result =
-        crate::progress::wait_existing(&session.qmp, id, Style::for_stdout(cli.json)).await;
+    let style = Style::for_stdout(cli.json);
+    let result = crate::progress::wait_existing(&session.qmp, id, style, &log).await;
     session.close().await;
     result
 }

@@ -1044,3 +1044,58 @@ fn issue_16_numbers_and_booleans_typed_for_strings_are_sent_as_typed() {
     let out = ok(&qmp_on(s, &["human-monitor-command", "command-line=true"])).json();
     assert!(out.as_str().is_some_and(|t| t.contains("true")), "{out}");
 }
+
+#[test]
+fn issue_16_the_log_file_is_written_with_wait_and_job_wait() {
+    let Some(qemu) = Qemu::start(Kind::System10) else {
+        return;
+    };
+    let s = &qemu.socket;
+    for node in ["src", "dst"] {
+        ok(&qmp_on(
+            s,
+            &["blockdev-add", "driver=null-co", &format!("node-name={node}"), "size=4194304"],
+        ));
+    }
+    let log = qemu.dir.join("qmp.log");
+    let log_arg = log.to_str().expect("utf-8");
+    let read_log = || -> Vec<Value> {
+        std::fs::read_to_string(&log)
+            .expect("log file")
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("JSON line"))
+            .collect()
+    };
+    let has_event = |lines: &[Value], name: &str| lines.iter().any(|l| l["event"] == name);
+    let mirror = [
+        "blockdev-mirror",
+        "job-id=m1",
+        "device=src",
+        "target=dst",
+        "sync=full",
+    ];
+    let mut args = vec!["-l", log_arg];
+    args.extend_from_slice(&mirror);
+    args.push("--wait");
+    ok(&qmp_on(s, &args));
+    let lines = read_log();
+    assert_eq!(
+        lines[0],
+        json!({"execute": "blockdev-mirror", "arguments": {"job-id": "m1", "device": "src",
+            "target": "dst", "sync": "full"}})
+    );
+    // The reply, with the job's first events around it (QEMU sends them as they happen).
+    assert!(lines.contains(&json!({"return": {}})), "{lines:?}");
+    assert!(has_event(&lines, "BLOCK_JOB_READY"), "{lines:?}");
+    assert!(has_event(&lines, "BLOCK_JOB_COMPLETED"), "{lines:?}");
+    // `job wait`: what it asks QEMU, and the job's events.
+    std::fs::remove_file(&log).expect("remove log");
+    let mut args = mirror.to_vec();
+    args[1] = "job-id=m2";
+    args.push("speed=1048576");
+    ok(&qmp_on(s, &args));
+    ok(&qmp_on(s, &["-l", log_arg, "job", "wait", "m2"]));
+    let lines = read_log();
+    assert_eq!(lines[0], json!({"execute": "query-jobs"}), "{lines:?}");
+    assert!(has_event(&lines, "BLOCK_JOB_COMPLETED"), "{lines:?}");
+}
