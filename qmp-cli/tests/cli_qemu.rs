@@ -1099,3 +1099,28 @@ fn issue_16_the_log_file_is_written_with_wait_and_job_wait() {
     assert_eq!(lines[0], json!({"execute": "query-jobs"}), "{lines:?}");
     assert!(has_event(&lines, "BLOCK_JOB_COMPLETED"), "{lines:?}");
 }
+
+#[test]
+fn issue_16_a_busy_monitor_is_named_as_such() {
+    let Some(qemu) = Qemu::start(Kind::System10) else {
+        return;
+    };
+    // Another client holds the monitor (QEMU has greeted it).
+    let mut other = std::os::unix::net::UnixStream::connect(&qemu.socket).expect("connect");
+    let mut greeting = [0u8; 16];
+    other.read_exact(&mut greeting).expect("greeting");
+    let started = Instant::now();
+    let run = qmp_on(&qemu.socket, &["--timeout", "3", "query-status"]);
+    assert_eq!(run.code, Some(3), "{}", run.stderr);
+    assert!(started.elapsed() >= Duration::from_secs(3));
+    let err = &run.stderr;
+    assert!(err.contains("no greeting yet; the monitor may be busy"), "{err}");
+    assert!(
+        err.contains("the monitor is busy with another client (QEMU serves one client per -qmp socket): add a second -qmp socket"),
+        "{err}"
+    );
+    // Said once, in qmp's terms.
+    assert_eq!(err.matches("one client").count(), 1, "{err}");
+    assert!(!err.contains("ClientBuilder"), "{err}");
+    drop(other);
+}
