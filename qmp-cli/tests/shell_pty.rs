@@ -307,10 +307,8 @@ fn colours_on_a_terminal_and_a_storage_daemon_spawned_by_the_shell() {
         .expect("tmux capture-pane");
     let coloured = String::from_utf8_lossy(&out.stdout);
     assert!(coloured.contains("\u{1b}["), "no colour in:\n{coloured}");
-    // `quit` is QMP's: the daemon stops, and the shell says so without a key press.
+    // `quit` is QMP's: the daemon stops, and the shell ends with it.
     t.keys(&["quit", "Enter"]);
-    t.wait_text("the connection is closed");
-    t.keys(&["C-d"]);
     t.wait_text("[exited]");
 }
 
@@ -395,4 +393,33 @@ fn issue_16_lines_typed_ahead_or_pasted_all_run_in_order() {
     t.keys(&["Enter"]);
     let screen = t.wait_text("\"name\": \"b1\"");
     assert!(screen.contains("\"name\": \"b0\""), "{screen}");
+}
+
+#[test]
+fn issue_16_the_shell_ends_after_quit_and_when_qemu_dies() {
+    let dir = TempDir::new();
+    let history = dir.join("history");
+    // `quit` on a QEMU of our own: the shell ends with status 0 (and QEMU is reaped).
+    let command = format!(
+        "{QMP} --spawn --history {}; echo status=$?",
+        history.display()
+    );
+    let Some(t) = Tmux::start(&command) else {
+        return;
+    };
+    t.wait_last_line("(QEMU)");
+    t.keys(&["quit", "Enter"]);
+    t.wait_text("status=0");
+    // QEMU killed while the prompt waits: the shell ends at once, status 3, saying why.
+    let Some(mut qemu) = Qemu::start(Kind::System10) else {
+        return;
+    };
+    let command = format!("{}; echo status=$?", shell_command(&qemu.socket, &history));
+    let Some(t) = Tmux::start(&command) else {
+        return;
+    };
+    t.wait_last_line("(QEMU)");
+    qemu.kill();
+    let screen = t.wait_text("status=3");
+    assert!(screen.contains("the server closed the connection"), "{screen}");
 }
