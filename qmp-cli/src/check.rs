@@ -6,7 +6,7 @@
 use std::fmt;
 use std::sync::{Arc, OnceLock};
 
-use qmp_codegen::history::{Merged, MergedSchema, Path};
+use qmp_codegen::history::{Merged, MergedSchema, Path, Support, Version};
 use qmp_codegen::model::{Arguments, Definition, JsonType, Member, Schema, TypeRef};
 use qmp_codegen::validate::{validate_command, ValidationError, ValidationErrorKind};
 use serde_json::{Map, Value};
@@ -157,10 +157,27 @@ impl Checker {
         coerce_object(schema, shape, args, "", &request.typed);
     }
 
-    fn error(&self, command: &str, e: ValidationError, against: &str) -> CheckError {
+    fn error(&self, command: &str, mut e: ValidationError, against: &str) -> CheckError {
         let unknown = e.kind == ValidationErrorKind::UnknownCommand;
+        // A command the server's QEMU version has but the server does not offer (a storage
+        // daemon has no `query-status`): not a typo, nor a version matter.
+        if unknown && self.built_in.schema.command(command).is_some() {
+            if let Some(note) = self.server_lacks(&Path::definition(command)) {
+                e.suggestion = None;
+                return CheckError {
+                    message: format!("the server does not offer the command '{command}'"),
+                    suggestion: None,
+                    note: Some(note),
+                    against: against.to_string(),
+                };
+            }
+        }
         let note = match &e.kind {
-            ValidationErrorKind::UnknownCommand => self.history_note(&Path::definition(command)),
+            ValidationErrorKind::UnknownCommand => self
+                .built_in
+                .schema
+                .command(command)
+                .and_then(|_| self.history_note(&Path::definition(command))),
             ValidationErrorKind::UnknownArgument if !e.path.contains(['.', '[']) => self
                 .argument_owners(command)
                 .into_iter()
@@ -202,10 +219,18 @@ impl Checker {
             .as_deref()
             .map(|s| format!("; did you mean '{s}'?"))
             .unwrap_or_default();
+        // Events are compared with events only (`stop` is a command, `STOP` the event).
+        let path = Path::definition(name);
+        let known = self.built_in.schema.event(name).is_some();
+        let note = if known {
+            self.server_lacks(&path).or_else(|| self.history_note(&path))
+        } else {
+            None
+        };
         Err(CheckError {
             message: format!("unknown event '{name}'{hint}"),
             suggestion,
-            note: self.history_note(&Path::definition(name)),
+            note,
             against: against.to_string(),
         })
     }
@@ -247,6 +272,22 @@ impl Checker {
         schema.enum_type(enum_name)?;
         let note = self.history_note(&Path::value(enum_name, value))?;
         Some(note.replacen(&format!("'{value}'"), &format!("'{argument}={value}'"), 1))
+    }
+
+    /// When the server's QEMU version has `path` in the built-in schema but the server's own
+    /// schema does not: a server that offers less than QEMU of its version (a storage daemon).
+    fn server_lacks(&self, path: &Path) -> Option<String> {
+        let (server, _) = self.server.as_ref()?;
+        let version = Version::parse(server.strip_prefix("QEMU ")?)?;
+        let m = Merged::new(self.built_in);
+        if m.supports(path, version) != Support::Yes {
+            return None;
+        }
+        let name = path.item().unwrap_or(path.owner());
+        Some(format!(
+            "{server} has '{name}', but this server does not offer it (qemu-storage-daemon, for \
+             one, offers the block layer's commands and events only)"
+        ))
     }
 
     /// "`X` is in QEMU 2.12 to 6.1 (removed after 6.1)", from the merged history, when the

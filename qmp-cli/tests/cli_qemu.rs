@@ -1124,3 +1124,30 @@ fn issue_16_a_busy_monitor_is_named_as_such() {
     assert!(!err.contains("ClientBuilder"), "{err}");
     drop(other);
 }
+
+#[test]
+fn issue_16_notes_say_what_the_server_lacks_and_events_are_compared_with_events() {
+    let Some(qsd) = Qemu::start(Kind::StorageDaemon) else {
+        return;
+    };
+    // QEMU 10.0 has query-status; the storage daemon does not offer it: no typo suggestion,
+    // no version note.
+    let run = qmp_on(&qsd.socket, &["query-status"]);
+    assert_eq!(run.code, Some(2), "{}", run.stderr);
+    let err = &run.stderr;
+    assert!(
+        err.contains("the server does not offer the command 'query-status'"),
+        "{err}"
+    );
+    assert!(err.contains("this server does not offer it"), "{err}");
+    assert!(!err.contains("did you mean"), "{err}");
+    assert!(!err.contains("2.12"), "{err}");
+    // The same for an event (STOP), and a command's name is no event's note.
+    let run = qmp_on(&qsd.socket, &["events", "STOP"]);
+    assert_eq!(run.code, Some(2), "{}", run.stderr);
+    assert!(run.stderr.contains("this server does not offer it"), "{}", run.stderr);
+    let run = qmp_on(&qsd.socket, &["events", "stop"]);
+    assert_eq!(run.code, Some(2), "{}", run.stderr);
+    assert!(run.stderr.contains("unknown event 'stop'"), "{}", run.stderr);
+    assert!(!run.stderr.contains("note:"), "{}", run.stderr);
+}
