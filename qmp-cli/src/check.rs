@@ -228,7 +228,11 @@ impl Checker {
             None
         };
         Err(CheckError {
-            message: format!("unknown event '{name}'{hint}"),
+            message: if known && note.as_deref().is_some_and(|n| n.contains("may offer less")) {
+                format!("the server does not offer the event '{name}'")
+            } else {
+                format!("unknown event '{name}'{hint}")
+            },
             suggestion,
             note,
             against: against.to_string(),
@@ -285,8 +289,8 @@ impl Checker {
         }
         let name = path.item().unwrap_or(path.owner());
         Some(format!(
-            "{server} has '{name}', but this server does not offer it (qemu-storage-daemon, for \
-             one, offers the block layer's commands and events only)"
+            "{server} has '{name}', but a server may offer less (qemu-storage-daemon offers the \
+             block layer's commands and events only)"
         ))
     }
 

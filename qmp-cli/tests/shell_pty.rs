@@ -292,7 +292,7 @@ fn colours_on_a_terminal_and_a_storage_daemon_spawned_by_the_shell() {
     t.wait_last_line("(QEMU)");
     // The storage daemon's own schema: it has no query-status, but block exports.
     t.keys(&["query-status", "Enter"]);
-    t.wait_text("The command query-status has not been found");
+    t.wait_text("the server does not offer the command 'query-status'");
     t.keys(&["query-block-exp", "Tab"]);
     t.wait_last_line("(QEMU) query-block-exports");
     t.keys(&["Enter"]);
