@@ -358,8 +358,7 @@ impl Transaction {
         }
         let Some(actions) = self.actions.as_mut() else {
             let command = words.remove(0);
-            let (arguments, typed) =
-                parse_arguments_typed(None, words.iter().map(String::as_str))?;
+            let (arguments, typed) = parse_arguments_typed(None, words.iter().map(String::as_str))?;
             return Ok(Line::Send(Request {
                 command,
                 arguments: (!arguments.is_empty()).then_some(arguments),

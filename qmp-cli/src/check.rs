@@ -107,7 +107,12 @@ impl Checker {
         // A `gen: false` command (device_add) parses its own arguments and takes more than
         // its schema lists (a device's properties): check the listed ones only. Only the
         // built-in schema says gen: false; a server's introspection does not.
-        if self.built_in.schema.command(command).is_some_and(|c| !c.gen) {
+        if self
+            .built_in
+            .schema
+            .command(command)
+            .is_some_and(|c| !c.gen)
+        {
             if let (Some(cmd), Some(Value::Object(given))) = (schema.command(command), &mut args) {
                 let listed: Vec<&str> = cmd
                     .argument_members(schema)
@@ -223,12 +228,17 @@ impl Checker {
         let path = Path::definition(name);
         let known = self.built_in.schema.event(name).is_some();
         let note = if known {
-            self.server_lacks(&path).or_else(|| self.history_note(&path))
+            self.server_lacks(&path)
+                .or_else(|| self.history_note(&path))
         } else {
             None
         };
         Err(CheckError {
-            message: if known && note.as_deref().is_some_and(|n| n.contains("may offer less")) {
+            message: if known
+                && note
+                    .as_deref()
+                    .is_some_and(|n| n.contains("may offer less"))
+            {
                 format!("the server does not offer the event '{name}'")
             } else {
                 format!("unknown event '{name}'{hint}")
@@ -378,10 +388,13 @@ fn coerce_value(schema: &Schema, ty: &TypeRef, value: &mut Value, path: &str, ty
     let wants_string = match schema.json_type(ty) {
         Some(JsonType::String) => true,
         Some(_) => false,
-        None => ty.named().and_then(|n| schema.alternate_type(n)).is_some_and(|alt| {
-            alt.branch_for(schema, json).is_none()
-                && alt.branch_for(schema, JsonType::String).is_some()
-        }),
+        None => ty
+            .named()
+            .and_then(|n| schema.alternate_type(n))
+            .is_some_and(|alt| {
+                alt.branch_for(schema, json).is_none()
+                    && alt.branch_for(schema, JsonType::String).is_some()
+            }),
     };
     if let (true, Some(text)) = (wants_string, typed.get(path)) {
         *value = Value::String(text.clone());

@@ -925,7 +925,10 @@ fn issue_16_a_job_cancelled_from_another_monitor_is_reported_cancelled() {
         args.push("--wait");
         let child = command(&args).spawn().expect("start qmp");
         wait_running(&sock2, id);
-        ok(&qmp_on(&sock2, &["block-job-cancel", &format!("device={id}")]));
+        ok(&qmp_on(
+            &sock2,
+            &["block-job-cancel", &format!("device={id}")],
+        ));
         let run = finish(child);
         assert_eq!(run.code, Some(1), "{id}: {} / {}", run.stdout, run.stderr);
         assert!(
@@ -978,7 +981,12 @@ fn issue_16_device_add_passes_device_properties_and_checks_its_listed_ones() {
     let s = &qemu.socket;
     ok(&qmp_on(
         s,
-        &["blockdev-add", "driver=null-co", "node-name=raw0", "size=1048576"],
+        &[
+            "blockdev-add",
+            "driver=null-co",
+            "node-name=raw0",
+            "size=1048576",
+        ],
     ));
     // Unlisted keys (`drive`, `serial`) are the device's properties: passed on.
     ok(&qmp_on(
@@ -994,7 +1002,11 @@ fn issue_16_device_add_passes_device_properties_and_checks_its_listed_ones() {
     ));
     let serial = ok(&qmp_on(
         s,
-        &["qom-get", "path=/machine/peripheral/vblk0", "property=serial"],
+        &[
+            "qom-get",
+            "path=/machine/peripheral/vblk0",
+            "property=serial",
+        ],
     ))
     .json();
     assert_eq!(serial, "abc");
@@ -1016,7 +1028,12 @@ fn issue_16_numbers_and_booleans_typed_for_strings_are_sent_as_typed() {
     // `size` is an integer: it stays a number.
     ok(&qmp_on(
         s,
-        &["blockdev-add", "driver=null-co", "node-name=n0", "size=1048576"],
+        &[
+            "blockdev-add",
+            "driver=null-co",
+            "node-name=n0",
+            "size=1048576",
+        ],
     ));
     // `name` is a string: the text typed, `1.50` not `1.5`.
     for name in ["123", "1.50", "true"] {
@@ -1037,7 +1054,13 @@ fn issue_16_numbers_and_booleans_typed_for_strings_are_sent_as_typed() {
     // A boolean member keeps its boolean (`read-only`, in blockdev-add's union base).
     let run = qmp_on(
         s,
-        &["blockdev-add", "driver=null-co", "node-name=n1", "size=1048576", "read-only=true"],
+        &[
+            "blockdev-add",
+            "driver=null-co",
+            "node-name=n1",
+            "size=1048576",
+            "read-only=true",
+        ],
     );
     ok(&run);
     // A string member given a number: the HMP line `true` reaches HMP.
@@ -1054,7 +1077,12 @@ fn issue_16_the_log_file_is_written_with_wait_and_job_wait() {
     for node in ["src", "dst"] {
         ok(&qmp_on(
             s,
-            &["blockdev-add", "driver=null-co", &format!("node-name={node}"), "size=4194304"],
+            &[
+                "blockdev-add",
+                "driver=null-co",
+                &format!("node-name={node}"),
+                "size=4194304",
+            ],
         ));
     }
     let log = qemu.dir.join("qmp.log");
@@ -1114,7 +1142,10 @@ fn issue_16_a_busy_monitor_is_named_as_such() {
     assert_eq!(run.code, Some(3), "{}", run.stderr);
     assert!(started.elapsed() >= Duration::from_secs(3));
     let err = &run.stderr;
-    assert!(err.contains("no greeting yet; the monitor may be busy"), "{err}");
+    assert!(
+        err.contains("no greeting yet; the monitor may be busy"),
+        "{err}"
+    );
     assert!(
         err.contains("the monitor is busy with another client (QEMU serves one client per -qmp socket): add a second -qmp socket"),
         "{err}"
@@ -1146,12 +1177,17 @@ fn issue_16_notes_say_what_the_server_lacks_and_events_are_compared_with_events(
     let run = qmp_on(&qsd.socket, &["events", "STOP"]);
     assert_eq!(run.code, Some(2), "{}", run.stderr);
     assert!(
-        run.stderr.contains("the server does not offer the event 'STOP'"),
+        run.stderr
+            .contains("the server does not offer the event 'STOP'"),
         "{}",
         run.stderr
     );
     let run = qmp_on(&qsd.socket, &["events", "stop"]);
     assert_eq!(run.code, Some(2), "{}", run.stderr);
-    assert!(run.stderr.contains("unknown event 'stop'"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("unknown event 'stop'"),
+        "{}",
+        run.stderr
+    );
     assert!(!run.stderr.contains("note:"), "{}", run.stderr);
 }

@@ -350,7 +350,12 @@ fn issue_16_lines_typed_ahead_or_pasted_all_run_in_order() {
     };
     one_shot(
         &qemu.socket,
-        &["blockdev-add", "driver=null-co", "node-name=n0", "size=1048576"],
+        &[
+            "blockdev-add",
+            "driver=null-co",
+            "node-name=n0",
+            "size=1048576",
+        ],
     );
     let history = dir.join("history");
     let Some(t) = Tmux::start(&shell_command(&qemu.socket, &history)) else {
@@ -359,8 +364,16 @@ fn issue_16_lines_typed_ahead_or_pasted_all_run_in_order() {
     t.wait_last_line("(QEMU)");
     // Five lines written to the terminal at once, before the first has run.
     t.keys(&[
-        "query-status", "Enter", "stop", "Enter", "query-status", "Enter", "cont", "Enter",
-        "query-status", "Enter",
+        "query-status",
+        "Enter",
+        "stop",
+        "Enter",
+        "query-status",
+        "Enter",
+        "cont",
+        "Enter",
+        "query-status",
+        "Enter",
     ]);
     t.wait_for("three query-status replies", |s| {
         s.matches("\"status\": ").count() == 3
@@ -421,5 +434,8 @@ fn issue_16_the_shell_ends_after_quit_and_when_qemu_dies() {
     t.wait_last_line("(QEMU)");
     qemu.kill();
     let screen = t.wait_text("status=3");
-    assert!(screen.contains("the server closed the connection"), "{screen}");
+    assert!(
+        screen.contains("the server closed the connection"),
+        "{screen}"
+    );
 }
