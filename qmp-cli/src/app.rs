@@ -100,7 +100,15 @@ fn dispatch(mut cli: Cli, rt: &tokio::runtime::Runtime) -> Result<(), Failure> {
             cli.qemu_args = words;
             crate::shell::run(&cli, rt)
         }
-        Some(Sub::Qmp(words)) if cli.hmp => rt.block_on(one_shot_hmp(&cli, &words.join(" "))),
+        Some(Sub::Qmp(mut words)) if cli.hmp => {
+            // `-H info block -- QEMU ARGS`: what follows `--` is QEMU's (with --spawn), not
+            // part of the HMP line.
+            if let Some(at) = words.iter().position(|w| w == "--") {
+                cli.qemu_args = words.split_off(at + 1);
+                words.pop();
+            }
+            rt.block_on(one_shot_hmp(&cli, &words.join(" ")))
+        }
         Some(Sub::Qmp(words)) => {
             let (request, flags) = one_shot_request(&cli, words)?;
             cli.json |= flags.json;

@@ -452,6 +452,12 @@ fn spawn_starts_a_private_qemu_and_stops_it() {
         &name,
     ]);
     assert_eq!(ok(&run).json(), json!({"name": name}));
+    // HMP with QEMU arguments: they go to QEMU, not onto the HMP line.
+    let run = qmp(&[
+        "--spawn", "--qemu", bin, "-H", "info", "status", "--", "-machine", "none", "-display",
+        "none", "-S",
+    ]);
+    assert_eq!(ok(&run).stdout.trim_end(), "VM status: paused (prelaunch)");
     let run = qmp(&[
         "--spawn", "--qemu", bin, "--", "-machine", "none", "-display", "none", "-name", &name,
     ]);
