@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use qmp_api::types::JobStatus;
 use qmp_api::workflow::{Job, JobProgress, JobReport, Migration};
 use qmp_api::Qmp;
 use serde_json::{json, Value};
@@ -30,18 +31,41 @@ fn bar() -> ProgressBar {
     bar
 }
 
+/// The job's state as `query-jobs` gave it before following (`job wait`): shown until the
+/// job's first state change.
+type Before = Arc<Mutex<Option<String>>>;
+
 /// Mirrors a job's progress onto a bar until the sender goes away.
-fn follow(mut rx: watch::Receiver<JobProgress>, id: &str) -> tokio::task::JoinHandle<()> {
+fn follow(
+    mut rx: watch::Receiver<JobProgress>,
+    id: &str,
+    before: Before,
+) -> tokio::task::JoinHandle<()> {
     let bar = bar();
     bar.set_prefix(id.to_string());
     bar.enable_steady_tick(Duration::from_millis(200));
     tokio::spawn(async move {
+        let mut counting = false;
         loop {
             {
-                let p = rx.borrow_and_update();
+                let p = rx.borrow_and_update().clone();
                 bar.set_length(p.total);
                 bar.set_position(p.current);
-                bar.set_message(p.status.to_string());
+                // The rate counts from the first numbers seen, not from 0: a job followed
+                // midway has done that much before.
+                if !counting && p.current > 0 {
+                    bar.reset_eta();
+                    counting = true;
+                }
+                let status = match p.status {
+                    JobStatus::Undefined => before
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .clone()
+                        .unwrap_or_default(),
+                    s => s.to_string(),
+                };
+                bar.set_message(status);
             }
             if rx.changed().await.is_err() {
                 break;
@@ -194,7 +218,7 @@ pub async fn run_job_command(
         )));
     };
     let job = Job::new(qmp, id.clone());
-    let bar = follow(job.progress(), &id);
+    let bar = follow(job.progress(), &id, Before::default());
     let events = log_events(qmp, log);
     let start = crate::app::execute(qmp, log, &request.command, request.arguments_value());
     let result = job.run(start).await;
@@ -250,7 +274,8 @@ pub async fn wait_existing(
 ) -> Result<(), Failure> {
     let events = log_events(qmp, log);
     let job = Job::new(qmp, id);
-    let bar = follow(job.progress(), id);
+    let before = Before::default();
+    let bar = follow(job.progress(), id, before.clone());
     // The runner subscribes to the job's events before running this step, so reading the
     // job's state here misses no transition: later ones arrive as events.
     let seen: Arc<Mutex<Option<NotRunning>>> = Arc::default();
@@ -259,6 +284,7 @@ pub async fn wait_existing(
         let qmp = qmp.clone();
         let id = id.to_string();
         let log = log.clone();
+        let before = before.clone();
         async move {
             let jobs = crate::app::execute(&qmp, &log, "query-jobs", None).await?;
             let list = jobs.as_array().cloned().unwrap_or_default();
@@ -275,6 +301,7 @@ pub async fn wait_existing(
                 .and_then(Value::as_str)
                 .unwrap_or("")
                 .to_string();
+            *before.lock().unwrap_or_else(|e| e.into_inner()) = Some(status.clone());
             let args = json!({ "id": id });
             match status.as_str() {
                 "ready" => crate::app::execute(&qmp, &log, "job-complete", Some(args))

@@ -439,3 +439,46 @@ fn issue_16_the_shell_ends_after_quit_and_when_qemu_dies() {
         "{screen}"
     );
 }
+
+#[test]
+fn issue_16_job_wait_shows_the_jobs_state_from_the_start() {
+    let dir = TempDir::new();
+    let second = dir.join("second.sock");
+    let arg = format!("unix:{},server=on,wait=off", second.display());
+    let Some(qemu) = Qemu::start_with(Kind::System10, &["-qmp", &arg]) else {
+        return;
+    };
+    for node in ["src", "dst"] {
+        one_shot(
+            &second,
+            &[
+                "blockdev-add",
+                "driver=null-co",
+                &format!("node-name={node}"),
+                "size=1073741824",
+            ],
+        );
+    }
+    // Throttled to 8 MiB/s over 1 GiB: running, without a state change, for minutes.
+    one_shot(
+        &second,
+        &[
+            "blockdev-mirror",
+            "job-id=m0",
+            "device=src",
+            "target=dst",
+            "sync=full",
+            "speed=8388608",
+        ],
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let command = format!("{QMP} -s {} job wait m0", qemu.socket.display());
+    let Some(t) = Tmux::start(&command) else {
+        return;
+    };
+    let screen = t.wait_text("m0 running");
+    assert!(!screen.contains("undefined"), "{screen}");
+    one_shot(&second, &["block-job-cancel", "device=m0"]);
+    let screen = t.wait_text("[exited]");
+    assert!(screen.contains("\"cancelled\": true"), "{screen}");
+}
