@@ -520,8 +520,21 @@ fn help_and_compat() {
     let Some(qemu) = Qemu::start(Kind::System10) else {
         return;
     };
+    // By default a summary: commands, events, top-level arguments; --verbose has the rest.
+    let verbose = qmp_on(&qemu.socket, &["compat", "--verbose"]);
+    ok(&verbose);
+    assert!(verbose.stdout.contains("  value "), "{}", verbose.stdout);
     let run = qmp_on(&qemu.socket, &["compat"]);
     ok(&run);
+    for line in run.stdout.lines().filter(|l| l.starts_with("  ")) {
+        let entry = line.trim();
+        let top = entry.starts_with("command ")
+            || entry.starts_with("event ")
+            || (entry.starts_with("argument ") && entry.matches('.').count() == 1);
+        assert!(top, "not in a summary: {line}");
+    }
+    assert!(run.stdout.contains("qmp compat --verbose)"), "{}", run.stdout);
+    assert!(run.stdout.lines().count() * 3 < verbose.stdout.lines().count());
     assert!(
         run.stdout.contains("only in the built-in schema"),
         "{}",
