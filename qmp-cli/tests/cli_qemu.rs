@@ -533,7 +533,11 @@ fn help_and_compat() {
             || (entry.starts_with("argument ") && entry.matches('.').count() == 1);
         assert!(top, "not in a summary: {line}");
     }
-    assert!(run.stdout.contains("qmp compat --verbose)"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("qmp compat --verbose)"),
+        "{}",
+        run.stdout
+    );
     assert!(run.stdout.lines().count() * 3 < verbose.stdout.lines().count());
     assert!(
         run.stdout.contains("only in the built-in schema"),
