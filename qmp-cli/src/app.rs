@@ -92,7 +92,7 @@ fn family(cli: &Cli) -> Family {
 fn dispatch(mut cli: Cli, rt: &tokio::runtime::Runtime) -> Result<(), Failure> {
     match cli.sub.take() {
         Some(Sub::Help { command }) => help(&cli, command.as_deref()),
-        Some(Sub::Compat) => rt.block_on(compat(&cli)),
+        Some(Sub::Compat { verbose }) => rt.block_on(compat(&cli, verbose)),
         Some(Sub::Events { names }) => rt.block_on(events(&cli, &names)),
         Some(Sub::Job(JobCmd::Wait { id })) => rt.block_on(job_wait(&cli, &id)),
         // `qmp --spawn -- QEMU ARGS`: no command, QEMU's arguments only.
@@ -100,7 +100,15 @@ fn dispatch(mut cli: Cli, rt: &tokio::runtime::Runtime) -> Result<(), Failure> {
             cli.qemu_args = words;
             crate::shell::run(&cli, rt)
         }
-        Some(Sub::Qmp(words)) if cli.hmp => rt.block_on(one_shot_hmp(&cli, &words.join(" "))),
+        Some(Sub::Qmp(mut words)) if cli.hmp => {
+            // `-H info block -- QEMU ARGS`: what follows `--` is QEMU's (with --spawn), not
+            // part of the HMP line.
+            if let Some(at) = words.iter().position(|w| w == "--") {
+                cli.qemu_args = words.split_off(at + 1);
+                words.pop();
+            }
+            rt.block_on(one_shot_hmp(&cli, &words.join(" ")))
+        }
         Some(Sub::Qmp(words)) => {
             let (request, flags) = one_shot_request(&cli, words)?;
             cli.json |= flags.json;
@@ -168,12 +176,13 @@ fn one_shot_request(cli: &Cli, words: Vec<String>) -> Result<(Request, TrailingF
         Some(text) => Some(args::parse_args_json(text).map_err(|e| Failure::usage(e.to_string()))?),
         None => None,
     };
-    let arguments = args::parse_arguments(base, kv.iter().map(String::as_str))
+    let (arguments, typed) = args::parse_arguments_typed(base, kv.iter().map(String::as_str))
         .map_err(|e| Failure::usage(e.to_string()))?;
     Ok((
         Request {
             command,
             arguments: (!arguments.is_empty() || args_json.is_some()).then_some(arguments),
+            typed,
         },
         flags,
     ))
@@ -225,23 +234,25 @@ async fn one_shot(cli: &Cli, request: Request) -> Result<(), Failure> {
     result
 }
 
-async fn one_shot_on(cli: &Cli, session: &Session, request: Request) -> Result<(), Failure> {
+async fn one_shot_on(cli: &Cli, session: &Session, mut request: Request) -> Result<(), Failure> {
     let qmp = &session.qmp;
     if !cli.no_check {
         let checker = checker(cli, qmp).await?;
+        checker.coerce(&mut request);
         checker
             .check(&request.command, request.arguments.as_ref())
             .map_err(|e| Failure::usage(e.to_string()))?;
     }
     let style = Style::for_stdout(cli.json);
     let arguments = request.arguments_value();
-    if cli.wait {
-        if matches!(request.command.as_str(), "migrate" | "migrate-incoming") {
-            return crate::progress::run_migration(qmp, &request, style).await;
-        }
-        return crate::progress::run_job_command(qmp, &request, style).await;
-    }
     let log = Log::open(cli.log.as_deref()).map_err(Failure::usage)?;
+    if cli.wait {
+        let log = std::sync::Arc::new(log);
+        if matches!(request.command.as_str(), "migrate" | "migrate-incoming") {
+            return crate::progress::run_migration(qmp, &request, style, &log).await;
+        }
+        return crate::progress::run_job_command(qmp, &request, style, &log).await;
+    }
     let reply = execute(qmp, &log, &request.command, arguments).await;
     let reply = reply.map_err(|e| Failure::execute(&request.command, &e))?;
     print_value(style, &reply);
@@ -280,6 +291,13 @@ async fn one_shot_hmp(cli: &Cli, line: &str) -> Result<(), Failure> {
     result
 }
 
+/// Prints text on stdout; a closed stdout (`qmp compat | head`) is not an error.
+fn print_text(text: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes());
+    let _ = out.flush();
+}
+
 /// Prints a reply or event on stdout in `style`.
 pub fn print_value(style: Style, value: &Value) {
     let mut out = std::io::stdout().lock();
@@ -293,12 +311,12 @@ fn help(cli: &Cli, command: Option<&str>) -> Result<(), Failure> {
     let Some(command) = command else {
         let mut names: Vec<&str> = merged.schema.commands().map(|c| c.name.as_str()).collect();
         names.sort_unstable();
-        println!("{}", names.join("\n"));
+        print_text(&format!("{}\n", names.join("\n")));
         return Ok(());
     };
     match schema::help_text(merged, fam, command) {
         Some(text) => {
-            print!("{text}");
+            print_text(&text);
             Ok(())
         }
         None => {
@@ -313,7 +331,39 @@ fn help(cli: &Cli, command: Option<&str>) -> Result<(), Failure> {
     }
 }
 
-async fn compat(cli: &Cli) -> Result<(), Failure> {
+/// The summary of a compatibility report: commands, events and top-level arguments, and
+/// how many other differences `--verbose` would show.
+fn compat_summary(
+    full: qmp_codegen::compat::CompatReport,
+) -> (qmp_codegen::compat::CompatReport, usize) {
+    use qmp_codegen::compat::{Entry, EntryKind};
+    let top = |kind: EntryKind, path: &str| match kind {
+        EntryKind::Command | EntryKind::Event => true,
+        EntryKind::Argument => !path
+            .split_once('.')
+            .is_some_and(|(_, rest)| rest.contains('.')),
+        _ => false,
+    };
+    let total = full.only_built_in.len() + full.only_server.len() + full.requirement_changes.len();
+    let keep = |list: Vec<Entry>| -> Vec<Entry> {
+        list.into_iter().filter(|e| top(e.kind, &e.path)).collect()
+    };
+    let summary = qmp_codegen::compat::CompatReport {
+        only_built_in: keep(full.only_built_in),
+        only_server: keep(full.only_server),
+        requirement_changes: full
+            .requirement_changes
+            .into_iter()
+            .filter(|c| top(c.kind, &c.path))
+            .collect(),
+        ..full
+    };
+    let shown =
+        summary.only_built_in.len() + summary.only_server.len() + summary.requirement_changes.len();
+    (summary, total - shown)
+}
+
+async fn compat(cli: &Cli, verbose: bool) -> Result<(), Failure> {
     if cli.connect.agent {
         return Err(Failure::usage(
             "compat needs query-qmp-schema, which a guest agent does not have",
@@ -332,7 +382,18 @@ async fn compat(cli: &Cli) -> Result<(), Failure> {
             .map_err(|e| Failure::connection(format!("the server's schema: {e}")))?;
         let built_in = schema::built_in(Family::Qemu).map_err(Failure::usage)?;
         let report = qmp_codegen::compat::report(&built_in.schema, &server);
-        print!("{report}");
+        if verbose {
+            print_text(&report.to_string());
+        } else {
+            let (summary, more) = compat_summary(report);
+            print_text(&summary.to_string());
+            if more > 0 {
+                print_text(&format!(
+                    "\n({more} more differences in reply and event members, nested arguments \
+                     and enum values: qmp compat --verbose)\n"
+                ));
+            }
+        }
         Ok(())
     }
     .await;
@@ -388,9 +449,10 @@ async fn events(cli: &Cli, names: &[String]) -> Result<(), Failure> {
 }
 
 async fn job_wait(cli: &Cli, id: &str) -> Result<(), Failure> {
+    let log = std::sync::Arc::new(Log::open(cli.log.as_deref()).map_err(Failure::usage)?);
     let session = connect(cli).await?;
-    let result =
-        crate::progress::wait_existing(&session.qmp, id, Style::for_stdout(cli.json)).await;
+    let style = Style::for_stdout(cli.json);
+    let result = crate::progress::wait_existing(&session.qmp, id, style, &log).await;
     session.close().await;
     result
 }

@@ -2,6 +2,7 @@
 //! as JSON and strings otherwise, dotted keys for nested objects (`file.filename=x`), and
 //! `transaction(` ... `)` for grouped actions.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use serde_json::{Map, Value};
@@ -90,7 +91,34 @@ pub fn parse_arguments<'a>(
     base: Option<Map<String, Value>>,
     words: impl IntoIterator<Item = &'a str>,
 ) -> Result<Map<String, Value>, ArgError> {
+    parse_arguments_typed(base, words).map(|(args, _)| args)
+}
+
+/// The text typed for values that read as JSON numbers or booleans, by dotted key: sent as
+/// that string where the schema wants a string ([`crate::check::Checker::coerce`]).
+pub type Typed = BTreeMap<String, String>;
+
+/// [`parse_arguments`], also returning what was typed for number and boolean values.
+///
+/// ```
+/// use qmp_cli::args::parse_arguments_typed;
+/// let (args, typed) = parse_arguments_typed(None, ["filename=1.50", "x.on=true", "n=a"])?;
+/// assert_eq!(args["filename"], 1.5);
+/// assert_eq!(typed["filename"], "1.50");
+/// assert_eq!(typed["x.on"], "true");
+/// assert!(!typed.contains_key("n"));
+/// # Ok::<(), qmp_cli::args::ArgError>(())
+/// ```
+///
+/// # Errors
+///
+/// As [`parse_arguments`].
+pub fn parse_arguments_typed<'a>(
+    base: Option<Map<String, Value>>,
+    words: impl IntoIterator<Item = &'a str>,
+) -> Result<(Map<String, Value>, Typed), ArgError> {
     let mut out = base.unwrap_or_default();
+    let mut typed = Typed::new();
     for word in words {
         let Some((key, value)) = word.split_once('=') else {
             return Err(ArgError::NotKeyValue { word: word.into() });
@@ -99,9 +127,13 @@ pub fn parse_arguments<'a>(
         if parts.iter().any(|p| p.is_empty()) {
             return Err(ArgError::EmptyKey { word: word.into() });
         }
-        insert(&mut out, &parts, parse_value(value), key)?;
+        let parsed = parse_value(value);
+        if parsed.is_number() || parsed.is_boolean() {
+            typed.insert(key.to_string(), value.to_string());
+        }
+        insert(&mut out, &parts, parsed, key)?;
     }
-    Ok(out)
+    Ok((out, typed))
 }
 
 fn insert(
@@ -244,6 +276,8 @@ pub struct Request {
     pub command: String,
     /// Its arguments (`None` when there are none).
     pub arguments: Option<Map<String, Value>>,
+    /// What was typed for `key=value` values that read as numbers or booleans.
+    pub typed: Typed,
 }
 
 impl Request {
@@ -324,10 +358,11 @@ impl Transaction {
         }
         let Some(actions) = self.actions.as_mut() else {
             let command = words.remove(0);
-            let arguments = parse_arguments(None, words.iter().map(String::as_str))?;
+            let (arguments, typed) = parse_arguments_typed(None, words.iter().map(String::as_str))?;
             return Ok(Line::Send(Request {
                 command,
                 arguments: (!arguments.is_empty()).then_some(arguments),
+                typed,
             }));
         };
         let mut finish = false;
@@ -357,6 +392,7 @@ impl Transaction {
         Ok(Line::Send(Request {
             command: "transaction".into(),
             arguments: Some(arguments),
+            typed: Typed::new(),
         }))
     }
 

@@ -126,8 +126,13 @@ pub enum Sub {
         /// Event names (`STOP`, `JOB_STATUS_CHANGE`).
         names: Vec<String>,
     },
-    /// Print the compatibility report between the built-in schema and the server's.
-    Compat,
+    /// Print the compatibility report between the built-in schema and the server's: commands,
+    /// events and top-level arguments (`--verbose`: everything).
+    Compat {
+        /// Also reply and event members, nested arguments and enum values.
+        #[arg(long)]
+        verbose: bool,
+    },
     /// Block jobs.
     #[command(subcommand)]
     Job(JobCmd),

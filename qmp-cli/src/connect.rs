@@ -155,12 +155,13 @@ pub async fn connect(opts: &ConnectOpts, qemu_args: &[String]) -> Result<Session
                 .map_err(failed)?;
             return Ok(session(qmp));
         }
-        let qmp = builder.connect_tcp(addr.as_str()).await.map_err(failed)?;
+        let qmp = busy_note(builder.connect_tcp(addr.as_str()))
+            .await
+            .map_err(failed)?;
         return Ok(session(qmp));
     }
     if let Some(path) = &opts.socket {
-        let qmp = builder
-            .connect_unix(path)
+        let qmp = busy_note(builder.connect_unix(path))
             .await
             .map_err(|error| ConnectFailure::Connect {
                 target: path.display().to_string(),
@@ -200,22 +201,51 @@ fn tls_config(opts: &ConnectOpts) -> Result<Arc<rustls::ClientConfig>, ConnectFa
     Ok(Arc::new(config))
 }
 
+/// How long a connect may wait for the greeting before `qmp` says why it waits.
+const BUSY_NOTE_AFTER: Duration = Duration::from_secs(2);
+
+/// What a monitor held by another client means, in `qmp`'s terms.
+const BUSY: &str = "the monitor is busy with another client (QEMU serves one client per -qmp \
+                    socket): add a second -qmp socket (-qmp unix:PATH2,server=on,wait=off; \
+                    qemu-storage-daemon: a second --chardev socket,... --monitor chardev=...) \
+                    and point qmp at it, or close the other client";
+
+/// Awaits a connect, saying on stderr (once) when the greeting is slow to come: QEMU queues
+/// a second client silently until the first leaves.
+async fn busy_note<T>(connect: impl std::future::Future<Output = T>) -> T {
+    tokio::pin!(connect);
+    tokio::select! {
+        done = &mut connect => return done,
+        _ = tokio::time::sleep(BUSY_NOTE_AFTER) => {
+            eprintln!("qmp: no greeting yet; the monitor may be busy with another client (waiting until the timeout, --timeout SECONDS)");
+        }
+    }
+    connect.await
+}
+
 /// A connect error in the command line's terms (its options, not the library's builder).
 fn cli_message(target: &str, error: &qmp_api::ConnectError) -> String {
     use qmp_api::ConnectError as E;
     match error {
+        E::Connect { target, error } if error.kind() == std::io::ErrorKind::WouldBlock => {
+            format!("cannot connect to {target}: {BUSY}")
+        }
         E::Connect { target, error } => format!(
             "cannot connect to {target}: {error}; is QEMU running with -qmp unix:PATH,server=on,wait=off \
              (or tcp:HOST:PORT,server=on,wait=off for --tcp)? For QEMU connecting to you use --listen PATH, \
              for a QEMU of your own --spawn"
         ),
-        E::Timeout { stage, after } => format!(
-            "{target}: timed out after {after:?} while {stage}; a monitor serves one client at a time \
-             (is another one connected?), and a guest agent sends no greeting (use --agent)"
-        ),
+        // The library's stage text speaks of its own API: say it in qmp's terms.
+        E::Timeout { stage, after } if stage.starts_with("waiting for the QMP greeting") => {
+            format!(
+                "{target}: no QMP greeting within {after:?}: {BUSY} (a guest agent sends no \
+                 greeting: use --agent)"
+            )
+        }
+        E::Timeout { stage, after } => format!("{target}: timed out after {after:?} while {stage}"),
         E::ClosedBeforeGreeting => format!(
-            "{target}: the server closed the connection before its greeting; is another client \
-             connected to this monitor? (For a guest agent use --agent.)"
+            "{target}: the server closed the connection before its greeting; {BUSY} (a guest \
+             agent sends no greeting: use --agent)"
         ),
         other => format!("{target}: {other}"),
     }

@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use qmp_api::types::JobStatus;
 use qmp_api::workflow::{Job, JobProgress, JobReport, Migration};
 use qmp_api::Qmp;
 use serde_json::{json, Value};
@@ -13,7 +14,7 @@ use tokio::sync::watch;
 
 use crate::app::{print_value, Failure};
 use crate::args::Request;
-use crate::output::Style;
+use crate::output::{Log, Style};
 
 fn bar() -> ProgressBar {
     let target = if std::io::stderr().is_terminal() {
@@ -30,18 +31,41 @@ fn bar() -> ProgressBar {
     bar
 }
 
+/// The job's state as `query-jobs` gave it before following (`job wait`): shown until the
+/// job's first state change.
+type Before = Arc<Mutex<Option<String>>>;
+
 /// Mirrors a job's progress onto a bar until the sender goes away.
-fn follow(mut rx: watch::Receiver<JobProgress>, id: &str) -> tokio::task::JoinHandle<()> {
+fn follow(
+    mut rx: watch::Receiver<JobProgress>,
+    id: &str,
+    before: Before,
+) -> tokio::task::JoinHandle<()> {
     let bar = bar();
     bar.set_prefix(id.to_string());
     bar.enable_steady_tick(Duration::from_millis(200));
     tokio::spawn(async move {
+        let mut counting = false;
         loop {
             {
-                let p = rx.borrow_and_update();
+                let p = rx.borrow_and_update().clone();
                 bar.set_length(p.total);
                 bar.set_position(p.current);
-                bar.set_message(p.status.to_string());
+                // The rate counts from the first numbers seen, not from 0: a job followed
+                // midway has done that much before.
+                if !counting && p.current > 0 {
+                    bar.reset_eta();
+                    counting = true;
+                }
+                let status = match p.status {
+                    JobStatus::Undefined => before
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .clone()
+                        .unwrap_or_default(),
+                    s => s.to_string(),
+                };
+                bar.set_message(status);
             }
             if rx.changed().await.is_err() {
                 break;
@@ -49,6 +73,37 @@ fn follow(mut rx: watch::Receiver<JobProgress>, id: &str) -> tokio::task::JoinHa
         }
         bar.finish_and_clear();
     })
+}
+
+/// Logs every event until the returned guard is dropped (the job's and the migration's
+/// events, in `--log`, as in the other modes).
+fn log_events(qmp: &Qmp, log: &Arc<Log>) -> AbortOnDrop {
+    let mut stream = qmp.raw().subscribe();
+    let log = log.clone();
+    AbortOnDrop(tokio::spawn(async move {
+        while let Some(ev) = stream.next().await {
+            if let Ok(ev) = ev {
+                log.event(&crate::output::event_json(&ev));
+            }
+        }
+    }))
+}
+
+/// Aborts its task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl AbortOnDrop {
+    /// Gives the logger a moment for the events that ended the job (received together with
+    /// the runner's), then stops it.
+    async fn finish(self) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 fn report_json(r: &JobReport) -> Value {
@@ -69,7 +124,12 @@ fn report_json(r: &JobReport) -> Value {
 /// # Errors
 ///
 /// A usage failure for other arguments; the migration's failure (status 1) otherwise.
-pub async fn run_migration(qmp: &Qmp, request: &Request, style: Style) -> Result<(), Failure> {
+pub async fn run_migration(
+    qmp: &Qmp,
+    request: &Request,
+    style: Style,
+    log: &Arc<Log>,
+) -> Result<(), Failure> {
     let args = request.arguments.clone().unwrap_or_default();
     let uri = match (args.get("uri").and_then(Value::as_str), args.len()) {
         (Some(uri), 1) => uri.to_string(),
@@ -80,6 +140,9 @@ pub async fn run_migration(qmp: &Qmp, request: &Request, style: Style) -> Result
             )))
         }
     };
+    // The command as asked (Migration sends it, with its capabilities), then the events.
+    log.request(&request.command, request.arguments_value().as_ref());
+    let events = log_events(qmp, log);
     let migration = Migration::new(qmp);
     let mut rx = migration.progress();
     let bar = bar();
@@ -106,6 +169,7 @@ pub async fn run_migration(qmp: &Qmp, request: &Request, style: Style) -> Result
     };
     follower.abort();
     bar.finish_and_clear();
+    events.finish().await;
     match result {
         Ok(r) => {
             let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
@@ -135,7 +199,12 @@ pub async fn run_migration(qmp: &Qmp, request: &Request, style: Style) -> Result
 /// # Errors
 ///
 /// A usage failure without `job-id`; the job's failure (status 1) otherwise.
-pub async fn run_job_command(qmp: &Qmp, request: &Request, style: Style) -> Result<(), Failure> {
+pub async fn run_job_command(
+    qmp: &Qmp,
+    request: &Request,
+    style: Style,
+    log: &Arc<Log>,
+) -> Result<(), Failure> {
     let Some(id) = request
         .arguments
         .as_ref()
@@ -149,12 +218,12 @@ pub async fn run_job_command(qmp: &Qmp, request: &Request, style: Style) -> Resu
         )));
     };
     let job = Job::new(qmp, id.clone());
-    let bar = follow(job.progress(), &id);
-    let start = qmp
-        .raw()
-        .execute(&request.command, request.arguments_value());
+    let bar = follow(job.progress(), &id, Before::default());
+    let events = log_events(qmp, log);
+    let start = crate::app::execute(qmp, log, &request.command, request.arguments_value());
     let result = job.run(start).await;
     let _ = bar.await;
+    events.finish().await;
     finish(result, style)
 }
 
@@ -166,6 +235,17 @@ fn finish(
         Ok(report) => {
             print_value(style, &report_json(&report));
             Ok(())
+        }
+        // Cancelled from elsewhere: the report says so (`cancelled: true`) and the exit status
+        // is 1, as for a failed job.
+        Err(e @ qmp_api::workflow::JobError::Cancelled { .. }) => {
+            if let qmp_api::workflow::JobError::Cancelled { report, .. } = &e {
+                print_value(style, &report_json(report));
+            }
+            Err(Failure {
+                code: crate::app::EXIT_QMP_ERROR,
+                message: e.to_string(),
+            })
         }
         Err(e) => Err(Failure {
             code: crate::app::EXIT_QMP_ERROR,
@@ -186,9 +266,16 @@ type NotRunning = (Value, Vec<String>);
 ///
 /// A usage failure when no job has that id (naming the ones that exist); the job's failure
 /// (status 1) otherwise.
-pub async fn wait_existing(qmp: &Qmp, id: &str, style: Style) -> Result<(), Failure> {
+pub async fn wait_existing(
+    qmp: &Qmp,
+    id: &str,
+    style: Style,
+    log: &Arc<Log>,
+) -> Result<(), Failure> {
+    let events = log_events(qmp, log);
     let job = Job::new(qmp, id);
-    let bar = follow(job.progress(), id);
+    let before = Before::default();
+    let bar = follow(job.progress(), id, before.clone());
     // The runner subscribes to the job's events before running this step, so reading the
     // job's state here misses no transition: later ones arrive as events.
     let seen: Arc<Mutex<Option<NotRunning>>> = Arc::default();
@@ -196,8 +283,10 @@ pub async fn wait_existing(qmp: &Qmp, id: &str, style: Style) -> Result<(), Fail
         let seen = seen.clone();
         let qmp = qmp.clone();
         let id = id.to_string();
+        let log = log.clone();
+        let before = before.clone();
         async move {
-            let jobs = qmp.raw().execute("query-jobs", None::<()>).await?;
+            let jobs = crate::app::execute(&qmp, &log, "query-jobs", None).await?;
             let list = jobs.as_array().cloned().unwrap_or_default();
             let ids = list
                 .iter()
@@ -212,10 +301,15 @@ pub async fn wait_existing(qmp: &Qmp, id: &str, style: Style) -> Result<(), Fail
                 .and_then(Value::as_str)
                 .unwrap_or("")
                 .to_string();
+            *before.lock().unwrap_or_else(|e| e.into_inner()) = Some(status.clone());
             let args = json!({ "id": id });
             match status.as_str() {
-                "ready" => qmp.raw().execute("job-complete", args).await.map(drop),
-                "pending" => qmp.raw().execute("job-finalize", args).await.map(drop),
+                "ready" => crate::app::execute(&qmp, &log, "job-complete", Some(args))
+                    .await
+                    .map(drop),
+                "pending" => crate::app::execute(&qmp, &log, "job-finalize", Some(args))
+                    .await
+                    .map(drop),
                 "" | "concluded" | "null" => {
                     // Nothing to follow: handled below, without the runner.
                     *seen.lock().unwrap_or_else(|p| p.into_inner()) =
@@ -231,6 +325,7 @@ pub async fn wait_existing(qmp: &Qmp, id: &str, style: Style) -> Result<(), Fail
     };
     let result = job.run(step).await;
     let _ = bar.await;
+    events.finish().await;
     let state = seen.lock().unwrap_or_else(|p| p.into_inner()).take();
     let Some((info, ids)) = state else {
         return finish(result, style);
@@ -247,7 +342,7 @@ pub async fn wait_existing(qmp: &Qmp, id: &str, style: Style) -> Result<(), Fail
         return Err(Failure::usage(format!("no job '{id}' ({known}){hint}")));
     }
     // Concluded before we came: its error (if any), then dismiss it.
-    let _ = qmp.raw().execute("job-dismiss", json!({ "id": id })).await;
+    let _ = crate::app::execute(qmp, log, "job-dismiss", Some(json!({ "id": id }))).await;
     if let Some(error) = info.get("error").and_then(Value::as_str) {
         return Err(Failure {
             code: crate::app::EXIT_QMP_ERROR,

@@ -3,6 +3,7 @@
 //! while the prompt waits, `transaction(` mode, HMP passthrough and `help`.
 
 use std::borrow::Cow;
+use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -271,12 +272,22 @@ fn shell(
         colour: style.colour,
     };
 
+    // While the prompt waits, a lost connection interrupts the editor (SIGINT, which the
+    // editor turns into `Interrupted`); outside the editor, this handler keeps a stray SIGINT
+    // from ending the process.
+    let _sigint = {
+        let _rt = rt.enter();
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).ok()
+    };
+    let at_prompt = Arc::new(AtomicBool::new(false));
+
     // Events are printed above the prompt as they arrive, without waiting for input.
     let events = match editor.create_external_printer() {
         Ok(mut printer) => {
             let mut stream = qmp.raw().subscribe();
             let client = qmp.raw().clone();
             let log = log.clone();
+            let at_prompt = at_prompt.clone();
             Some(rt.spawn(async move {
                 while let Some(ev) = stream.next().await {
                     let text = match ev {
@@ -291,11 +302,17 @@ fn shell(
                         return;
                     }
                 }
-                // Said at once, not at the next command.
-                let reason = client.closed().await;
-                let _ = printer.print(format!(
-                    "error: the connection is closed ({reason}); 'exit' or Ctrl-D leaves\n"
-                ));
+                // Leave at once, not at the next command: the loop reports it.
+                // (Until the editor waits: a command running now fails, or the loop sees the
+                // end before its next prompt, and this task is stopped.)
+                client.closed().await;
+                while !at_prompt.load(Ordering::SeqCst) {
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::this(),
+                    nix::sys::signal::Signal::SIGINT,
+                );
             }))
         }
         Err(_) => None,
@@ -311,6 +328,10 @@ fn shell(
 
     let mut hmp_mode = cli.hmp;
     let mut transaction = Transaction::default();
+    // Lines not run yet: a paste the editor returned as one multi-line text is run line by
+    // line, in order. (Typed-ahead bytes stay in the editor's buffer between lines: the
+    // `buffer-redux` feature keeps them.)
+    let mut pending: VecDeque<String> = VecDeque::new();
     let result = loop {
         in_transaction.store(transaction.is_open(), Ordering::Relaxed);
         let prompt = if transaction.is_open() {
@@ -322,14 +343,29 @@ fn shell(
         } else {
             "(QEMU) "
         };
-        let line = match editor.readline(prompt) {
-            Ok(line) => line,
-            Err(ReadlineError::Interrupted) => {
-                transaction.abort();
-                continue;
-            }
-            Err(ReadlineError::Eof) => break Ok(()),
-            Err(e) => break Err(Failure::usage(format!("reading input: {e}"))),
+        if let Some(reason) = qmp.raw().disconnect_reason() {
+            break Err(Failure::connection(format!(
+                "the server closed the connection ({reason})"
+            )));
+        }
+        let line = match pending.pop_front() {
+            Some(line) => line,
+            None => match read_line(&mut editor, prompt, &at_prompt) {
+                Ok(text) => {
+                    let mut lines = text.split(['\n', '\r']).map(str::to_string);
+                    let first = lines.next().unwrap_or_default();
+                    pending.extend(lines);
+                    first
+                }
+                Err(ReadlineError::Interrupted) => {
+                    // Ctrl-C, or the connection ended (checked at the top of the loop).
+                    transaction.abort();
+                    pending.clear();
+                    continue;
+                }
+                Err(ReadlineError::Eof) => break Ok(()),
+                Err(e) => break Err(Failure::usage(format!("reading input: {e}"))),
+            },
         };
         let trimmed = line.trim();
         if trimmed.is_empty() {
@@ -381,7 +417,7 @@ fn shell(
         } else {
             trimmed
         };
-        let request = match transaction.line(text) {
+        let mut request = match transaction.line(text) {
             Ok(Line::Pending) => continue,
             Ok(Line::Send(r)) => r,
             Err(e) => {
@@ -390,6 +426,7 @@ fn shell(
             }
         };
         if !cli.no_check {
+            checker.coerce(&mut request);
             if let Err(e) = checker.check(&request.command, request.arguments.as_ref()) {
                 eprintln!("error: {e}");
                 continue;
@@ -401,8 +438,20 @@ fn shell(
             &request.command,
             request.arguments_value(),
         ));
+        let quit = request.command == "quit";
         match reply {
-            Ok(v) => app::print_value(style, &v),
+            Ok(v) => {
+                app::print_value(style, &v);
+                if quit {
+                    // QEMU closes the monitor as it exits; the shell ends with it.
+                    let closed = qmp.raw().closed();
+                    let _ = rt.block_on(async {
+                        tokio::time::timeout(std::time::Duration::from_secs(5), closed).await
+                    });
+                    break Ok(());
+                }
+            }
+            Err(qmp_api::ExecuteError::Disconnected { .. }) if quit => break Ok(()),
             Err(e) => {
                 let f = Failure::execute(&request.command, &e);
                 eprintln!("error: {}", f.message);
@@ -416,6 +465,18 @@ fn shell(
         task.abort();
     }
     result
+}
+
+/// Reads a line, with `at_prompt` set while the editor waits.
+fn read_line(
+    editor: &mut Editor<ShellHelper, DefaultHistory>,
+    prompt: &str,
+    at_prompt: &AtomicBool,
+) -> rustyline::Result<String> {
+    at_prompt.store(true, Ordering::SeqCst);
+    let line = editor.readline(prompt);
+    at_prompt.store(false, Ordering::SeqCst);
+    line
 }
 
 fn print_command_list(checker: &Checker) {

@@ -452,6 +452,12 @@ fn spawn_starts_a_private_qemu_and_stops_it() {
         &name,
     ]);
     assert_eq!(ok(&run).json(), json!({"name": name}));
+    // HMP with QEMU arguments: they go to QEMU, not onto the HMP line.
+    let run = qmp(&[
+        "--spawn", "--qemu", bin, "-H", "info", "status", "--", "-machine", "none", "-display",
+        "none", "-S",
+    ]);
+    assert_eq!(ok(&run).stdout.trim_end(), "VM status: paused (prelaunch)");
     let run = qmp(&[
         "--spawn", "--qemu", bin, "--", "-machine", "none", "-display", "none", "-name", &name,
     ]);
@@ -514,8 +520,25 @@ fn help_and_compat() {
     let Some(qemu) = Qemu::start(Kind::System10) else {
         return;
     };
+    // By default a summary: commands, events, top-level arguments; --verbose has the rest.
+    let verbose = qmp_on(&qemu.socket, &["compat", "--verbose"]);
+    ok(&verbose);
+    assert!(verbose.stdout.contains("  value "), "{}", verbose.stdout);
     let run = qmp_on(&qemu.socket, &["compat"]);
     ok(&run);
+    for line in run.stdout.lines().filter(|l| l.starts_with("  ")) {
+        let entry = line.trim();
+        let top = entry.starts_with("command ")
+            || entry.starts_with("event ")
+            || (entry.starts_with("argument ") && entry.matches('.').count() == 1);
+        assert!(top, "not in a summary: {line}");
+    }
+    assert!(
+        run.stdout.contains("qmp compat --verbose)"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.lines().count() * 3 < verbose.stdout.lines().count());
     assert!(
         run.stdout.contains("only in the built-in schema"),
         "{}",
@@ -859,4 +882,335 @@ fn issue_16_log_files_hmp_without_cpus_and_bad_addresses() {
         );
         assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
     }
+}
+
+/// Polls `query-jobs` on `socket` until job `id` is running.
+fn wait_running(socket: &Path, id: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let jobs = ok(&qmp_on(socket, &["query-jobs"])).json();
+        let running = jobs
+            .as_array()
+            .is_some_and(|j| j.iter().any(|j| j["id"] == id && j["status"] == "running"));
+        if running {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{id} not running: {jobs}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn issue_16_a_job_cancelled_from_another_monitor_is_reported_cancelled() {
+    // The storage daemon with two monitors: `qmp` follows the job on the first, the test
+    // cancels it on the second.
+    let second = TempDir::new();
+    let sock2 = second.join("m1.sock");
+    let chardev = format!("socket,path={},server=on,wait=off,id=m1", sock2.display());
+    let Some(qsd) = Qemu::start_with(
+        Kind::StorageDaemon,
+        &["--chardev", &chardev, "--monitor", "chardev=m1"],
+    ) else {
+        return;
+    };
+    for node in ["src", "dst"] {
+        ok(&qmp_on(
+            &sock2,
+            &[
+                "blockdev-add",
+                "driver=null-co",
+                &format!("node-name={node}"),
+                "size=1073741824",
+            ],
+        ));
+    }
+    let sock1 = qsd.socket.to_str().expect("utf-8").to_string();
+    // A backup throttled to 8 MiB/s over 1 GiB runs for minutes unless cancelled: with
+    // auto-dismiss (QEMU's default) and without.
+    let cases: [(&str, &str, &[&str]); 3] = [
+        ("b4", "blockdev-backup", &[]),
+        ("b5", "blockdev-backup", &["auto-dismiss=false"]),
+        ("m4", "blockdev-mirror", &[]),
+    ];
+    for (id, starter, extra) in cases {
+        let job_id = format!("job-id={id}");
+        let mut args = vec![
+            "-s",
+            &sock1,
+            starter,
+            &job_id,
+            "device=src",
+            "target=dst",
+            "sync=full",
+            "speed=8388608",
+        ];
+        args.extend_from_slice(extra);
+        args.push("--wait");
+        let child = command(&args).spawn().expect("start qmp");
+        wait_running(&sock2, id);
+        ok(&qmp_on(
+            &sock2,
+            &["block-job-cancel", &format!("device={id}")],
+        ));
+        let run = finish(child);
+        assert_eq!(run.code, Some(1), "{id}: {} / {}", run.stdout, run.stderr);
+        assert!(
+            run.stderr.contains(&format!("job {id} was cancelled")),
+            "{id}: {}",
+            run.stderr
+        );
+        let report = run.json();
+        assert_eq!(report["id"], id);
+        assert_eq!(report["cancelled"], true, "{report}");
+        assert_eq!(qmp_on(&sock2, &["query-jobs"]).json(), json!([]), "{id}");
+    }
+    // `job wait` on a job started elsewhere, cancelled from the other monitor.
+    ok(&qmp_on(
+        &sock2,
+        &[
+            "blockdev-backup",
+            "job-id=b3",
+            "device=src",
+            "target=dst",
+            "sync=full",
+            "speed=8388608",
+        ],
+    ));
+    let child = command(&["-s", &sock1, "job", "wait", "b3"])
+        .spawn()
+        .expect("start qmp");
+    // No signal tells when `job wait` has attached; the job runs for minutes.
+    std::thread::sleep(Duration::from_secs(2));
+    ok(&qmp_on(&sock2, &["block-job-cancel", "device=b3"]));
+    let run = finish(child);
+    assert_eq!(run.code, Some(1), "{} / {}", run.stdout, run.stderr);
+    assert_eq!(run.json()["cancelled"], true);
+}
+
+#[test]
+fn issue_16_device_add_passes_device_properties_and_checks_its_listed_ones() {
+    let Some(qemu) = Qemu::start_with(
+        Kind::System10,
+        &[
+            "-machine",
+            "q35",
+            "-S",
+            "-device",
+            "pcie-root-port,id=rp0,chassis=1,bus=pcie.0",
+        ],
+    ) else {
+        return;
+    };
+    let s = &qemu.socket;
+    ok(&qmp_on(
+        s,
+        &[
+            "blockdev-add",
+            "driver=null-co",
+            "node-name=raw0",
+            "size=1048576",
+        ],
+    ));
+    // Unlisted keys (`drive`, `serial`) are the device's properties: passed on.
+    ok(&qmp_on(
+        s,
+        &[
+            "device_add",
+            "driver=virtio-blk-pci",
+            "id=vblk0",
+            "bus=rp0",
+            "drive=raw0",
+            "serial=abc",
+        ],
+    ));
+    let serial = ok(&qmp_on(
+        s,
+        &[
+            "qom-get",
+            "path=/machine/peripheral/vblk0",
+            "property=serial",
+        ],
+    ))
+    .json();
+    assert_eq!(serial, "abc");
+    // The listed ones are still checked: a misspelt `driver` is missing, a list is no id.
+    let run = qmp_on(s, &["device_add", "drvier=virtio-blk-pci", "id=v1"]);
+    assert_eq!(run.code, Some(2), "{}", run.stderr);
+    assert!(run.stderr.contains("'driver' is missing"), "{}", run.stderr);
+    let run = qmp_on(s, &["device_add", "driver=virtio-blk-pci", "id=[1]"]);
+    assert_eq!(run.code, Some(2), "{}", run.stderr);
+    assert!(run.stderr.contains("'id'"), "{}", run.stderr);
+}
+
+#[test]
+fn issue_16_numbers_and_booleans_typed_for_strings_are_sent_as_typed() {
+    let Some(qemu) = Qemu::start(Kind::System10) else {
+        return;
+    };
+    let s = &qemu.socket;
+    // `size` is an integer: it stays a number.
+    ok(&qmp_on(
+        s,
+        &[
+            "blockdev-add",
+            "driver=null-co",
+            "node-name=n0",
+            "size=1048576",
+        ],
+    ));
+    // `name` is a string: the text typed, `1.50` not `1.5`.
+    for name in ["123", "1.50", "true"] {
+        ok(&qmp_on(
+            s,
+            &["block-dirty-bitmap-add", "node=n0", &format!("name={name}")],
+        ));
+    }
+    let nodes = qmp_on(s, &["query-named-block-nodes"]).json();
+    let mut names: Vec<String> = nodes[0]["dirty-bitmaps"]
+        .as_array()
+        .expect("dirty-bitmaps")
+        .iter()
+        .map(|b| b["name"].as_str().expect("name").to_string())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["1.50", "123", "true"]);
+    // A boolean member keeps its boolean (`read-only`, in blockdev-add's union base).
+    let run = qmp_on(
+        s,
+        &[
+            "blockdev-add",
+            "driver=null-co",
+            "node-name=n1",
+            "size=1048576",
+            "read-only=true",
+        ],
+    );
+    ok(&run);
+    // A string member given a number: the HMP line `true` reaches HMP.
+    let out = ok(&qmp_on(s, &["human-monitor-command", "command-line=true"])).json();
+    assert!(out.as_str().is_some_and(|t| t.contains("true")), "{out}");
+}
+
+#[test]
+fn issue_16_the_log_file_is_written_with_wait_and_job_wait() {
+    let Some(qemu) = Qemu::start(Kind::System10) else {
+        return;
+    };
+    let s = &qemu.socket;
+    for node in ["src", "dst"] {
+        ok(&qmp_on(
+            s,
+            &[
+                "blockdev-add",
+                "driver=null-co",
+                &format!("node-name={node}"),
+                "size=4194304",
+            ],
+        ));
+    }
+    let log = qemu.dir.join("qmp.log");
+    let log_arg = log.to_str().expect("utf-8");
+    let read_log = || -> Vec<Value> {
+        std::fs::read_to_string(&log)
+            .expect("log file")
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("JSON line"))
+            .collect()
+    };
+    let has_event = |lines: &[Value], name: &str| lines.iter().any(|l| l["event"] == name);
+    let mirror = [
+        "blockdev-mirror",
+        "job-id=m1",
+        "device=src",
+        "target=dst",
+        "sync=full",
+    ];
+    let mut args = vec!["-l", log_arg];
+    args.extend_from_slice(&mirror);
+    args.push("--wait");
+    ok(&qmp_on(s, &args));
+    let lines = read_log();
+    assert_eq!(
+        lines[0],
+        json!({"execute": "blockdev-mirror", "arguments": {"job-id": "m1", "device": "src",
+            "target": "dst", "sync": "full"}})
+    );
+    // The reply, with the job's first events around it (QEMU sends them as they happen).
+    assert!(lines.contains(&json!({"return": {}})), "{lines:?}");
+    assert!(has_event(&lines, "BLOCK_JOB_READY"), "{lines:?}");
+    assert!(has_event(&lines, "BLOCK_JOB_COMPLETED"), "{lines:?}");
+    // `job wait`: what it asks QEMU, and the job's events.
+    std::fs::remove_file(&log).expect("remove log");
+    let mut args = mirror.to_vec();
+    args[1] = "job-id=m2";
+    args.push("speed=1048576");
+    ok(&qmp_on(s, &args));
+    ok(&qmp_on(s, &["-l", log_arg, "job", "wait", "m2"]));
+    let lines = read_log();
+    assert_eq!(lines[0], json!({"execute": "query-jobs"}), "{lines:?}");
+    assert!(has_event(&lines, "BLOCK_JOB_COMPLETED"), "{lines:?}");
+}
+
+#[test]
+fn issue_16_a_busy_monitor_is_named_as_such() {
+    let Some(qemu) = Qemu::start(Kind::System10) else {
+        return;
+    };
+    // Another client holds the monitor (QEMU has greeted it).
+    let mut other = std::os::unix::net::UnixStream::connect(&qemu.socket).expect("connect");
+    let mut greeting = [0u8; 16];
+    other.read_exact(&mut greeting).expect("greeting");
+    let started = Instant::now();
+    let run = qmp_on(&qemu.socket, &["--timeout", "3", "query-status"]);
+    assert_eq!(run.code, Some(3), "{}", run.stderr);
+    assert!(started.elapsed() >= Duration::from_secs(3));
+    let err = &run.stderr;
+    assert!(
+        err.contains("no greeting yet; the monitor may be busy"),
+        "{err}"
+    );
+    assert!(
+        err.contains("the monitor is busy with another client (QEMU serves one client per -qmp socket): add a second -qmp socket"),
+        "{err}"
+    );
+    // Said once, in qmp's terms.
+    assert_eq!(err.matches("one client").count(), 1, "{err}");
+    assert!(!err.contains("ClientBuilder"), "{err}");
+    drop(other);
+}
+
+#[test]
+fn issue_16_notes_say_what_the_server_lacks_and_events_are_compared_with_events() {
+    let Some(qsd) = Qemu::start(Kind::StorageDaemon) else {
+        return;
+    };
+    // QEMU 10.0 has query-status; the storage daemon does not offer it: no typo suggestion,
+    // no version note.
+    let run = qmp_on(&qsd.socket, &["query-status"]);
+    assert_eq!(run.code, Some(2), "{}", run.stderr);
+    let err = &run.stderr;
+    assert!(
+        err.contains("the server does not offer the command 'query-status'"),
+        "{err}"
+    );
+    assert!(err.contains("QEMU 10.0.2 has 'query-status'"), "{err}");
+    assert!(!err.contains("did you mean"), "{err}");
+    assert!(!err.contains("2.12"), "{err}");
+    // The same for an event (STOP), and a command's name is no event's note.
+    let run = qmp_on(&qsd.socket, &["events", "STOP"]);
+    assert_eq!(run.code, Some(2), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("the server does not offer the event 'STOP'"),
+        "{}",
+        run.stderr
+    );
+    let run = qmp_on(&qsd.socket, &["events", "stop"]);
+    assert_eq!(run.code, Some(2), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("unknown event 'stop'"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("note:"), "{}", run.stderr);
 }

@@ -292,7 +292,7 @@ fn colours_on_a_terminal_and_a_storage_daemon_spawned_by_the_shell() {
     t.wait_last_line("(QEMU)");
     // The storage daemon's own schema: it has no query-status, but block exports.
     t.keys(&["query-status", "Enter"]);
-    t.wait_text("The command query-status has not been found");
+    t.wait_text("the server does not offer the command 'query-status'");
     t.keys(&["query-block-exp", "Tab"]);
     t.wait_last_line("(QEMU) query-block-exports");
     t.keys(&["Enter"]);
@@ -307,10 +307,8 @@ fn colours_on_a_terminal_and_a_storage_daemon_spawned_by_the_shell() {
         .expect("tmux capture-pane");
     let coloured = String::from_utf8_lossy(&out.stdout);
     assert!(coloured.contains("\u{1b}["), "no colour in:\n{coloured}");
-    // `quit` is QMP's: the daemon stops, and the shell says so without a key press.
+    // `quit` is QMP's: the daemon stops, and the shell ends with it.
     t.keys(&["quit", "Enter"]);
-    t.wait_text("the connection is closed");
-    t.keys(&["C-d"]);
     t.wait_text("[exited]");
 }
 
@@ -342,4 +340,145 @@ fn the_shell_against_a_guest_agent() {
     t.wait_last_line("(QGA) guest-file-open path=");
     t.keys(&["C-u", "C-d"]);
     t.wait_text("[exited]");
+}
+
+#[test]
+fn issue_16_lines_typed_ahead_or_pasted_all_run_in_order() {
+    let dir = TempDir::new();
+    let Some(qemu) = Qemu::start(Kind::System10) else {
+        return;
+    };
+    one_shot(
+        &qemu.socket,
+        &[
+            "blockdev-add",
+            "driver=null-co",
+            "node-name=n0",
+            "size=1048576",
+        ],
+    );
+    let history = dir.join("history");
+    let Some(t) = Tmux::start(&shell_command(&qemu.socket, &history)) else {
+        return;
+    };
+    t.wait_last_line("(QEMU)");
+    // Five lines written to the terminal at once, before the first has run.
+    t.keys(&[
+        "query-status",
+        "Enter",
+        "stop",
+        "Enter",
+        "query-status",
+        "Enter",
+        "cont",
+        "Enter",
+        "query-status",
+        "Enter",
+    ]);
+    t.wait_for("three query-status replies", |s| {
+        s.matches("\"status\": ").count() == 3
+    });
+    let screen = t.screen();
+    let order: Vec<&str> = screen
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("\"status\": "))
+        .collect();
+    assert_eq!(
+        order,
+        ["\"running\"", "\"paused\"", "\"running\""],
+        "{screen}"
+    );
+    // A multi-line transaction pasted in one go (bracketed paste), then Enter.
+    let text = "transaction(\nblock-dirty-bitmap-add node=n0 name=b0\n\
+                block-dirty-bitmap-add node=n0 name=b1\n)\nquery-named-block-nodes";
+    let status = t
+        .tmux()
+        .args(["set-buffer", "--", text])
+        .status()
+        .expect("tmux set-buffer");
+    assert!(status.success());
+    let status = t
+        .tmux()
+        .args(["paste-buffer", "-p", "-t", "t"])
+        .status()
+        .expect("tmux paste-buffer");
+    assert!(status.success());
+    t.keys(&["Enter"]);
+    let screen = t.wait_text("\"name\": \"b1\"");
+    assert!(screen.contains("\"name\": \"b0\""), "{screen}");
+}
+
+#[test]
+fn issue_16_the_shell_ends_after_quit_and_when_qemu_dies() {
+    let dir = TempDir::new();
+    let history = dir.join("history");
+    // `quit` on a QEMU of our own: the shell ends with status 0 (and QEMU is reaped).
+    let command = format!(
+        "{QMP} --spawn --history {}; echo status=$?",
+        history.display()
+    );
+    let Some(t) = Tmux::start(&command) else {
+        return;
+    };
+    t.wait_last_line("(QEMU)");
+    t.keys(&["quit", "Enter"]);
+    t.wait_text("status=0");
+    // QEMU killed while the prompt waits: the shell ends at once, status 3, saying why.
+    let Some(mut qemu) = Qemu::start(Kind::System10) else {
+        return;
+    };
+    let command = format!("{}; echo status=$?", shell_command(&qemu.socket, &history));
+    let Some(t) = Tmux::start(&command) else {
+        return;
+    };
+    t.wait_last_line("(QEMU)");
+    qemu.kill();
+    let screen = t.wait_text("status=3");
+    assert!(
+        screen.contains("the server closed the connection"),
+        "{screen}"
+    );
+}
+
+#[test]
+fn issue_16_job_wait_shows_the_jobs_state_from_the_start() {
+    let dir = TempDir::new();
+    let second = dir.join("second.sock");
+    let arg = format!("unix:{},server=on,wait=off", second.display());
+    let Some(qemu) = Qemu::start_with(Kind::System10, &["-qmp", &arg]) else {
+        return;
+    };
+    for node in ["src", "dst"] {
+        one_shot(
+            &second,
+            &[
+                "blockdev-add",
+                "driver=null-co",
+                &format!("node-name={node}"),
+                "size=1073741824",
+            ],
+        );
+    }
+    // Throttled to 8 MiB/s over 1 GiB: running, without a state change, for minutes.
+    one_shot(
+        &second,
+        &[
+            "blockdev-mirror",
+            "job-id=m0",
+            "device=src",
+            "target=dst",
+            "sync=full",
+            "speed=8388608",
+        ],
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let command = format!("{QMP} -s {} job wait m0", qemu.socket.display());
+    let Some(t) = Tmux::start(&command) else {
+        return;
+    };
+    let screen = t.wait_text("m0 running");
+    assert!(!screen.contains("undefined"), "{screen}");
+    one_shot(&second, &["block-job-cancel", "device=m0"]);
+    let screen = t.wait_text("[exited]");
+    assert!(screen.contains("\"cancelled\": true"), "{screen}");
 }

@@ -491,3 +491,52 @@ async fn backup_io_error_with_and_without_auto_dismiss() {
         }
     }
 }
+
+/// Issue 16: a job cancelled by another client (here `block-job-cancel` sent beside the
+/// runner) is `JobError::Cancelled` with a report saying `cancelled`, with auto-dismiss (the
+/// job is gone before its error can be read) and without.
+#[tokio::test]
+async fn a_job_cancelled_by_another_client_is_cancelled_with_or_without_auto_dismiss() {
+    for kind in KINDS {
+        let Some(vm) = start(kind).await else {
+            continue;
+        };
+        vm.raw_node("src", 4, 7).await;
+        vm.raw_node("dst", 4, 0).await;
+        for auto_dismiss in [true, false] {
+            let id = format!("c{auto_dismiss}");
+            let run = Job::new(&vm.qmp, id.clone()).run(
+                vm.backup(&id, "src", "dst")
+                    .speed(64 << 10)
+                    .auto_dismiss(auto_dismiss),
+            );
+            let cancel = async {
+                let deadline = Instant::now() + Duration::from_secs(10);
+                while !vm.jobs().await.contains(&format!("{id}:running")) {
+                    assert!(Instant::now() < deadline, "{kind:?}: {id} not running");
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                vm.qmp
+                    .raw()
+                    .execute("block-job-cancel", json!({ "device": id }))
+                    .await
+                    .expect("block-job-cancel");
+            };
+            let (result, ()) = within(30, async { tokio::join!(run, cancel) }).await;
+            match result {
+                Err(JobError::Cancelled { id: got, report }) => {
+                    assert_eq!(got, id);
+                    assert!(report.cancelled, "{kind:?} {id}");
+                    assert!(report.progress.total > 0, "{kind:?} {id}: {report:?}");
+                }
+                other => panic!("{kind:?} {id}: expected Cancelled, got {other:?}"),
+            }
+            assert!(
+                vm.jobs().await.is_empty(),
+                "{kind:?} {id}: {:?}",
+                vm.jobs().await
+            );
+        }
+        drop(vm.qemu);
+    }
+}

@@ -130,11 +130,14 @@ pub enum JobError {
         /// QEMU's error text.
         error: String,
     },
-    /// The job was cancelled by someone else (`BLOCK_JOB_CANCELLED`).
+    /// The job was cancelled by someone else (`BLOCK_JOB_CANCELLED`, or `job-cancel` from
+    /// another monitor), with or without auto-dismiss. The job has been dismissed.
     #[error("job {id} was cancelled by another client")]
     Cancelled {
         /// The job id.
         id: String,
+        /// How far it got (`cancelled` is true): the numbers of `BLOCK_JOB_CANCELLED`.
+        report: Box<JobReport>,
     },
     /// The job did not end within the runner's timeout; the runner cancelled it
     /// (`job-cancel`) and waited for it to conclude.
@@ -651,13 +654,17 @@ impl Follower {
             elapsed: self.started.elapsed(),
         };
         match step {
+            Step::Concluded { .. } if self.cancel_requested => Ok(report),
+            // Cancelled by another client: with auto-dismiss the job is gone before we can
+            // read its error, so the event is what tells, not the error.
+            Step::Concluded { .. } if self.cancelled_event => Err(JobError::Cancelled {
+                id: self.id.clone(),
+                report: Box::new(JobReport {
+                    cancelled: true,
+                    ..report
+                }),
+            }),
             Step::Concluded { error: None } => Ok(report),
-            Step::Concluded { error: Some(_) } if self.cancel_requested => Ok(report),
-            Step::Concluded { error: Some(_) } if self.cancelled_event => {
-                Err(JobError::Cancelled {
-                    id: self.id.clone(),
-                })
-            }
             Step::Concluded { error: Some(error) } => Err(JobError::Failed {
                 id: self.id.clone(),
                 error,
