@@ -26,9 +26,18 @@ use crate::model::{
 
 const M: Module = Module::Types;
 
-pub(crate) fn emit(plan: &Plan<'_>, opts: &Options) -> Result<Vec<Item>, EmitError> {
-    let mut items = vec![Item::new("QType", qtype(plan))];
-    for (module, rust) in &plan.modules {
+/// The items of `types.rs` for the QAPI modules `plan.modules[modules]` (the file's first piece
+/// also defines `QType`).
+pub(crate) fn emit(
+    plan: &Plan<'_>,
+    opts: &Options,
+    modules: std::ops::Range<usize>,
+) -> Result<Vec<Item>, EmitError> {
+    let mut items = Vec::new();
+    if modules.start == 0 {
+        items.push(Item::new("QType", qtype(plan)));
+    }
+    for (module, rust) in plan.modules.get(modules).unwrap_or_default() {
         let mut children = Vec::new();
         for def in plan
             .schema

@@ -894,7 +894,7 @@ pub struct Merged<'s> {
     /// Definition name → index in `history.definitions`.
     entries: HashMap<&'s str, usize>,
     /// Every version's facts, built on first use by the rules.
-    versions: std::cell::OnceCell<rules::Versions>,
+    versions: std::sync::OnceLock<rules::Versions>,
 }
 
 impl<'s> Merged<'s> {
@@ -912,7 +912,7 @@ impl<'s> Merged<'s> {
             history,
             facts: Facts::of(schema),
             entries,
-            versions: std::cell::OnceCell::new(),
+            versions: std::sync::OnceLock::new(),
         }
     }
 
