@@ -33,13 +33,12 @@ where
     let results: Vec<Mutex<Option<Result<R, EmitError>>>> =
         items.iter().map(|_| Mutex::new(None)).collect();
     let next = AtomicUsize::new(0);
-    let work = || loop {
-        let Some(&i) = order.get(next.fetch_add(1, Ordering::Relaxed)) else {
-            break;
-        };
-        let result = f(&items[i]);
-        if let Ok(mut slot) = results[i].lock() {
-            *slot = Some(result);
+    let work = || {
+        while let Some(&i) = order.get(next.fetch_add(1, Ordering::Relaxed)) {
+            let result = f(&items[i]);
+            if let Ok(mut slot) = results[i].lock() {
+                *slot = Some(result);
+            }
         }
     };
     let threads = threads.min(items.len());
