@@ -20,6 +20,7 @@ fn main() {
     let result = qmp_codegen::Config::new()
         .schema(default)
         .schema_env("QMP_SCHEMA")
+        .decode_arguments_feature("decode-arguments")
         .run();
     let report = match result {
         Ok(report) => report,

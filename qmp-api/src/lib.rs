@@ -112,6 +112,17 @@
 //! not mark which strings are host paths (`qom-get`'s `path` is a QOM path). Convert with
 //! `path.to_str()` and handle the `None`.
 //!
+//! Every type implements `Serialize`. `Deserialize` is on every type QEMU sends (reply and
+//! event data, and whatever they contain); the types QEMU never sends, found only in command
+//! arguments (`BlockdevOptions`, `SocketAddressLegacy`: their docs say so), decode only with
+//! the cargo feature `decode-arguments` (also turned on by `mock`), for reading them from a
+//! configuration file, say. A client only encodes them, and their decoders would be about 15%
+//! of this crate's compile time.
+//!
+//! ```toml
+//! qmp-api = { version = "0.1", features = ["decode-arguments"] }
+//! ```
+//!
 //! # Events
 //!
 //! [`Qmp::events`] returns an [`EventStream`] of [`Received`] items: the typed [`Event`] and

@@ -164,6 +164,19 @@ impl Config {
         self
     }
 
+    /// Gates `Deserialize` on the types QEMU never sends behind the cargo feature `feature`
+    /// of the crate that includes the code (default: every type implements it). See
+    /// [`Options::decode_arguments_feature`].
+    ///
+    /// ```
+    /// let config = qmp_codegen::Config::new().decode_arguments_feature("decode-arguments");
+    /// # let _ = config;
+    /// ```
+    pub fn decode_arguments_feature(mut self, feature: impl Into<String>) -> Self {
+        self.options.decode_arguments_feature = Some(feature.into());
+        self
+    }
+
     /// Generates the files for an already loaded schema (pure; nothing is written).
     pub fn generate(&self, schema: &Schema) -> Result<Vec<GeneratedFile>, EmitError> {
         emit::generate(schema, &self.options)

@@ -374,3 +374,99 @@ fn prose_becomes_rustdoc_without_doctests() {
         .contents;
     assert!(!commands.contains("Resize `device`"));
 }
+
+/// `Options::decode_arguments_feature` gates `Deserialize` on exactly the types QEMU never
+/// sends (structs, unions and alternates reached only from arguments), says so in their docs,
+/// and leaves everything else (and the default output) alone.
+#[test]
+fn decode_arguments_feature_gates_only_the_types_qemu_never_sends() {
+    let schema = parse_qapi_str(
+        "gate.json",
+        r#"
+        { 'enum': 'Kind', 'data': [ 'a', 'b' ] }
+        { 'struct': 'Opts', 'data': { 'size': 'int' } }
+        { 'struct': 'KindB', 'data': { 'n': 'int' } }
+        { 'union': 'Target', 'base': { 'kind': 'Kind' }, 'discriminator': 'kind',
+          'data': { 'a': 'Opts', 'b': 'KindB' } }
+        { 'alternate': 'Ref', 'data': { 'def': 'Opts', 'name': 'str' } }
+        { 'struct': 'Both', 'data': { 'on': 'bool' } }
+        { 'struct': 'Status', 'data': { 'running': 'bool', 'both': 'Both' } }
+        { 'command': 'resize', 'data': { 'target': 'Target', 'ref': 'Ref', 'both': 'Both' } }
+        { 'command': 'query-status', 'returns': 'Status' }
+        "#,
+    )
+    .expect("schema parses");
+    let types = |opts: &Options| {
+        generate(&schema, opts)
+            .expect("generates")
+            .into_iter()
+            .find(|f| f.name == "types.rs")
+            .expect("types.rs")
+            .contents
+    };
+    // The line before each `Deserialize` impl, by type.
+    let gates = |text: &str| -> Vec<(String, bool)> {
+        let lines: Vec<&str> = text.lines().collect();
+        lines
+            .iter()
+            .enumerate()
+            .filter_map(|(i, l)| {
+                let ty = l
+                    .trim()
+                    .strip_prefix("impl<'de> ::serde::Deserialize<'de> for ")?
+                    .trim_end_matches(" {");
+                let gated =
+                    i > 0 && lines[i - 1].trim() == "#[cfg(feature = \"decode-arguments\")]";
+                Some((ty.to_string(), gated))
+            })
+            .collect()
+    };
+    let default = types(&Options::default());
+    assert!(
+        !default.contains("#[cfg(feature"),
+        "default output gates something"
+    );
+    let gated = types(&Options {
+        decode_arguments_feature: Some("decode-arguments".into()),
+        ..Options::default()
+    });
+    let mut found = gates(&gated);
+    found.sort();
+    let expected: Vec<(String, bool)> = [
+        // `Target`'s private base struct: inside `Target`'s gated impl.
+        ("Base", false),
+        ("Both", false),
+        ("KindB", true),
+        ("Opts", true),
+        ("Ref", true),
+        ("Status", false),
+        ("Target", true),
+    ]
+    .iter()
+    .map(|(t, g)| (t.to_string(), *g))
+    .collect();
+    assert_eq!(found, expected);
+    // Enums keep their impls (from the runtime macro) whatever the feature.
+    assert_eq!(
+        default.matches("__qapi_enum_impls!(Kind)").count(),
+        gated.matches("__qapi_enum_impls!(Kind)").count()
+    );
+    let note = "implements `Deserialize` only with the crate feature `decode-arguments`";
+    assert_eq!(gated.matches(note).count(), 4, "one note per gated type");
+    // Nothing else changes: without the gates and the notes (and blank doc lines), the two
+    // outputs have the same lines.
+    let strip = |t: &str| {
+        t.lines()
+            .filter(|l| !l.contains("decode-arguments") && !l.contains("QEMU never sends this"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let rest = |t: &str| -> Vec<String> {
+        strip(t)
+            .lines()
+            .filter(|l| l.trim() != "///")
+            .map(str::to_string)
+            .collect()
+    };
+    assert_eq!(rest(&gated), rest(&default));
+}

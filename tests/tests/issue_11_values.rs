@@ -151,3 +151,19 @@ fn swappable_strings_are_named_by_the_constructor() {
         r#"{"type":"inet","host":"127.0.0.1","port":"10809"}"#
     );
 }
+
+/// Types QEMU never sends (here `BlockdevOptions` and `SocketAddressLegacy`, only in
+/// arguments) decode with the `decode-arguments` feature, which this crate gets through
+/// `mock`: a configuration file's `blockdev-add` options read back into the typed value.
+#[test]
+fn argument_types_decode_with_the_decode_arguments_feature() {
+    let text = r#"{"driver":"null-co","node-name":"null0","size":67108864}"#;
+    let read: BlockdevOptions = serde_json::from_str(text).expect("decodes");
+    let built =
+        BlockdevOptions::null_co(BlockdevOptionsNull::default().size(64 << 20)).node_name("null0");
+    assert_eq!(read, built);
+    assert_eq!(json(&read), text);
+    let text = r#"{"type":"unix","data":{"path":"/run/qmp.sock"}}"#;
+    let addr: SocketAddressLegacy = serde_json::from_str(text).expect("decodes");
+    assert_eq!(json(&addr), text);
+}

@@ -92,8 +92,31 @@ fn type_docs(plan: &Plan<'_>, opts: &Options, kind: &str, def: &Definition) -> D
     if let Some(note) = plan.note(&Path::definition(def.name()), def.since()) {
         d.para(note);
     }
+    if let Some(feature) = decode_feature(plan, opts, def.name()).filter(|_| kind != "enum") {
+        d.para(format!(
+            "QEMU never sends this type (it is only in command arguments), so it implements \
+             `Deserialize` only with the crate feature `{feature}`."
+        ));
+    }
     d.reference(def.name(), plan.reference(def).as_deref());
     d
+}
+
+/// The cargo feature that gates `Deserialize` on the schema type `qapi`, when it is gated: a
+/// type QEMU never sends, with [`Options::decode_arguments_feature`] set.
+fn decode_feature<'o>(plan: &Plan<'_>, opts: &'o Options, qapi: &str) -> Option<&'o str> {
+    opts.decode_arguments_feature
+        .as_deref()
+        .filter(|_| !plan.sent_by_qemu(qapi))
+}
+
+/// `#[cfg(feature = ...)]` for the `Deserialize` impl of `qapi`, if gated (see
+/// [`decode_feature`]); nothing otherwise.
+fn decode_gate(plan: &Plan<'_>, opts: &Options, qapi: &str) -> TokenStream {
+    match decode_feature(plan, opts, qapi) {
+        Some(feature) => quote!(#[cfg(feature = #feature)]),
+        None => TokenStream::new(),
+    }
 }
 
 fn qtype(plan: &Plan<'_>) -> TokenStream {
@@ -290,6 +313,7 @@ fn struct_type(plan: &Plan<'_>, opts: &Options, s: &Struct) -> Result<TokenStrea
         built.then(|| conversions::setters(plan, &name, &fields, &[ctor_name.as_str()], M));
     let from = built.then(|| conversions::single_member_from(plan, &name, &fields));
     let ser = serde_impls::serialize(&name, &fields, None);
+    let gate = decode_gate(plan, opts, &s.name);
     let de = serde_impls::deserialize(&name, &fields);
     Ok(quote! {
         #docs
@@ -302,6 +326,7 @@ fn struct_type(plan: &Plan<'_>, opts: &Options, s: &Struct) -> Result<TokenStrea
         #setters
         #from
         #ser
+        #gate
         #de
     })
 }
@@ -433,6 +458,7 @@ fn union_type(plan: &Plan<'_>, opts: &Options, u: &Union) -> Result<TokenStream,
     };
     let ser = union_serialize(&p);
     let de = union_deserialize(plan, &p)?;
+    let gate = decode_gate(plan, opts, &u.name);
     Ok(quote! {
         #docs
         #alias
@@ -449,6 +475,7 @@ fn union_type(plan: &Plan<'_>, opts: &Options, u: &Union) -> Result<TokenStream,
         #setters
         #conversions
         #ser
+        #gate
         #de
     })
 }
@@ -740,6 +767,7 @@ fn alternate_type(
     }
     let expected = expected.join(" or ");
     let alt_name = &a.name;
+    let gate = decode_gate(plan, opts, &a.name);
     let conversions = plan
         .sent_to_qemu(&a.name)
         .then(|| conversions::alternate_conversions(plan, a, &name));
@@ -759,6 +787,7 @@ fn alternate_type(
             }
         }
 
+        #gate
         impl<'de> ::serde::Deserialize<'de> for #name {
             fn deserialize<D: ::serde::Deserializer<'de>>(__d: D) -> ::core::result::Result<Self, D::Error> {
                 let __raw = crate::__private::capture!(__d);
