@@ -295,6 +295,46 @@ async fn one_session_at_a_time_like_qemu() {
     .await;
 }
 
+/// One session at a time across all of a server's listeners: a client on either is served
+/// when nobody else is, and waits for its greeting while someone is (a slot held by one
+/// listener's idle accept loop used to starve the other listener).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_session_at_a_time_across_two_listeners() {
+    within(30, async {
+        let (server, path, _dir) = serve(Server::builder().command("query-status", status));
+        server.listen(qmp_core::Listener::bind_tcp("127.0.0.1:0").await.unwrap());
+        let addr = server.local_addr().unwrap();
+        // Nobody on the unix socket: a TCP client is served.
+        let tcp = within(5, Client::connect_tcp(addr)).await.unwrap();
+        assert!(tcp.execute("query-status", ()).await.is_ok());
+        // While it is, a unix client waits.
+        let unix = tokio::spawn({
+            let path = path.clone();
+            async move { Client::connect_unix(&path).await }
+        });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(
+            !unix.is_finished(),
+            "a second client was greeted on the other listener"
+        );
+        assert_eq!(server.sessions().len(), 1);
+        tcp.close().await;
+        let unix = within(5, unix).await.unwrap().unwrap();
+        assert!(unix.execute("query-status", ()).await.is_ok());
+        // And the other way round.
+        let tcp = tokio::spawn(async move { Client::connect_tcp(addr).await });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(
+            !tcp.is_finished(),
+            "a second client was greeted on the other listener"
+        );
+        unix.close().await;
+        let tcp = within(5, tcp).await.unwrap().unwrap();
+        assert!(tcp.execute("query-status", ()).await.is_ok());
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn many_concurrent_clients() {
     within(60, async {

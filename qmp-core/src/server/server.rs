@@ -482,18 +482,13 @@ fn spawn_session(
 /// Accepts clients until the server stops, within the session limit.
 async fn accept_loop(this: Arc<ServerInner>, listener: Listener) {
     loop {
-        let permit = match &this.permits {
-            Some(semaphore) => match this.until_stopped(semaphore.clone().acquire_owned()).await {
-                Some(Ok(permit)) => Some(permit),
-                _ => break,
-            },
-            None => None,
-        };
-        match this.until_stopped(listener.accept_with_peer()).await {
+        // Accept first, then wait for a free session slot: a loop that held a slot while
+        // waiting for a client would starve every other listener of the same server (with
+        // `max_sessions(1)` and two listeners, the second would never serve). A client accepted
+        // while every slot is taken waits for its greeting, as it would in the kernel's queue.
+        let (io, peer) = match this.until_stopped(listener.accept_with_peer()).await {
             None => break,
-            Some(Ok((io, peer))) => {
-                spawn_session(&this, io, peer, permit);
-            }
+            Some(Ok(accepted)) => accepted,
             Some(Err(e)) => {
                 // Out of descriptors, or the like: keep serving once it passes.
                 tracing::warn!(error = %e, "accepting a QMP client failed; retrying");
@@ -504,8 +499,17 @@ async fn accept_loop(this: Arc<ServerInner>, listener: Listener) {
                 {
                     break;
                 }
+                continue;
             }
-        }
+        };
+        let permit = match &this.permits {
+            Some(semaphore) => match this.until_stopped(semaphore.clone().acquire_owned()).await {
+                Some(Ok(permit)) => Some(permit),
+                _ => break,
+            },
+            None => None,
+        };
+        spawn_session(&this, io, peer, permit);
     }
     drop(listener);
     this.accept_loops.fetch_sub(1, Relaxed);
