@@ -117,7 +117,9 @@
 //! arguments (`BlockdevOptions`, `SocketAddressLegacy`: their docs say so), decode only with
 //! the cargo feature `decode-arguments` (also turned on by `mock`), for reading them from a
 //! configuration file, say. A client only encodes them, and their decoders would be about 15%
-//! of this crate's compile time.
+//! of this crate's compile time. They refuse members they do not know (a typo in your file is
+//! an error naming the member and the known ones), while the types QEMU sends skip them, since
+//! a newer QEMU adds members.
 //!
 //! ```toml
 //! qmp-api = { version = "0.1", features = ["decode-arguments"] }

@@ -165,12 +165,46 @@ macro_rules! __qapi_unknown_variant {
     };
 }
 
+/// Refuses a member the type does not know (`key`, a [`Key`]), naming the known ones: for
+/// types QEMU never sends, where an unknown member is a typo in the caller's input.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __qapi_unknown_member {
+    ($key:ident, [$($name:literal),*]) => {
+        return ::core::result::Result::Err(
+            <_ as $crate::__private::serde::de::Error>::unknown_field($key.as_str(), &[$($name),*]),
+        )
+    };
+}
+
+/// Decodes a strict union's branch from a captured value: `$base` names are the base's
+/// members, then come the branch's (see [`decode_branch`](fn@decode_branch)).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __qapi_decode_branch {
+    ($raw:ident, $base:literal, [$($name:literal),*]) => {
+        $crate::__private::propagate!($crate::__private::decode_branch(&$raw, $base, &[$($name),*]))
+    };
+}
+
+/// Refuses any member of a captured value beyond the base's, for a strict union's tag that
+/// has no branch members (see [`no_branch_members`](fn@no_branch_members)).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __qapi_no_branch_members {
+    ($raw:ident, [$($name:literal),*]) => {
+        $crate::__private::propagate!($crate::__private::no_branch_members(&$raw, &[$($name),*]))
+    };
+}
+
 pub use crate::{
-    __qapi_capture as capture, __qapi_decode_part as decode_part, __qapi_entry as entry,
-    __qapi_member as member, __qapi_next_key as next_key, __qapi_optional_entry as optional_entry,
-    __qapi_optional_member as optional_member, __qapi_propagate as propagate,
-    __qapi_required as required, __qapi_serialize_map as serialize_map,
-    __qapi_skip_value as skip_value, __qapi_unknown_variant as unknown_variant,
+    __qapi_capture as capture, __qapi_decode_branch as decode_branch,
+    __qapi_decode_part as decode_part, __qapi_entry as entry, __qapi_member as member,
+    __qapi_next_key as next_key, __qapi_no_branch_members as no_branch_members,
+    __qapi_optional_entry as optional_entry, __qapi_optional_member as optional_member,
+    __qapi_propagate as propagate, __qapi_required as required,
+    __qapi_serialize_map as serialize_map, __qapi_skip_value as skip_value,
+    __qapi_unknown_member as unknown_member, __qapi_unknown_variant as unknown_variant,
 };
 
 /// Implements `Display`, `FromStr`, `Serialize` and `Deserialize` for a generated QAPI enum
@@ -246,6 +280,50 @@ pub fn capture<'de, D: Deserializer<'de>>(d: D) -> Result<Box<RawValue>, D::Erro
 /// which the outer decoder joins to its own (see `DecodeError::decode_part`).
 pub fn decode_part<T: DeserializeOwned, E: de::Error>(raw: &RawValue) -> Result<T, E> {
     qmp_core::DecodeError::decode_part::<T>(raw.get()).map_err(E::custom)
+}
+
+/// The members of a captured object, by name (raw values, not decoded).
+fn object_members(
+    raw: &RawValue,
+) -> Result<std::collections::BTreeMap<String, Box<RawValue>>, String> {
+    serde_json::from_str(raw.get()).map_err(|e| e.to_string())
+}
+
+/// Decodes a strict union's branch (a type QEMU never sends). `names` are the members the
+/// value may have: the first `base` of them the base's (with the discriminator), then the
+/// branch's. A member outside `names` is refused, naming them all; the branch is then decoded
+/// from the members the base does not name. When the branch's names are not listed (a branch
+/// that is itself a union, whose members depend on its own tag), the branch type refuses what
+/// it does not know by itself. Errors carry the path inside the value, like
+/// [`decode_part`](fn@decode_part)'s.
+pub fn decode_branch<T: DeserializeOwned, E: de::Error>(
+    raw: &RawValue,
+    base: usize,
+    names: &'static [&'static str],
+) -> Result<T, E> {
+    let mut members = object_members(raw).map_err(E::custom)?;
+    if names.len() > base {
+        if let Some(unknown) = members.keys().find(|m| !names.contains(&m.as_str())) {
+            return Err(E::unknown_field(unknown, names));
+        }
+    }
+    let base_names = names.get(..base).unwrap_or(names);
+    members.retain(|name, _| !base_names.contains(&name.as_str()));
+    let rest = serde_json::to_string(&members).map_err(E::custom)?;
+    qmp_core::DecodeError::decode_part::<T>(&rest).map_err(E::custom)
+}
+
+/// Refuses the first member of `raw` that `base` does not name: a strict union's tag without
+/// branch members takes nothing else.
+pub fn no_branch_members<E: de::Error>(
+    raw: &RawValue,
+    base: &'static [&'static str],
+) -> Result<(), E> {
+    let members = object_members(raw).map_err(E::custom)?;
+    match members.keys().find(|name| !base.contains(&name.as_str())) {
+        Some(name) => Err(E::unknown_field(name, base)),
+        None => Ok(()),
+    }
 }
 
 /// The JSON type of a captured value, which selects an alternate's branch.

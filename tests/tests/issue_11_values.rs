@@ -167,3 +167,63 @@ fn argument_types_decode_with_the_decode_arguments_feature() {
     let addr: SocketAddressLegacy = serde_json::from_str(text).expect("decodes");
     assert_eq!(json(&addr), text);
 }
+
+/// Types QEMU never sends refuse members they do not know, so a typo in a configuration file
+/// is an error naming the member (and the known ones), not a member silently dropped; in the
+/// base, in a union's branch, in a branch without members, and nested. Types QEMU sends still
+/// skip unknown members (a newer QEMU adds some).
+#[test]
+fn argument_types_refuse_unknown_members() {
+    let refused = |text: &str| -> String {
+        match qmp_core::DecodeError::decode::<BlockdevOptions>("config", text) {
+            Ok(v) => panic!("{text} decoded as {v:?}"),
+            Err(e) => e.to_string(),
+        }
+    };
+    // A base member misspelled, with a known driver (the trial's case).
+    let e =
+        refused(r#"{"driver":"file","node-name":"f0","filename":"/tmp/a.img","read-onyl":true}"#);
+    assert!(e.contains("unknown field `read-onyl`"), "{e}");
+    assert!(
+        e.contains("`read-only`"),
+        "the known members are listed: {e}"
+    );
+    // A branch member misspelled.
+    let e = refused(r#"{"driver":"file","filenme":"/tmp/a.img"}"#);
+    assert!(e.contains("unknown field `filenme`"), "{e}");
+    assert!(e.contains("`filename`"), "{e}");
+    // Nested: the qcow2 node's `file` child, with its path.
+    let e = refused(
+        r#"{"driver":"qcow2","node-name":"q","file":{"driver":"file","filename":"/a","cache-drect":true}}"#,
+    );
+    assert!(e.contains("unknown field `cache-drect`"), "{e}");
+    assert!(e.contains("file"), "the path names the member: {e}");
+    // Every member known: decodes, base and branch alike.
+    let ok: BlockdevOptions = serde_json::from_str(
+        r#"{"driver":"file","node-name":"f0","filename":"/tmp/a.img","read-only":true}"#,
+    )
+    .expect("decodes");
+    assert_eq!(ok.read_only, Some(true));
+    // A struct QEMU never sends, refusing on its own.
+    let e = serde_json::from_str::<BlockdevOptionsNull>(r#"{"size":1,"read-zeros":true}"#)
+        .expect_err("refused")
+        .to_string();
+    assert!(e.contains("unknown field `read-zeros`"), "{e}");
+    assert!(e.contains("`read-zeroes`"), "{e}");
+    // A struct without members takes `{}` only.
+    assert!(serde_json::from_str::<qmp_api::types::Abort>("{}").is_ok());
+    let e = serde_json::from_str::<qmp_api::types::Abort>(r#"{"now":true}"#)
+        .expect_err("refused")
+        .to_string();
+    assert!(e.contains("unknown field `now`, there are no fields"), "{e}");
+    // `UnixSocketAddress` is also in replies (`query-vnc`...): it skips.
+    let unix: UnixSocketAddress =
+        serde_json::from_str(r#"{"path":"/s","from-qemu-11":true}"#).expect("decodes");
+    assert_eq!(unix.path, "/s");
+    // A type QEMU sends skips what it does not know.
+    let status: qmp_api::types::StatusInfo = serde_json::from_str(
+        r#"{"running":true,"status":"running","singlestep":false,"from-qemu-11":1}"#,
+    )
+    .expect("a reply with a newer member decodes");
+    assert!(status.running);
+}

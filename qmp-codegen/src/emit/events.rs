@@ -62,7 +62,7 @@ pub(crate) fn emit(plan: &Plan<'_>, opts: &Options) -> Result<Vec<Item>, EmitErr
                 let decls = field_decls(plan, opts, &fields, M, (wire, url.as_deref()));
                 let derives = struct_derives(&fields);
                 let ser = serde_impls::serialize(&v, &fields, None);
-                let de = serde_impls::deserialize(&v, &fields);
+                let de = serde_impls::deserialize(&v, &fields, serde_impls::Unknown::Skip);
                 let mut sd = Docs::new();
                 sd.para(format!("Data of the QMP event `{wire}` ([`Event::{v}`])."));
                 sd.reference(wire, url.as_deref());

@@ -66,9 +66,20 @@ pub(crate) fn serialize(name: &Ident, fields: &[Field<'_>], extra: Option<&Ident
     }
 }
 
+/// What a `Deserialize` impl does with an object member it does not know.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Unknown {
+    /// Skips it: a newer QEMU may send members this schema does not know.
+    Skip,
+    /// Refuses it, naming the member and the known ones: for types QEMU never sends (only
+    /// in arguments), read from a user's file, where an unknown member is a typo that would
+    /// otherwise vanish silently.
+    Refuse,
+}
+
 /// `impl Deserialize` for struct `name` with `fields`, accepting a JSON object.
-pub(crate) fn deserialize(name: &Ident, fields: &[Field<'_>]) -> TokenStream {
-    let body = visit_map_body(name, fields);
+pub(crate) fn deserialize(name: &Ident, fields: &[Field<'_>], unknown: Unknown) -> TokenStream {
+    let body = visit_map_body(name, fields, unknown);
     let expecting = format!("a {name} object");
     quote! {
         impl<'de> ::serde::Deserialize<'de> for #name {
@@ -90,7 +101,7 @@ pub(crate) fn deserialize(name: &Ident, fields: &[Field<'_>]) -> TokenStream {
 }
 
 /// The body of `visit_map`: one local per field, a `match` on member names, then the value.
-fn visit_map_body(name: &Ident, fields: &[Field<'_>]) -> TokenStream {
+fn visit_map_body(name: &Ident, fields: &[Field<'_>], unknown: Unknown) -> TokenStream {
     let locals = fields.iter().map(|f| {
         let id = &f.ident;
         quote!(let mut #id = None;)
@@ -118,7 +129,19 @@ fn visit_map_body(name: &Ident, fields: &[Field<'_>]) -> TokenStream {
             quote!(#id: crate::__private::required!(#id, #wire),)
         }
     });
-    let key_match = if fields.is_empty() {
+    let names = fields.iter().map(|f| &f.member.name);
+    let other = match unknown {
+        Unknown::Skip => quote!(crate::__private::skip_value!(__map)),
+        Unknown::Refuse => quote!(crate::__private::unknown_member!(__key, [#(#names),*])),
+    };
+    let key_match = if fields.is_empty() && unknown == Unknown::Refuse {
+        // No members: the first one is refused.
+        quote! {
+            if let Some(__key) = crate::__private::next_key!(__map) {
+                #other
+            }
+        }
+    } else if fields.is_empty() {
         quote! {
             while let Some(::serde::de::IgnoredAny) = crate::__private::propagate!(__map.next_key()) {
                 crate::__private::skip_value!(__map);
@@ -129,7 +152,7 @@ fn visit_map_body(name: &Ident, fields: &[Field<'_>]) -> TokenStream {
             while let Some(__key) = crate::__private::next_key!(__map) {
                 match __key.as_str() {
                     #(#arms)*
-                    _ => crate::__private::skip_value!(__map),
+                    _ => #other,
                 }
             }
         }

@@ -16,7 +16,7 @@ use super::conversions;
 use super::docs::{alias, deprecated, Docs};
 use super::fields::{field_decls, params_and_inits, struct_derives};
 use super::plan::{branch_key, Field, Module, Plan};
-use super::serde_impls;
+use super::serde_impls::{self, Unknown};
 use super::{EmitError, Item, Options};
 use crate::history::Path;
 use crate::ident;
@@ -95,7 +95,8 @@ fn type_docs(plan: &Plan<'_>, opts: &Options, kind: &str, def: &Definition) -> D
     if let Some(feature) = decode_feature(plan, opts, def.name()).filter(|_| kind != "enum") {
         d.para(format!(
             "QEMU never sends this type (it is only in command arguments), so it implements \
-             `Deserialize` only with the crate feature `{feature}`."
+             `Deserialize` only with the crate feature `{feature}`; decoding refuses members \
+             it does not know."
         ));
     }
     d.reference(def.name(), plan.reference(def).as_deref());
@@ -108,6 +109,17 @@ fn decode_feature<'o>(plan: &Plan<'_>, opts: &'o Options, qapi: &str) -> Option<
     opts.decode_arguments_feature
         .as_deref()
         .filter(|_| !plan.sent_by_qemu(qapi))
+}
+
+/// What decoding the schema type `qapi` does with members it does not know: types QEMU sends
+/// skip them (a newer QEMU may add some); types it never sends (read from a user's file, say)
+/// refuse them, so a misspelled member is an error instead of silently gone.
+fn unknown_members(plan: &Plan<'_>, qapi: &str) -> Unknown {
+    if plan.sent_by_qemu(qapi) {
+        Unknown::Skip
+    } else {
+        Unknown::Refuse
+    }
 }
 
 /// `#[cfg(feature = ...)]` for the `Deserialize` impl of `qapi`, if gated (see
@@ -314,7 +326,7 @@ fn struct_type(plan: &Plan<'_>, opts: &Options, s: &Struct) -> Result<TokenStrea
     let from = built.then(|| conversions::single_member_from(plan, &name, &fields));
     let ser = serde_impls::serialize(&name, &fields, None);
     let gate = decode_gate(plan, opts, &s.name);
-    let de = serde_impls::deserialize(&name, &fields);
+    let de = serde_impls::deserialize(&name, &fields, unknown_members(plan, &s.name));
     Ok(quote! {
         #docs
         #alias
@@ -640,12 +652,42 @@ fn union_deserialize(plan: &Plan<'_>, p: &UnionParts<'_, '_>) -> Result<TokenStr
         .enum_type(&u.discriminator_enum)
         .ok_or_else(|| EmitError::Model(format!("union {}: discriminator enum missing", u.name)))?;
     let tags = value_variants(enum_def)?;
+    // Strict unions (QEMU never sends them) decode the branch from the members the base
+    // does not name, so that the branch refuses anything it does not know either.
+    let strict = unknown_members(plan, &u.name) == Unknown::Refuse;
+    let base_names: Vec<&str> = p
+        .fields
+        .iter()
+        .map(|f| f.member.name.as_str())
+        .chain([p.disc.name.as_str()])
+        .collect();
     let decode_arms = enum_def.values.iter().zip(&tags).map(|(value, tag)| {
         let pat = tagged(quote!(#disc_enum::#tag));
-        if u.branch(&value.name).is_some() {
-            quote!(#pat => #variant_ty::#tag(crate::__private::decode_part!(__raw)),)
-        } else {
-            quote!(#pat => #variant_ty::#tag,)
+        match (u.branch(&value.name).is_some(), strict) {
+            (true, false) => {
+                quote!(#pat => #variant_ty::#tag(crate::__private::decode_part!(__raw)),)
+            }
+            (true, true) => {
+                // The branch's own members, when it is a struct (a union branch's depend on
+                // its tag: it checks them itself).
+                let branch: Vec<&str> = u
+                    .branch(&value.name)
+                    .and_then(|b| plan.schema.struct_type(&b.ty_name))
+                    .map(|s| s.members.iter().map(|m| m.name.as_str()).collect())
+                    .unwrap_or_default();
+                let names = base_names.iter().chain(&branch);
+                let base = proc_macro2::Literal::usize_unsuffixed(base_names.len());
+                quote! {
+                    #pat => #variant_ty::#tag(crate::__private::decode_branch!(__raw, #base, [#(#names),*])),
+                }
+            }
+            (false, false) => quote!(#pat => #variant_ty::#tag,),
+            (false, true) => quote! {
+                #pat => {
+                    crate::__private::no_branch_members!(__raw, [#(#base_names),*]);
+                    #variant_ty::#tag
+                }
+            },
         }
     });
     let base_ident = ident::ident("Base");
@@ -671,7 +713,8 @@ fn union_deserialize(plan: &Plan<'_>, p: &UnionParts<'_, '_>) -> Result<TokenStr
         let ty = plan.field_type(f, M);
         quote!(#id: #ty,)
     });
-    let base_de = serde_impls::deserialize(&base_ident, &base_plan);
+    // The base pass skips the branch's members; the branch pass below checks them.
+    let base_de = serde_impls::deserialize(&base_ident, &base_plan, Unknown::Skip);
     let field_names: Vec<_> = p.fields.iter().map(|f| &f.ident).collect();
     let other_pat = tagged(quote!(#disc_enum::Other(tag)));
     let untagged_arm = p.relaxed.then(

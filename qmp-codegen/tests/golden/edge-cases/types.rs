@@ -373,7 +373,11 @@ pub mod edge_cases {
                             "children" => {
                                 crate::__private::optional_member!(__map, children)
                             }
-                            _ => crate::__private::skip_value!(__map),
+                            _ => {
+                                crate::__private::unknown_member!(
+                                    __key, ["name", "left", "children"]
+                                )
+                            }
                         }
                     }
                     Ok(Tree {
@@ -481,7 +485,9 @@ pub mod edge_cases {
                         match __key.as_str() {
                             "kind" => crate::__private::member!(__map, kind),
                             "label" => crate::__private::optional_member!(__map, label),
-                            _ => crate::__private::skip_value!(__map),
+                            _ => {
+                                crate::__private::unknown_member!(__key, ["kind", "label"])
+                            }
                         }
                     }
                     Ok(ShapeBase {
@@ -540,7 +546,7 @@ pub mod edge_cases {
                     while let Some(__key) = crate::__private::next_key!(__map) {
                         match __key.as_str() {
                             "radius" => crate::__private::member!(__map, radius),
-                            _ => crate::__private::skip_value!(__map),
+                            _ => crate::__private::unknown_member!(__key, ["radius"]),
                         }
                     }
                     Ok(Circle {
@@ -603,7 +609,9 @@ pub mod edge_cases {
                         match __key.as_str() {
                             "side" => crate::__private::member!(__map, side),
                             "inner" => crate::__private::optional_member!(__map, inner),
-                            _ => crate::__private::skip_value!(__map),
+                            _ => {
+                                crate::__private::unknown_member!(__key, ["side", "inner"])
+                            }
                         }
                     }
                     Ok(Square {
@@ -741,12 +749,23 @@ pub mod edge_cases {
             let __base: Base = crate::__private::decode_part!(__raw);
             let kind = match __base.kind {
                 crate::types::ShapeKind::Circle => {
-                    ShapeVariant::Circle(crate::__private::decode_part!(__raw))
+                    ShapeVariant::Circle(
+                        crate::__private::decode_branch!(
+                            __raw, 2, ["label", "kind", "radius"]
+                        ),
+                    )
                 }
                 crate::types::ShapeKind::Square => {
-                    ShapeVariant::Square(crate::__private::decode_part!(__raw))
+                    ShapeVariant::Square(
+                        crate::__private::decode_branch!(
+                            __raw, 2, ["label", "kind", "side", "inner"]
+                        ),
+                    )
                 }
-                crate::types::ShapeKind::Point => ShapeVariant::Point,
+                crate::types::ShapeKind::Point => {
+                    crate::__private::no_branch_members!(__raw, ["label", "kind"]);
+                    ShapeVariant::Point
+                }
                 crate::types::ShapeKind::Other(tag) => {
                     ShapeVariant::Other(
                         crate::__private::unknown_variant!(tag.as_str(), __raw),
@@ -914,9 +933,14 @@ pub mod edge_cases {
             let __base: Base = crate::__private::decode_part!(__raw);
             let outer = match __base.outer {
                 crate::types::Outer::Shape => {
-                    NestedVariant::Shape(crate::__private::decode_part!(__raw))
+                    NestedVariant::Shape(
+                        crate::__private::decode_branch!(__raw, 2, ["id", "outer"]),
+                    )
                 }
-                crate::types::Outer::None => NestedVariant::None,
+                crate::types::Outer::None => {
+                    crate::__private::no_branch_members!(__raw, ["id", "outer"]);
+                    NestedVariant::None
+                }
                 crate::types::Outer::Other(tag) => {
                     NestedVariant::Other(
                         crate::__private::unknown_variant!(tag.as_str(), __raw),
@@ -1538,7 +1562,11 @@ pub mod edge_cases_control {
                             "timeout" => {
                                 crate::__private::optional_member!(__map, timeout)
                             }
-                            _ => crate::__private::skip_value!(__map),
+                            _ => {
+                                crate::__private::unknown_member!(
+                                    __key, ["job", "speed", "timeout"]
+                                )
+                            }
                         }
                     }
                     Ok(SetSpeed {
