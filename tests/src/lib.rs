@@ -52,6 +52,34 @@ pub fn shared_dir() -> Option<PathBuf> {
     }
 }
 
+/// The python of the virtualenv with qemu.qmp (`$QMP_PYTHON_VENV`, else `bench-venv` in the
+/// target directory, made by `scripts/install-python-qmp.sh`). `None` (after a skip message
+/// saying what did not run, or a CI failure) when it is missing or lacks qemu.qmp.
+pub fn python_qmp(what_skips: &str) -> Option<PathBuf> {
+    let venv = std::env::var_os("QMP_PYTHON_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            std::env::var_os("CARGO_TARGET_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"))
+                .join("bench-venv")
+        });
+    let python = venv.join("bin/python");
+    let ok = std::process::Command::new(&python)
+        .args(["-c", "import qemu.qmp"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if ok {
+        Some(python)
+    } else {
+        skip_or_fail(&format!(
+            "Python qemu.qmp not found in {}: {what_skips} (run scripts/install-python-qmp.sh)",
+            venv.display()
+        ));
+        None
+    }
+}
+
 /// A temporary directory removed on drop. Socket paths must stay short (108 bytes), so it
 /// lives directly under the system temp dir.
 pub struct TempDir(PathBuf);

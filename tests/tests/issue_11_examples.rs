@@ -116,23 +116,7 @@ fn normalize(out: &str) -> String {
 
 /// The virtualenv's python with qemu.qmp, if there.
 fn python() -> Option<PathBuf> {
-    let venv = std::env::var_os("QMP_PYTHON_VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| target_dir().join("bench-venv"));
-    let python = venv.join("bin/python");
-    let ok = Command::new(&python)
-        .args(["-c", "import qemu.qmp"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if ok {
-        Some(python)
-    } else {
-        skip_or_fail(&format!(
-            "Python qemu.qmp not found in {}: the Python trial programs did not run (run scripts/install-python-qmp.sh)",
-            venv.display()
-        ));
-        None
-    }
+    qmp_tests::python_qmp("the Python trial programs did not run")
 }
 
 #[test]

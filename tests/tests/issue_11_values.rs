@@ -215,7 +215,10 @@ fn argument_types_refuse_unknown_members() {
     let e = serde_json::from_str::<qmp_api::types::Abort>(r#"{"now":true}"#)
         .expect_err("refused")
         .to_string();
-    assert!(e.contains("unknown field `now`, there are no fields"), "{e}");
+    assert!(
+        e.contains("unknown field `now`, there are no fields"),
+        "{e}"
+    );
     // `UnixSocketAddress` is also in replies (`query-vnc`...): it skips.
     let unix: UnixSocketAddress =
         serde_json::from_str(r#"{"path":"/s","from-qemu-11":true}"#).expect("decodes");

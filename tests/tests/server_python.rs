@@ -8,37 +8,15 @@
 #![allow(clippy::unwrap_used)]
 
 use std::path::PathBuf;
-use std::process::Command;
 
 use qmp_core::server::{Call, Server};
 use qmp_core::{QmpError, Version};
-use qmp_tests::{skip_or_fail, within, TempDir};
+use qmp_tests::{within, TempDir};
 use serde_json::{json, Value};
 
 /// The virtualenv's python, if it has qemu.qmp.
 fn python() -> Option<PathBuf> {
-    let venv = std::env::var_os("QMP_PYTHON_VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            std::env::var_os("CARGO_TARGET_DIR")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"))
-                .join("bench-venv")
-        });
-    let python = venv.join("bin/python");
-    let ok = Command::new(&python)
-        .args(["-c", "import qemu.qmp"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if ok {
-        Some(python)
-    } else {
-        skip_or_fail(&format!(
-            "Python qemu.qmp not found in {} (run scripts/install-python-qmp.sh)",
-            venv.display()
-        ));
-        None
-    }
+    qmp_tests::python_qmp("qemu.qmp did not drive our server")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
