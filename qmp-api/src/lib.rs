@@ -119,10 +119,24 @@
 //! configuration file, say. A client only encodes them, and their decoders would be about 15%
 //! of this crate's compile time. They refuse members they do not know (a typo in your file is
 //! an error naming the member and the known ones), while the types QEMU sends skip them, since
-//! a newer QEMU adds members.
+//! a newer QEMU adds members. `serde_json` alone reports a line and column;
+//! [`DecodeError::decode`] also names the member's path (`` at `[1].file` ``):
 //!
 //! ```toml
 //! qmp-api = { version = "0.1", features = ["decode-arguments"] }
+//! ```
+//!
+//! ```
+//! # #[cfg(feature = "decode-arguments")] {
+//! use qmp_api::types::BlockdevOptions;
+//!
+//! let file = r#"[{"driver": "null-co", "node-name": "null0"},
+//!                {"driver": "qcow2", "node-name": "disk0",
+//!                 "file": {"driver": "file", "filename": "/tmp/a.qcow2", "read-onyl": true}}]"#;
+//! let e = qmp_api::DecodeError::decode::<Vec<BlockdevOptions>>("disks.json", file).unwrap_err();
+//! assert_eq!(e.path, "[1].file");
+//! assert!(e.message.starts_with("unknown field `read-onyl`, expected one of"));
+//! # }
 //! ```
 //!
 //! # Events
