@@ -5,64 +5,12 @@
 // Certificates are generated here, in the test: unwrapping their construction is fine.
 #![allow(clippy::unwrap_used)]
 
-use std::net::TcpListener;
-use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
-use qmp_tests::qemu::{Kind, Qemu};
+use qmp_tests::tls::{start_qemu, Pki};
 use qmp_tests::TempDir;
-use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
 
 const QMP: &str = env!("CARGO_BIN_EXE_qmp");
-
-fn ca(name: &str) -> CertifiedIssuer<'static, KeyPair> {
-    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.distinguished_name.push(DnType::CommonName, name);
-    CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap()
-}
-
-/// Writes a certificate for `names` signed by `ca` as `{prefix}-cert.pem` and
-/// `{prefix}-key.pem` in `dir`.
-fn issue(ca: &CertifiedIssuer<'static, KeyPair>, names: &[&str], dir: &Path, prefix: &str) {
-    let names: Vec<String> = names.iter().map(|s| s.to_string()).collect();
-    let mut params = CertificateParams::new(names).unwrap();
-    params
-        .distinguished_name
-        .push(DnType::CommonName, "qmp test");
-    let key = KeyPair::generate().unwrap();
-    let cert = params.signed_by(&key, ca).unwrap();
-    std::fs::write(dir.join(format!("{prefix}-cert.pem")), cert.pem()).unwrap();
-    std::fs::write(dir.join(format!("{prefix}-key.pem")), key.serialize_pem()).unwrap();
-}
-
-fn start(dir: &Path, verify_peer: bool) -> Option<(Qemu, u16)> {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let args = vec![
-        "-object".to_string(),
-        format!(
-            "tls-creds-x509,id=tls0,dir={},endpoint=server,verify-peer={}",
-            dir.display(),
-            if verify_peer { "on" } else { "off" }
-        ),
-        "-chardev".into(),
-        format!("socket,id=qmp0,host=127.0.0.1,port={port},server=on,wait=off,tls-creds=tls0"),
-        "-mon".into(),
-        "chardev=qmp0,mode=control".into(),
-    ];
-    let qemu = Qemu::start_bare(Kind::System10, &args)?;
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "QEMU did not listen on {port}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    Some((qemu, port))
-}
 
 fn qmp(args: &[&str]) -> (Option<i32>, String, String) {
     let out = Command::new(QMP)
@@ -81,15 +29,9 @@ fn qmp(args: &[&str]) -> (Option<i32>, String, String) {
 #[test]
 fn tls_with_a_trusted_ca_an_untrusted_one_and_a_client_certificate() {
     let dir = TempDir::new();
-    let authority = ca("qmp test CA");
-    std::fs::write(dir.join("ca-cert.pem"), authority.pem()).unwrap();
-    issue(
-        &authority,
-        &["localhost", "127.0.0.1"],
-        dir.path(),
-        "server",
-    );
-    let Some((qemu, port)) = start(dir.path(), false) else {
+    let authority = Pki::new("qmp test CA");
+    authority.write(&["localhost", "127.0.0.1"], dir.path(), "server");
+    let Some((qemu, port)) = start_qemu(dir.path(), false) else {
         return;
     };
     let addr = format!("127.0.0.1:{port}");
@@ -113,7 +55,7 @@ fn tls_with_a_trusted_ca_an_untrusted_one_and_a_client_certificate() {
 
     // Another CA: the handshake fails, exit status 3, with rustls' reason.
     let other = dir.join("other-ca.pem");
-    std::fs::write(&other, ca("another CA").pem()).unwrap();
+    std::fs::write(&other, Pki::new("another CA").ca.pem()).unwrap();
     let (code, out, err) = qmp(&[
         "--tcp",
         &addr,
@@ -140,10 +82,9 @@ fn tls_with_a_trusted_ca_an_untrusted_one_and_a_client_certificate() {
 
     // verify-peer=on: a client certificate from the same CA.
     let dir2 = TempDir::new();
-    std::fs::write(dir2.join("ca-cert.pem"), authority.pem()).unwrap();
-    issue(&authority, &["localhost"], dir2.path(), "server");
-    issue(&authority, &["client"], dir2.path(), "client");
-    let Some((_qemu, port)) = start(dir2.path(), true) else {
+    authority.write(&["localhost"], dir2.path(), "server");
+    authority.write(&["client"], dir2.path(), "client");
+    let Some((_qemu, port)) = start_qemu(dir2.path(), true) else {
         return;
     };
     let addr = format!("127.0.0.1:{port}");

@@ -1,6 +1,7 @@
 //! Shared fixtures for the integration tests: a QEMU launcher ([`qemu`]), a scripted mock QMP
-//! server ([`mock`]), a raw byte-level QMP peer for server tests ([`wire`]), memory measurement
-//! ([`memory`]), and small helpers every test uses.
+//! server ([`mock`]), a raw byte-level QMP peer for server tests ([`wire`]), certificates and a
+//! TLS-protected QEMU ([`tls`]), memory measurement ([`memory`]), and small helpers every test
+//! uses.
 //!
 //! Tests that need QEMU or the shared schema corpus skip (with a message) when it is missing,
 //! except under `CI=true`, where a missing dependency fails the test: CI must never pass
@@ -10,6 +11,7 @@ pub mod memory;
 pub mod mock;
 pub mod qemu;
 pub mod qga;
+pub mod tls;
 pub mod wire;
 
 use std::future::Future;
