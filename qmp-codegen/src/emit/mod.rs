@@ -312,12 +312,12 @@ fn generate_on(
         .filter(|&i| matches!(chunks[i], Chunk::Commands))
         .chain((0..chunks.len()).filter(|&i| !matches!(chunks[i], Chunk::Commands)))
         .collect();
-    let mut texts = parallel::run(&chunks, &order, threads, |chunk| {
+    let texts = parallel::run(&chunks, &order, threads, |chunk| {
         chunk.generate(&plan, opts, source)
     })?;
     let mut command_docs = String::new();
     let mut out: Vec<GeneratedFile> = Vec::new();
-    for (chunk, (text, docs)) in chunks.iter().zip(texts.drain(..)) {
+    for (chunk, (text, docs)) in chunks.iter().zip(texts) {
         if let Some(docs) = docs {
             command_docs = docs;
         }
